@@ -1,0 +1,39 @@
+# One command sets up and runs the demo; one runs the tests. Both create .venv first.
+# torch is pinned to 2.13.0 so pip takes the local CPU build instead of downloading CUDA.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TORCH  := torch==2.13.0
+# Tests and benchmarks read datasets from the verified local copy when it exists.
+DATA_DIR ?= $(abspath ../shared/data)
+export VAEKIT_DATA_DIR ?= $(if $(wildcard $(DATA_DIR)),$(DATA_DIR),)
+
+.PHONY: install demo test test-all lint bench clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/vaekit train digits --epochs 100 --latent-dim 8 --out runs/demo --overwrite
+
+test: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/train_speed.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

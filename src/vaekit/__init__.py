@@ -1,0 +1,48 @@
+"""vaekit: variational autoencoders you can train, inspect and sample in minutes on a CPU.
+
+The public API::
+
+    import vaekit
+    run = vaekit.train("digits", {"latent_dim": 8}, {"epochs": 30}, out="runs/digits")
+    model = vaekit.load("runs/digits")            # rebuilt from config.json + safetensors
+    posterior = model.encode(x)                   # .mean, .rsample(), .kl()
+    likelihood = model.decode(posterior.mean)     # .mean, .log_prob(x)
+    loss = model.loss(x, beta=4.0)                # .total, .recon, .kl, .kl_per_dim
+    images = model.sample(64)
+"""
+
+from vaekit import data
+from vaekit.data import DataConfig
+from vaekit.distributions import Bernoulli, Categorical, DiagonalGaussian, Gaussian
+from vaekit.errors import VaekitError
+from vaekit.models import VAE, Loss, Model, ModelConfig, VAEConfig, build
+from vaekit.objectives import KLSchedule
+from vaekit.runs import Run, load, open_run, resume, save, train
+from vaekit.training import TrainConfig, Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "VAE",
+    "Bernoulli",
+    "Categorical",
+    "DataConfig",
+    "DiagonalGaussian",
+    "Gaussian",
+    "KLSchedule",
+    "Loss",
+    "Model",
+    "ModelConfig",
+    "Run",
+    "TrainConfig",
+    "Trainer",
+    "VAEConfig",
+    "VaekitError",
+    "build",
+    "data",
+    "load",
+    "open_run",
+    "resume",
+    "save",
+    "train",
+]

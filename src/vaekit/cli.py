@@ -1,0 +1,231 @@
+"""The ``vaekit`` command: a thin layer over the Python API (no logic of its own).
+
+Every user error surfaces as one line ``error: ...`` on stderr and exit status 2; Ctrl-C
+during training exits with 130 after saying how to resume.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from vaekit.errors import VaekitError
+
+app = typer.Typer(
+    name="vaekit",
+    help="Train, inspect and sample variational autoencoders.\n\nExample: vaekit train digits --epochs 30",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out_console = Console(soft_wrap=True, highlight=False)
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def _int_list(value: str | None, flag: str) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        items = [int(v) for v in value.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise VaekitError(f"{flag}: expected comma-separated integers like 512,256, got '{value}'") from None
+    if not items or min(items) < 1:
+        raise VaekitError(f"{flag}: expected positive integers like 512,256, got '{value}'")
+    return items
+
+
+COLOR_CHANNELS = {"auto": None, "gray": 1, "rgb": 3}
+
+
+@app.command(epilog="Examples:  vaekit train digits --epochs 30 --out runs/digits  |  "
+                    "vaekit train mnist-binarized --latent-dim 32 --epochs 10  |  "
+                    "vaekit train photos/ --arch conv --image-size 64  |  vaekit train table.csv --latent-dim 4  |  "
+                    "vaekit train --resume --out runs/digits --epochs 60")
+def train(
+    data: Annotated[str, typer.Argument(help="Dataset name (digits, mnist, fashion-mnist, mnist-binarized, "
+                                              "frey-faces, olivetti-faces) or a path: image folder, .npy/.npz, "
+                                              ".csv, .parquet.")] = "digits",
+    model: Annotated[Optional[str], typer.Option(help="Model family.")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="Network: mlp or conv.")] = None,
+    latent_dim: Annotated[Optional[int], typer.Option(help="Latent dimensions.")] = None,
+    hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 512,256.")] = None,
+    conv_channels: Annotated[Optional[str], typer.Option(help="Conv channels per stage, e.g. 32,64.")] = None,
+    likelihood: Annotated[Optional[str], typer.Option(help="auto, bernoulli or gaussian.")] = None,
+    learn_obs_std: Annotated[Optional[bool], typer.Option(help="Gaussian: learn the output std.")] = None,
+    beta: Annotated[Optional[float], typer.Option(help="KL weight (beta-VAE when > 1).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (with --resume: the new total).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate.")] = None,
+    lr_schedule: Annotated[Optional[str], typer.Option(help="constant or cosine (decay to 0 over the run).")
+                           ] = None,
+    kl_anneal: Annotated[Optional[str], typer.Option(
+        help="KL schedule: none | brief | linear:EPOCHS | cyclical:CYCLES[:RATIO].")] = None,
+    anneal_per: Annotated[Optional[str], typer.Option(help="Apply the schedule per step or per epoch.")] = None,
+    free_bits: Annotated[Optional[float], typer.Option(help="KL floor per latent dimension, nats.")] = None,
+    grad_clip: Annotated[Optional[float], typer.Option(help="Max gradient norm (0 = off).")] = None,
+    early_stopping: Annotated[Optional[int], typer.Option(help="Patience in epochs (0 = off).")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option(help="Share of training data for validation.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Resize image folders to this square size.")] = None,
+    color: Annotated[Optional[str], typer.Option(help="Image folders: auto, gray or rgb.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N training examples.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same run on CPU).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<data>-<arch>).")
+                   ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    config: Annotated[Optional[Path], typer.Option(help="YAML or TOML settings file; flags override it.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar or preview.")] = False,
+) -> None:
+    """Train a VAE and write a run directory (config, weights, checkpoint, metrics, pictures)."""
+    from vaekit import runs, settings
+
+    if resume:
+        if out is None:
+            raise VaekitError("--resume needs --out RUN_DIR (the run to continue)")
+        run = runs.resume(out, epochs=epochs, progress=not quiet)
+    else:
+        base = settings.read_settings_file(config) if config else {s: {} for s in settings.SECTIONS}
+        flags: dict[str, dict[str, Any]] = {
+            "model": {"model": model, "arch": arch, "latent_dim": latent_dim, "hidden": _int_list(hidden, "--hidden"),
+                      "channels": _int_list(conv_channels, "--conv-channels"), "likelihood": likelihood,
+                      "learn_obs_std": learn_obs_std},
+            "train": {"beta": beta, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                      "lr_schedule": lr_schedule, "kl_anneal": kl_anneal,
+                      "anneal_per": anneal_per, "free_bits": free_bits, "grad_clip": grad_clip,
+                      "early_stopping": early_stopping, "seed": seed, "device": device},
+            "data": {"val_fraction": val_fraction, "image_size": image_size, "limit": limit,
+                     "channels": _color(color)},
+        }
+        if data != "digits" or "source" not in base["data"]:
+            flags["data"]["source"] = data
+        merged = settings.merge(base, flags)
+        run = runs.train(merged["data"], merged["model"], merged["train"], out, overwrite=overwrite,
+                         progress=not quiet)
+    _report_run(run, preview=not quiet)
+
+
+def _color(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if value not in COLOR_CHANNELS:
+        raise VaekitError(f"--color: expected auto, gray or rgb, got '{value}'")
+    return COLOR_CHANNELS[value]
+
+
+def _report_run(run: Any, preview: bool) -> None:
+    from vaekit.pictures import RECONSTRUCTIONS_FILE, SAMPLES_FILE
+
+    summary = run.summary
+    out_console.print(f"run saved to [bold]{run.path}[/bold]")
+    if "test" in summary:
+        t = summary["test"]
+        out_console.print(f"test: -ELBO {t['elbo']:.2f} nats (recon {t['recon']:.2f}, KL {t['kl']:.2f}) "
+                          f"after {summary['epochs']} epochs, best epoch {summary['best_epoch']}, "
+                          f"{summary['seconds_total']:.1f}s of training")
+    for name in (RECONSTRUCTIONS_FILE, SAMPLES_FILE):
+        if (run.path / name).is_file():
+            out_console.print(f"wrote {run.path / name}")
+    if preview and (run.path / SAMPLES_FILE).is_file():
+        _preview(run)
+
+
+def _preview(run: Any) -> None:
+    import torch
+
+    from vaekit.pictures import terminal_preview
+
+    bundle = run.load_data()
+    x = (bundle.test if bundle.test is not None else bundle.train)[:8]
+    terminal_preview(x, "inputs")
+    terminal_preview(run.model.reconstruct(x), "reconstructions")
+    terminal_preview(run.model.sample(8, generator=torch.Generator().manual_seed(0)), "random samples")
+
+
+@app.command(epilog="Example:  vaekit reconstruct runs/digits -n 32 -o recon.png")
+def reconstruct(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    n: Annotated[int, typer.Option("-n", help="How many examples.")] = 32,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG (images) or CSV (tables).")] = None,
+) -> None:
+    """Reconstruct held-out examples: a grid of inputs over reconstructions, or a CSV for tables."""
+    from vaekit import runs
+    from vaekit.outputs import write_reconstructions
+
+    run = runs.open_run(run_dir)
+    path, error = write_reconstructions(run, n=n, split=split, output=output)
+    out_console.print(f"mean squared reconstruction error on {n} {split} examples: {error:.4f}")
+    out_console.print(f"wrote {path}")
+
+
+@app.command(epilog="Example:  vaekit sample runs/digits -n 64 -o samples.png --temperature 0.8")
+def sample(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    n: Annotated[int, typer.Option("-n", help="How many samples.")] = 64,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG (images) or CSV (tables).")] = None,
+    temperature: Annotated[float, typer.Option(help="Scale of the prior's standard deviation.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Decode random draws from the prior."""
+    from vaekit import runs
+    from vaekit.outputs import write_samples
+
+    path = write_samples(runs.open_run(run_dir), n=n, output=output, temperature=temperature, seed=seed)
+    out_console.print(f"wrote {path}")
+
+
+@app.command(epilog="Example:  vaekit info runs/digits")
+def info(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+         json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
+    """Show a run's settings, training curve end points and test figures."""
+    import json
+
+    from vaekit import runs
+    from vaekit.outputs import describe_run
+
+    description = describe_run(runs.open_run(run_dir))
+    if json_output:
+        print(json.dumps(description))
+        return
+    for section, values in description.items():
+        out_console.print(f"[bold]{section}[/bold]")
+        for k, v in (values.items() if isinstance(values, dict) else [("", values)]):
+            out_console.print(f"  {k}: {v}" if k else f"  {v}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning user errors into one line and an exit status."""
+    from vaekit.training import TrainingInterrupted
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except VaekitError as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        return 2
+    except TrainingInterrupted as e:
+        err_console.print(f"[yellow]{e}[/yellow]", highlight=False, soft_wrap=True)
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("interrupted", highlight=False)
+        return 130
+    except Exception as e:  # click's own usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Exit):
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

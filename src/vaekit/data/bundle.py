@@ -1,0 +1,90 @@
+"""The in-memory dataset bundle that every loader returns and every tool consumes.
+
+Small datasets (MNIST-sized and below) live as whole tensors so the trainer can batch
+them by index permutation, which is far faster on a CPU than a per-sample DataLoader.
+``DataInfo`` carries what a model needs to know about the data (shape, value range,
+the likelihood that fits) and is stored in ``config.json`` so a run can be rebuilt
+without the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from vaekit.data.standardize import Standardizer
+
+
+@dataclass
+class DataInfo:
+    """What a model and the tools need to know about a dataset, JSON round-trippable.
+
+    ``shape`` is one example's shape: ``(C, H, W)`` for images, ``(D,)`` for tables and
+    flat arrays. ``likelihood`` is ``"bernoulli"`` for data in [0, 1] (pixels, binary)
+    and ``"gaussian"`` for real-valued data (standardized tables).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    kind: str = "array"  # "image" | "table" | "array"
+    value_range: tuple[float, float] = (0.0, 1.0)
+    likelihood: str = "bernoulli"
+    dynamic_binarization: bool = False
+    columns: list[str] | None = None
+    class_names: list[str] | None = None
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        d["value_range"] = list(self.value_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataInfo:
+        d = dict(d)
+        d["shape"] = tuple(d["shape"])
+        d["value_range"] = tuple(d.get("value_range", (0.0, 1.0)))
+        return cls(**d)
+
+
+@dataclass
+class Dataset:
+    """Train / validation / test tensors (float32, shape ``(N, *info.shape)``) and labels.
+
+    ``val`` and ``test`` may be ``None``. Labels are int64 tensors or ``None``.
+    ``standardizer`` is set for tables: it was fitted on the training rows and must be
+    applied to any new data given to a model trained on this bundle.
+    """
+
+    train: torch.Tensor
+    info: DataInfo
+    val: torch.Tensor | None = None
+    test: torch.Tensor | None = None
+    train_labels: torch.Tensor | None = None
+    val_labels: torch.Tensor | None = None
+    test_labels: torch.Tensor | None = None
+    standardizer: Standardizer | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def train_epoch_view(self, generator: torch.Generator) -> torch.Tensor:
+        """The training tensor for one epoch.
+
+        With dynamic binarization (Burda et al. 2015) every epoch sees a fresh
+        Bernoulli(pixel) draw of the grey-level training images; otherwise the data
+        as stored.
+        """
+        if self.info.dynamic_binarization:
+            return torch.bernoulli(self.train, generator=generator)
+        return self.train
+
+    def split(self, name: str) -> torch.Tensor:
+        """The tensor of split ``name`` ("train", "val" or "test"), or a clear error."""
+        from vaekit.errors import VaekitError
+
+        tensor = getattr(self, name, None) if name in ("train", "val", "test") else None
+        if tensor is None:
+            raise VaekitError(f"dataset '{self.info.name}' has no '{name}' split (expected one of: train, val, test)")
+        return tensor

@@ -1,0 +1,25 @@
+"""Model families by name: the ``model`` field of a config picks the class to build."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaekit.errors import VaekitError
+from vaekit.models.base import Loss, Model, ModelConfig
+from vaekit.models.vae import VAE, VAEConfig
+
+MODELS: dict[str, tuple[type[Model], type[ModelConfig]]] = {"vae": (VAE, VAEConfig)}
+
+
+def build(config: dict[str, Any] | ModelConfig) -> Model:
+    """Build a model from its config object or its ``config.json`` dict."""
+    if isinstance(config, ModelConfig):
+        return MODELS[config.model][0](config)
+    name = config.get("model", "vae")
+    if name not in MODELS:
+        raise VaekitError(f"model: unknown model '{name}' (known: {', '.join(MODELS)})")
+    model_cls, config_cls = MODELS[name]
+    return model_cls(config_cls.from_dict(config))
+
+
+__all__ = ["MODELS", "VAE", "Loss", "Model", "ModelConfig", "VAEConfig", "build"]

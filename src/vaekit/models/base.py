@@ -1,0 +1,145 @@
+"""The model protocol every vaekit model speaks, and the parts all models share.
+
+A model implements ``encode`` (x -> posterior object) and ``decode`` (z -> likelihood
+object). From those two this base class derives the rest of the protocol the same way
+for every family: the training loss, sampling from the prior, importance-sampled
+log-likelihood, and save/load. Tools talk only to this protocol.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from vaekit.distributions import DiagonalGaussian, Likelihood, standard_normal_log_prob
+from vaekit.objectives import free_bits_kl
+
+
+@dataclass
+class Loss:
+    """One batch's objective and its parts, in nats per example (batch means).
+
+    ``total`` is what the optimizer minimizes (with beta, annealing and free bits
+    applied); ``recon`` and ``kl`` are the true terms, so ``recon + kl`` is the negative
+    ELBO whatever the settings.
+    """
+
+    total: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor
+    kl_per_dim: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def elbo(self) -> torch.Tensor:
+        """The negative ELBO (recon + KL), nats per example."""
+        return self.recon + self.kl
+
+
+@dataclass
+class ModelConfig:
+    """Fields every model config has. Subclasses add their own; all JSON round-trip."""
+
+    model: ClassVar[str] = "base"
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    latent_dim: int = 16
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model
+        d["input_shape"] = list(self.input_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known - {"model"}
+        if unknown:
+            from vaekit.errors import VaekitError
+
+            raise VaekitError(f"model config: unknown field(s) {sorted(unknown)} for model '{cls.model}'")
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if "input_shape" in kwargs:
+            kwargs["input_shape"] = tuple(kwargs["input_shape"])
+        return cls(**kwargs)
+
+
+class Model(nn.Module):
+    """Base class of all vaekit models: subclasses implement ``encode`` and ``decode``."""
+
+    config: ModelConfig
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    @property
+    def event_ndim(self) -> int:
+        return len(self.config.input_shape)
+
+    # -- the two methods each family implements -------------------------------------
+    def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> DiagonalGaussian:
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> Likelihood:
+        raise NotImplementedError
+
+    # -- derived, shared by every family --------------------------------------------
+    def prior_sample(self, n: int, *, temperature: float = 1.0, generator: torch.Generator | None = None
+                     ) -> torch.Tensor:
+        """z ~ N(0, temperature^2 I)."""
+        device = next(self.parameters()).device
+        return temperature * torch.randn(n, self.config.latent_dim, device=device, generator=generator)
+
+    def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return standard_normal_log_prob(z)
+
+    def loss(self, x: torch.Tensor, cond: torch.Tensor | None = None, *, beta: float = 1.0,
+             free_bits: float = 0.0) -> Loss:
+        """recon + beta * KL through one reparameterized sample, nats per example."""
+        posterior = self.encode(x, cond)
+        z = posterior.rsample()
+        recon = -self.decode(z, cond).log_prob(x).mean()
+        kl_elem = posterior.kl_per_dim().flatten(1)
+        kl = kl_elem.sum(dim=1).mean()
+        kl_term = free_bits_kl(kl_elem, free_bits) if free_bits > 0 else kl
+        return Loss(total=recon + beta * kl_term, recon=recon, kl=kl, kl_per_dim=kl_elem.mean(dim=0).detach())
+
+    @torch.no_grad()
+    def sample(self, n: int, cond: torch.Tensor | None = None, *, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode n prior draws; returns the likelihood means (probabilities for Bernoulli)."""
+        return self.decode(self.prior_sample(n, temperature=temperature, generator=generator), cond).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder mean at the posterior mean: the deterministic reconstruction."""
+        return self.decode(self.encode(x, cond).mode(), cond).mean
+
+    @torch.no_grad()
+    def log_likelihood(self, x: torch.Tensor, cond: torch.Tensor | None = None, *, k: int = 1000,
+                       chunk: int = 100, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Importance-sampled log p(x) per example, in nats (Burda et al. 2015).
+
+        log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], z_k ~ q(z|x).
+        Samples are drawn ``chunk`` at a time and the log-mean-exp accumulated in float64.
+        """
+        posterior = self.encode(x, cond)
+        log_w = []
+        for start in range(0, k, chunk):
+            m = min(chunk, k - start)
+            z = posterior.rsample(m, generator=generator)
+            lw = self.decode(z, cond).log_prob(x) + self.prior_log_prob(z) - posterior.log_prob(z)
+            log_w.append(lw.double())
+        return (torch.logsumexp(torch.cat(log_w, dim=0), dim=0) - math.log(k)).float()
+
+    def save(self, path: str | Path) -> None:
+        """Write ``model.safetensors`` and the model section of ``config.json`` into ``path``."""
+        from vaekit.runs import save
+
+        save(self, path)

@@ -1,0 +1,87 @@
+"""The VAE (Kingma & Welling 2014) with MLP or convolutional networks; beta-VAE by setting beta.
+
+Read top to bottom: the config, then the model. beta and free bits belong to the
+objective, not the network, so they are arguments of ``loss`` (and training settings),
+not fields here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from vaekit.distributions import Bernoulli, DiagonalGaussian, Gaussian, Likelihood
+from vaekit.errors import VaekitError
+from vaekit.models.base import Model, ModelConfig
+from vaekit.nn import ACTIVATIONS, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@dataclass
+class VAEConfig(ModelConfig):
+    """A VAE's architecture.
+
+    ``hidden``: MLP layer sizes (encoder order; the decoder mirrors them), or for
+    ``arch="conv"`` the dense layers after the conv stack. ``channels``: conv channels,
+    one stride-2 stage each. ``likelihood``: ``bernoulli`` for data in [0, 1],
+    ``gaussian`` for real values, with a fixed ``obs_std`` or, if ``learn_obs_std``, a
+    learned per-feature standard deviation.
+    """
+
+    model: ClassVar[str] = "vae"
+    arch: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [512, 256])
+    channels: list[int] = field(default_factory=lambda: [32, 64])
+    activation: str = "relu"
+    likelihood: str = "bernoulli"
+    obs_std: float = 1.0
+    learn_obs_std: bool = False
+
+    def __post_init__(self) -> None:
+        if self.arch not in ("mlp", "conv"):
+            raise VaekitError(f"arch: '{self.arch}' is not one of mlp, conv")
+        if self.likelihood not in LIKELIHOODS:
+            raise VaekitError(f"likelihood: '{self.likelihood}' is not one of {', '.join(LIKELIHOODS)}")
+        if self.activation not in ACTIVATIONS:
+            raise VaekitError(f"activation: '{self.activation}' is not one of {', '.join(ACTIVATIONS)}")
+        if self.latent_dim < 1:
+            raise VaekitError(f"latent_dim: must be at least 1, got {self.latent_dim}")
+        if self.arch == "conv" and len(self.input_shape) != 3:
+            raise VaekitError(f"arch conv needs image data (C, H, W); this data has shape {tuple(self.input_shape)}"
+                              " (use --arch mlp)")
+        if self.obs_std <= 0:
+            raise VaekitError(f"obs_std: must be positive, got {self.obs_std}")
+
+
+class VAE(Model):
+    """Encoder -> (mu, log sigma^2) -> z = mu + sigma * eps -> decoder -> p(x|z)."""
+
+    config: VAEConfig
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__(config)
+        shape = tuple(config.input_shape)
+        if config.arch == "conv":
+            self.encoder = ConvEncoder(shape, config.channels, config.hidden, config.activation)
+            self.decoder = ConvDecoder(config.latent_dim, self.encoder, shape[0], config.hidden, config.activation)
+        else:
+            self.encoder = MLPEncoder(shape, config.hidden, config.activation)
+            self.decoder = MLPDecoder(config.latent_dim, list(reversed(config.hidden)), shape, config.activation)
+        self.to_posterior = nn.Linear(self.encoder.out_features, 2 * config.latent_dim)
+        if config.likelihood == "gaussian":
+            init = torch.full(shape, 2.0 * torch.log(torch.tensor(config.obs_std)).item())
+            self.obs_logvar = nn.Parameter(init, requires_grad=config.learn_obs_std)
+
+    def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> DiagonalGaussian:
+        mean, logvar = self.to_posterior(self.encoder(x)).chunk(2, dim=-1)
+        return DiagonalGaussian(mean, logvar)
+
+    def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> Likelihood:
+        out = self.decoder(z)
+        if self.config.likelihood == "bernoulli":
+            return Bernoulli(out, self.event_ndim)
+        return Gaussian(out, self.obs_logvar, self.event_ndim)

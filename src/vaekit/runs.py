@@ -1,0 +1,238 @@
+"""Run directories: the unit users share, and the Python API over them.
+
+``train`` turns settings into a run directory (config.json, model.safetensors,
+checkpoint.pt, metrics.jsonl, pictures); ``open_run`` and ``load`` rebuild what a run
+holds from that directory alone. The CLI is a thin layer over these functions.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaekit import data as vdata
+from vaekit.data.bundle import DataInfo, Dataset
+from vaekit.data.config import DataConfig
+from vaekit.data.standardize import Standardizer
+from vaekit.errors import VaekitError
+from vaekit.models import MODELS, Model, ModelConfig, build
+from vaekit.serialization import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    METRICS_FILE,
+    WEIGHTS_FILE,
+    load_weights,
+    read_json,
+    read_metrics,
+    save_weights,
+    write_json,
+)
+from vaekit.training import TrainConfig, Trainer
+
+SUMMARY_FILE = "summary.json"
+VERSION = "0.1.0"
+
+
+@dataclass
+class Run:
+    """A trained run opened from its directory."""
+
+    path: Path
+    config: dict[str, Any]
+    model: Model
+
+    def _section(self, name: str) -> dict[str, Any]:
+        if name not in self.config:
+            raise VaekitError(f"{self.path / CONFIG_FILE}: no '{name}' section (a model saved without training "
+                              "data; this needs a run made by `vaekit train`)")
+        return self.config[name]
+
+    @property
+    def data_info(self) -> DataInfo:
+        return DataInfo.from_dict(self._section("data")["info"])
+
+    @property
+    def data_config(self) -> DataConfig:
+        return DataConfig.from_dict(self._section("data")["config"])
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self._section("train"))
+
+    @property
+    def standardizer(self) -> Standardizer | None:
+        s = self._section("data").get("standardizer")
+        return Standardizer.from_dict(s) if s else None
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_metrics(self.path / METRICS_FILE)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        p = self.path / SUMMARY_FILE
+        return read_json(p) if p.is_file() else {}
+
+    def load_data(self, **overrides: Any) -> Dataset:
+        """The run's dataset, split exactly as in training (overrides e.g. ``limit``)."""
+        return vdata.load(self.data_config.replace(**overrides))
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a run directory: its config and its model with the saved weights."""
+    path = Path(path)
+    if not path.is_dir():
+        raise VaekitError(f"{path}: no such run directory")
+    config = read_json(path / CONFIG_FILE)
+    if "model" not in config:
+        raise VaekitError(f"{path / CONFIG_FILE}: missing the 'model' section")
+    model = build(config["model"])
+    load_weights(model, path / WEIGHTS_FILE)
+    model.eval()
+    return Run(path=path, config=config, model=model)
+
+
+def load(path: str | Path) -> Model:
+    """The trained model of a run directory, in eval mode."""
+    return open_run(path).model
+
+
+def save(model: Model, path: str | Path) -> None:
+    """Write ``model`` to a directory: ``model.safetensors`` and the model part of ``config.json``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    config_path = path / CONFIG_FILE
+    config = read_json(config_path) if config_path.is_file() else {"vaekit_version": VERSION}
+    config["model"] = model.config.to_dict()
+    save_weights(model, path / WEIGHTS_FILE)
+    write_json(config_path, config)
+
+
+def model_config_for(info: DataInfo, options: dict[str, Any]) -> ModelConfig:
+    """A model config whose input shape and likelihood come from the data unless set."""
+    options = dict(options)
+    name = options.pop("model", "vae")
+    if name not in MODELS:
+        raise VaekitError(f"model: unknown model '{name}' (known: {', '.join(MODELS)})")
+    options.setdefault("input_shape", tuple(info.shape))
+    if options.get("likelihood") in (None, "auto"):
+        options["likelihood"] = info.likelihood
+    lo, hi = info.value_range
+    if options["likelihood"] == "bernoulli" and (lo < 0 or hi > 1):
+        raise VaekitError(f"likelihood bernoulli needs data in [0, 1]; '{info.name}' spans [{lo:g}, {hi:g}] "
+                          "(use --likelihood gaussian)")
+    return MODELS[name][1].from_dict(options)
+
+
+def _prepare_directory(out: Path, *, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise VaekitError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise VaekitError(f"{out}: run directory already exists (use --overwrite to replace it "
+                              "or --resume to continue it)")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def default_run_name(source: str, arch: str) -> Path:
+    """``runs/<data>-<arch>``, numbered when taken, so a plain ``vaekit train`` never clobbers."""
+    stem = Path(source).stem if ("/" in source or "." in source) else source
+    base = Path("runs") / f"{stem}-{arch}"
+    candidate, i = base, 2
+    while candidate.exists():
+        candidate, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return candidate
+
+
+def train(
+    data: str | DataConfig | dict[str, Any] = "digits",
+    model: dict[str, Any] | None = None,
+    train: TrainConfig | dict[str, Any] | None = None,
+    out: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Run:
+    """Train a model and write its run directory; returns the opened run.
+
+    ``data`` is a dataset name, a path or a ``DataConfig``; ``model`` the model options
+    (``latent_dim``, ``arch``, ``hidden``...; shape and likelihood come from the data);
+    ``train`` a ``TrainConfig`` or its fields. Bad settings and bad data are rejected
+    before anything is written.
+    """
+    data_config = _as_data_config(data)
+    train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
+    bundle = vdata.load(data_config)
+    model_config = model_config_for(bundle.info, model or {})
+    out = Path(out) if out is not None else default_run_name(data_config.source, getattr(model_config, "arch", "vae"))
+    _prepare_directory(out, overwrite=overwrite)
+    torch.manual_seed(train_config.seed)  # the initial weights depend on the seed too
+    net = build(model_config)
+    config = {
+        "vaekit_version": VERSION,
+        "model": model_config.to_dict(),
+        "train": train_config.to_dict(),
+        "data": {
+            "config": data_config.to_dict(),
+            "info": bundle.info.to_dict(),
+            "standardizer": bundle.standardizer.to_dict() if bundle.standardizer else None,
+        },
+    }
+    write_json(out / CONFIG_FILE, config)
+    return _fit(net, train_config, out, bundle, resume=False, progress=progress)
+
+
+def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True) -> Run:
+    """Continue a run from its last checkpoint, optionally to a new total of ``epochs``.
+
+    The result equals that of an uninterrupted run with the same settings and seed.
+    """
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file():
+        raise VaekitError(f"{path}: no run to resume here (expected a run directory with {CONFIG_FILE})")
+    config = read_json(path / CONFIG_FILE)
+    if not (path / CHECKPOINT_FILE).is_file():
+        raise VaekitError(f"{path}: no {CHECKPOINT_FILE} to resume from")
+    if epochs is not None:
+        config["train"]["epochs"] = epochs
+        write_json(path / CONFIG_FILE, config)
+    train_config = TrainConfig.from_dict(config["train"])
+    bundle = vdata.load(DataConfig.from_dict(config["data"]["config"]))
+    return _fit(build(config["model"]), train_config, path, bundle, resume=True, progress=progress)
+
+
+def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, resume: bool,
+         progress: bool) -> Run:
+    started = time.perf_counter()
+    trainer = Trainer(net, train_config, out, progress=progress)
+    history = trainer.fit(bundle, resume=resume)
+    summary: dict[str, Any] = {
+        "epochs": trainer.state.epoch,
+        "best_epoch": trainer.state.best_epoch,
+        "stopped_early": trainer.state.stopped_early,
+        "seconds_this_session": time.perf_counter() - started,
+        "seconds_total": sum(r["seconds"] for r in history),
+    }
+    if bundle.test is not None and len(bundle.test):
+        test = trainer.evaluate(bundle.test)
+        summary["test"] = {k: test[k] for k in ("elbo", "recon", "kl", "kl_per_dim")}
+    write_json(out / SUMMARY_FILE, summary)
+    run = open_run(out)
+    from vaekit.pictures import write_run_pictures
+
+    write_run_pictures(run, bundle)
+    return run
+
+
+def _as_data_config(data: str | DataConfig | dict[str, Any]) -> DataConfig:
+    if isinstance(data, DataConfig):
+        return data
+    if isinstance(data, dict):
+        return DataConfig.from_dict(data)
+    return DataConfig(source=str(data))

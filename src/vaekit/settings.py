@@ -1,0 +1,68 @@
+"""Reading settings from a YAML or TOML file and merging command-line flags over them.
+
+A file may group settings in ``model``, ``train`` and ``data`` sections, or list them
+flat; a flat key goes to the section that owns a field of that name. Flags given on
+the command line override the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+import yaml
+
+from vaekit.data.config import DataConfig
+from vaekit.errors import VaekitError
+from vaekit.training import TrainConfig
+
+SECTIONS = ("model", "train", "data")
+
+
+def read_settings_file(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Parse a ``.yaml``/``.yml``/``.toml``/``.json`` settings file into the three sections."""
+    path = Path(path)
+    if not path.is_file():
+        raise VaekitError(f"{path}: no such config file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            raw = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml", ".json"):
+            raw = yaml.safe_load(text) or {}
+        else:
+            raise VaekitError(f"{path}: expected a .yaml, .yml, .toml or .json config file")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        raise VaekitError(f"{path}: cannot parse config ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise VaekitError(f"{path}: expected a mapping of settings at the top level")
+    return split_sections(raw, origin=str(path))
+
+
+def split_sections(raw: dict[str, Any], origin: str = "config") -> dict[str, dict[str, Any]]:
+    """Sort settings into ``model``/``train``/``data``; flat keys go where their name belongs."""
+    out: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    train_names = {f.name for f in fields(TrainConfig)}
+    data_names = {f.name for f in fields(DataConfig)}
+    for key, value in raw.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise VaekitError(f"{origin}: section '{key}' must be a mapping")
+            out[key].update(value)
+        elif key in train_names:
+            out["train"][key] = value
+        elif key in data_names:
+            out["data"][key] = value
+        else:
+            out["model"][key.replace("-", "_")] = value
+    return out
+
+
+def merge(base: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Section-wise update of ``base`` with the non-None values of ``overrides``."""
+    merged = {s: dict(base.get(s, {})) for s in SECTIONS}
+    for section, values in overrides.items():
+        merged[section].update({k: v for k, v in values.items() if v is not None})
+    return merged

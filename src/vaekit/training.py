@@ -1,0 +1,286 @@
+"""The Trainer: one loop for every model that speaks the protocol.
+
+It batches in-memory tensors by index permutation (no per-sample DataLoader), applies
+beta with a KL schedule and free bits, validates each epoch, keeps the best weights,
+writes ``metrics.jsonl`` and an atomic checkpoint every epoch, and resumes from that
+checkpoint to exactly the state an uninterrupted run would reach: the checkpoint holds
+the model, optimizer, both random number generators and the early-stopping state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaekit.data.bundle import Dataset
+from vaekit.errors import VaekitError
+from vaekit.models.base import Model
+from vaekit.objectives import KLSchedule
+from vaekit.progress import TrainingProgress
+from vaekit.serialization import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    WEIGHTS_FILE,
+    load_checkpoint,
+    read_metrics,
+    save_checkpoint,
+    save_weights,
+    write_metrics,
+)
+
+
+@dataclass
+class TrainConfig:
+    """How to train. ``kl_anneal`` is a schedule spec (see ``vaekit.objectives``);
+    ``anneal_per`` is ``step`` (smooth) or ``epoch`` (the weight changes at epoch
+    starts). ``lr_schedule``: ``constant``, or ``cosine`` decay from ``lr`` to 0 over
+    the run's steps (computed from the step count, so resume needs no extra state).
+    ``early_stopping`` is a patience in epochs on the validation loss
+    (recon + beta * KL); ``grad_clip`` a max gradient norm; 0 turns either off."""
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_schedule: str = "constant"
+    weight_decay: float = 0.0
+    beta: float = 1.0
+    kl_anneal: str = "none"
+    anneal_per: str = "step"
+    free_bits: float = 0.0
+    grad_clip: float = 0.0
+    early_stopping: int = 0
+    seed: int = 0
+    device: str = "auto"
+    eval_batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("epochs", self.epochs >= 1, "at least 1"),
+            ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("lr", self.lr > 0, "positive"),
+            ("beta", self.beta >= 0, "non-negative"),
+            ("free_bits", self.free_bits >= 0, "non-negative"),
+            ("grad_clip", self.grad_clip >= 0, "non-negative (0 = off)"),
+            ("early_stopping", self.early_stopping >= 0, "non-negative (0 = off)"),
+            ("anneal_per", self.anneal_per in ("step", "epoch"), "'step' or 'epoch'"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, " or ".join(LR_SCHEDULES)),
+            ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "auto, cpu or cuda"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise VaekitError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
+        KLSchedule.parse(self.kl_anneal, self.epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise VaekitError(f"train config: unknown field(s) {sorted(unknown)} (known: {sorted(known)})")
+        return cls(**d)
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when torch sees a GPU, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise VaekitError(f"device: '{name}' asked for but torch sees no CUDA GPU (use --device cpu or auto)")
+    return torch.device(name)
+
+
+class TrainingInterrupted(Exception):
+    """Raised after Ctrl-C once the run directory is consistent (the last epoch's checkpoint)."""
+
+
+@dataclass
+class _State:
+    epoch: int = 0  # epochs completed
+    step: int = 0
+    best_val: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stopped_early: bool = False
+
+
+class Trainer:
+    """Fits a model to a ``Dataset``; with a ``run_dir`` it checkpoints and logs there."""
+
+    def __init__(self, model: Model, config: TrainConfig, run_dir: str | Path | None = None, *,
+                 progress: bool = True) -> None:
+        self.model = model
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.progress = progress
+        self.device = resolve_device(config.device)
+        self.schedule = KLSchedule.parse(config.kl_anneal, config.epochs)
+        self.history: list[dict[str, Any]] = []
+        self.state = _State()
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._generator = torch.Generator()
+
+    # -- schedule ---------------------------------------------------------------------
+    def beta_at(self, epoch: float) -> float:
+        """Effective beta (configured beta times the schedule's weight) at a fractional epoch."""
+        if self.config.anneal_per == "epoch":
+            epoch = math.floor(epoch)
+        return self.config.beta * self.schedule.weight(epoch)
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """Learning rate for optimizer step ``step`` (0-based) of ``total_steps``."""
+        if self.config.lr_schedule == "cosine":
+            return self.config.lr * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+        return self.config.lr
+
+    # -- evaluation -------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, Any]:
+        """Mean recon, KL, negative ELBO and KL per dim over ``x`` (one posterior sample each)."""
+        self.model.eval()
+        n, sums, kl_dim = 0, torch.zeros(2, dtype=torch.float64), None
+        for start in range(0, len(x), self.config.eval_batch_size):
+            xb = x[start:start + self.config.eval_batch_size].to(self.device)
+            loss = self.model.loss(xb)
+            m = len(xb)
+            sums += torch.tensor([loss.recon.item(), loss.kl.item()], dtype=torch.float64) * m
+            kd = loss.kl_per_dim.double().cpu() * m
+            kl_dim = kd if kl_dim is None else kl_dim + kd
+            n += m
+        recon, kl = (sums / n).tolist()
+        return {"elbo": recon + kl, "recon": recon, "kl": kl,
+                "loss": recon + self.config.beta * kl, "kl_per_dim": (kl_dim / n).tolist()}
+
+    # -- training ---------------------------------------------------------------------
+    def fit(self, data: Dataset, *, resume: bool = False) -> list[dict[str, Any]]:
+        """Train until ``config.epochs`` epochs are done (or early stopping); returns the metrics rows.
+
+        The trainer's model ends with the last epoch's weights; the run directory's
+        ``model.safetensors`` holds the best validation epoch's (what ``vaekit.load`` gives).
+        The first call seeds everything and builds the optimizer (restoring both from the
+        run's checkpoint with ``resume=True``); a later call on the same trainer continues
+        the same run, so raising ``config.epochs`` and calling again trains further.
+        """
+        cfg = self.config
+        if self._optimizer is None:
+            torch.manual_seed(cfg.seed)
+            self._generator = torch.Generator().manual_seed(cfg.seed)
+            self.model.to(self.device)
+            self._optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            if resume:
+                self._restore(self._optimizer, self._generator)
+        optimizer, generator = self._optimizer, self._generator
+        train = data.train.to(self.device)
+        val = data.val.to(self.device) if data.val is not None and len(data.val) else None
+        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        bar = TrainingProgress(cfg.epochs, steps_per_epoch, enabled=self.progress)
+        try:
+            with bar:
+                while self.state.epoch < cfg.epochs and not self.state.stopped_early:
+                    row = self._train_epoch(data, train, optimizer, generator, steps_per_epoch, bar)
+                    if val is not None:
+                        row.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+                    self._end_epoch(row, optimizer, generator)
+                    bar.end_epoch(row)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(
+                f"interrupted after {self.state.epoch} complete epoch(s); "
+                + (f"resume with --resume ({self.run_dir})" if self.run_dir else "nothing saved (no run directory)")
+            ) from None
+        self.model.eval()
+        return self.history
+
+    def _train_epoch(self, data: Dataset, train: torch.Tensor, optimizer: torch.optim.Optimizer,
+                     generator: torch.Generator, steps_per_epoch: int, bar: TrainingProgress) -> dict[str, Any]:
+        cfg, model, epoch = self.config, self.model, self.state.epoch
+        model.train()
+        started = time.perf_counter()
+        x_epoch = data.train_epoch_view(generator).to(self.device) if data.info.dynamic_binarization else train
+        order = torch.randperm(len(train), generator=generator).to(self.device)
+        totals = [0.0, 0.0, 0.0]  # objective, recon, KL: summed over examples
+        seen = 0
+        for i in range(steps_per_epoch):
+            idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            beta = self.beta_at(epoch + i / steps_per_epoch)
+            loss = model.loss(x_epoch[idx], beta=beta, free_bits=cfg.free_bits)
+            total = loss.total.item()
+            if not math.isfinite(total):
+                raise VaekitError(
+                    f"training diverged at epoch {epoch + 1}, step {i + 1} (loss = {total}); "
+                    + (f"the last good checkpoint (epoch {epoch}) is kept in {self.run_dir}; " if self.run_dir else "")
+                    + "try a lower --lr or set --grad-clip"
+                )
+            if cfg.lr_schedule != "constant":
+                for group in optimizer.param_groups:
+                    group["lr"] = self.lr_at(self.state.step, cfg.epochs * steps_per_epoch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.total.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            self.state.step += 1
+            m = len(idx)
+            seen += m
+            for j, value in enumerate((total, loss.recon.item(), loss.kl.item())):
+                totals[j] += value * m
+            bar.step(totals[0] / seen, totals[1] / seen, totals[2] / seen)
+        loss_mean, recon_mean, kl_mean = (t / seen for t in totals)
+        return {
+            "epoch": epoch + 1,
+            "step": self.state.step,
+            "beta": self.beta_at(epoch + 1 - 1e-9),
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": loss_mean,
+            "train_recon": recon_mean,
+            "train_kl": kl_mean,
+            "train_elbo": recon_mean + kl_mean,
+            "seconds": time.perf_counter() - started,
+        }
+
+    def _end_epoch(self, row: dict[str, Any], optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
+        st, cfg = self.state, self.config
+        st.epoch += 1
+        val_loss = row.get("val_loss", row["train_loss"])
+        improved = val_loss < st.best_val
+        if improved:
+            st.best_val, st.best_epoch, st.bad_epochs = val_loss, st.epoch, 0
+        else:
+            st.bad_epochs += 1
+        if cfg.early_stopping and st.bad_epochs >= cfg.early_stopping:
+            st.stopped_early = True
+            row["stopped_early"] = True
+        self.history.append(row)
+        if self.run_dir is None:
+            return
+        if improved:
+            save_weights(self.model, self.run_dir / WEIGHTS_FILE)
+        write_metrics(self.run_dir / METRICS_FILE, self.history)
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "state": asdict(st),
+            "train_config": cfg.to_dict(),
+        })
+
+    def _restore(self, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
+        if self.run_dir is None:
+            raise VaekitError("resume needs a run directory")
+        ckpt = load_checkpoint(self.run_dir / CHECKPOINT_FILE)
+        self.model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        generator.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.state = _State(**ckpt["state"])
+        self.history = [r for r in read_metrics(self.run_dir / METRICS_FILE) if r["epoch"] <= self.state.epoch]

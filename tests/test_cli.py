@@ -1,0 +1,120 @@
+"""The command line: end to end on digits, and every bad input as one line with a non-zero exit."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vaekit.cli import main
+
+QUICK = ["--epochs", "2", "--latent-dim", "3", "--hidden", "32", "--limit", "200", "--quiet"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m vaekit`` as a user would, capturing both streams."""
+    return subprocess.run([sys.executable, "-m", "vaekit", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "digits"
+    assert main(["train", "digits", *QUICK, "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_a_complete_run_directory(digits_run):
+    names = {p.name for p in digits_run.iterdir()}
+    assert {"config.json", "model.safetensors", "checkpoint.pt", "metrics.jsonl", "summary.json",
+            "reconstructions.png", "samples.png"} <= names
+    config = json.loads((digits_run / "config.json").read_text())
+    assert config["model"]["latent_dim"] == 3 and config["train"]["epochs"] == 2
+    assert config["data"]["info"]["shape"] == [1, 8, 8]
+    rows = [json.loads(line) for line in (digits_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+
+
+def test_sample_reconstruct_info(digits_run, tmp_path, capsys):
+    from PIL import Image
+
+    assert main(["sample", str(digits_run), "-n", "16", "-o", str(tmp_path / "s.png")]) == 0
+    assert Image.open(tmp_path / "s.png").size[0] >= 256
+    assert main(["reconstruct", str(digits_run), "-n", "8", "-o", str(tmp_path / "r.png")]) == 0
+    assert "mean squared reconstruction error on 8 test examples" in capsys.readouterr().out
+    assert main(["info", str(digits_run), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["results"]["epochs_done"] == 2 and info["data"]["shape"] == [1, 8, 8]
+
+
+def test_flags_override_the_config_file(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("model:\n  latent_dim: 5\n  hidden: [16]\ntrain:\n  epochs: 1\n  lr: 0.002\ndata:\n  limit: 100\n")
+    out = tmp_path / "run"
+    assert main(["train", "digits", "--config", str(cfg), "--latent-dim", "2", "--quiet", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["latent_dim"] == 2 and config["model"]["hidden"] == [16]
+    assert config["train"]["lr"] == 0.002 and config["data"]["config"]["limit"] == 100
+
+
+def test_toml_config_file_with_flat_keys(tmp_path):
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('latent_dim = 2\nhidden = [8]\nepochs = 1\nlimit = 100\nsource = "digits"\n')
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--quiet", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["model"]["latent_dim"] == 2
+
+
+def test_resume_flag_continues_a_run(digits_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(digits_run, copy)
+    assert main(["train", "--resume", "--out", str(copy), "--epochs", "3", "--quiet"]) == 0
+    rows = [json.loads(line) for line in (copy / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "no-such-set"], "unknown dataset"),
+    (["train", "digits", "--arch", "rnn"], "arch: 'rnn' is not one of mlp, conv"),
+    (["train", "digits", "--kl-anneal", "sigmoid"], "--kl-anneal: cannot read 'sigmoid'"),
+    (["train", "digits", "--hidden", "a,b"], "--hidden: expected comma-separated integers"),
+    (["train", "digits", "--epochs", "0"], "epochs: expected at least 1, got 0"),
+    (["train", "digits", "--resume"], "no run to resume here"),
+    (["train", "digits", "--config", "missing.yaml"], "missing.yaml: no such config file"),
+    (["sample", "no/such/run"], "no/such/run: no such run directory"),
+    (["train", "digits", "--color", "sepia"], "--color: expected auto, gray or rgb"),
+])
+def test_bad_input_is_one_line_on_stderr_with_exit_2_and_no_traceback(args, message, tmp_path):
+    result = run_cli(*args, "--out", str(tmp_path / "x")) if args[0] == "train" else run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "x").exists() or (args[:2] == ["train", "digits"] and "--resume" in args)
+
+
+def test_existing_run_directory_is_refused_by_the_cli(digits_run):
+    before = (digits_run / "model.safetensors").read_bytes()
+    result = run_cli("train", "digits", *QUICK, "--out", str(digits_run))
+    assert result.returncode == 2 and "already exists (use --overwrite" in result.stderr
+    assert (digits_run / "model.safetensors").read_bytes() == before
+
+
+def test_truncated_weights_give_one_line_error(digits_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(digits_run, copy)
+    weights = copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: len(weights.read_bytes()) // 2])
+    result = run_cli("sample", str(copy))
+    assert result.returncode == 2 and "cannot read weights (truncated" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "reconstruct", "info"])
+def test_every_command_has_help_with_an_example(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0 and "Example" in result.stdout

@@ -1,0 +1,192 @@
+"""The trainer: exact resume, reproducibility, NaN guard, early stopping, Ctrl-C, run directories."""
+
+import json
+
+import pytest
+import torch
+
+import vaekit
+from vaekit.errors import VaekitError
+from vaekit.models import VAE, VAEConfig
+from vaekit.serialization import load_checkpoint, load_weights
+from vaekit.training import TrainConfig, Trainer, TrainingInterrupted
+
+SMALL_MODEL = {"latent_dim": 4, "hidden": [32]}
+DATA = {"source": "digits", "limit": 200}
+
+
+def _weights(run_dir):
+    return vaekit.load(run_dir).state_dict()
+
+
+def test_training_lowers_the_validation_loss(tiny_digits):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=4, hidden=[64]))
+    trainer = Trainer(model, TrainConfig(epochs=8, batch_size=32, lr=3e-3), progress=False)
+    before = trainer.evaluate(tiny_digits.val)["elbo"]
+    history = trainer.fit(tiny_digits)
+    assert history[-1]["val_elbo"] < before - 5
+    assert {"epoch", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl", "seconds"} <= set(
+        history[-1])
+
+
+def test_same_seed_same_run_and_other_seed_other_run(tmp_path):
+    train = {"epochs": 2, "batch_size": 64, "seed": 3}
+    vaekit.train(DATA, SMALL_MODEL, train, tmp_path / "a", progress=False)
+    vaekit.train(DATA, SMALL_MODEL, train, tmp_path / "b", progress=False)
+    vaekit.train(DATA, SMALL_MODEL, {**train, "seed": 4}, tmp_path / "c", progress=False)
+    a, b, c = (_weights(tmp_path / n) for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_after_ctrl_c_ends_exactly_where_the_uninterrupted_run_ends(tmp_path, monkeypatch):
+    train = {"epochs": 4, "batch_size": 64, "seed": 1, "kl_anneal": "linear:3"}
+    full = vaekit.train(DATA, SMALL_MODEL, train, tmp_path / "full", progress=False)
+
+    original = Trainer._end_epoch
+
+    def interrupt_after_second_epoch(self, row, optimizer, generator):
+        original(self, row, optimizer, generator)
+        if self.state.epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_end_epoch", interrupt_after_second_epoch)
+    with pytest.raises(TrainingInterrupted, match="interrupted after 2 complete epoch"):
+        vaekit.train(DATA, SMALL_MODEL, train, tmp_path / "cut", progress=False)
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["state"]["epoch"] == 2
+    monkeypatch.setattr(Trainer, "_end_epoch", original)
+
+    resumed = vaekit.resume(tmp_path / "cut", progress=False)
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["train_loss"] for r in full.metrics] == [r["train_loss"] for r in resumed.metrics]
+    assert [r["epoch"] for r in resumed.metrics] == [1, 2, 3, 4]
+
+
+def test_a_second_fit_continues_the_run_exactly(tiny_digits):
+    def fresh():
+        torch.manual_seed(0)
+        return VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden=[16]))
+
+    once = Trainer(fresh(), TrainConfig(epochs=3, batch_size=64), progress=False)
+    once.fit(tiny_digits)
+    twice = Trainer(fresh(), TrainConfig(epochs=1, batch_size=64), progress=False)
+    twice.fit(tiny_digits)
+    twice.config.epochs = 3
+    twice.fit(tiny_digits)
+    a, b = once.model.state_dict(), twice.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_can_extend_a_finished_run(tmp_path):
+    vaekit.train(DATA, SMALL_MODEL, {"epochs": 1, "batch_size": 64}, tmp_path / "r", progress=False)
+    run = vaekit.resume(tmp_path / "r", epochs=3, progress=False)
+    assert [r["epoch"] for r in run.metrics] == [1, 2, 3]
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["train"]["epochs"] == 3
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, tiny_digits):
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden=[16]))
+    trainer = Trainer(model, TrainConfig(epochs=3, batch_size=100), tmp_path, progress=False)
+    original_loss, calls = model.loss, {"n": 0}
+
+    def loss_turning_nan(x, *args, **kwargs):
+        calls["n"] += model.training
+        out = original_loss(x, *args, **kwargs)
+        if model.training and calls["n"] > 4:  # 3 steps per epoch: NaN at the 2nd step of the 2nd epoch
+            out.total = out.total * float("nan")
+        return out
+
+    model.loss = loss_turning_nan
+    with pytest.raises(VaekitError, match=r"training diverged at epoch 2, step 2 \(loss = nan\); the last good "
+                                          r"checkpoint \(epoch 1\) is kept in .*try a lower --lr"):
+        trainer.fit(tiny_digits)
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["state"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement(tiny_digits, monkeypatch):
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden=[16]))
+    trainer = Trainer(model, TrainConfig(epochs=20, batch_size=100, early_stopping=2), progress=False)
+    losses = iter([10.0, 9.0, 9.5, 9.7, 8.0, 7.0])
+    monkeypatch.setattr(trainer, "evaluate", lambda x: {"loss": next(losses), "elbo": 0.0})
+    history = trainer.fit(tiny_digits)
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert history[-1]["stopped_early"] and trainer.state.best_epoch == 2
+
+
+def test_the_saved_model_is_the_best_validation_epoch(tmp_path, tiny_digits, monkeypatch):
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden=[16]))
+    trainer = Trainer(model, TrainConfig(epochs=3, batch_size=100), tmp_path, progress=False)
+    losses = iter([5.0, 1.0, 3.0])
+    snapshots = []
+    original = Trainer._end_epoch
+
+    def record(self, row, optimizer, generator):
+        snapshots.append({k: v.clone() for k, v in self.model.state_dict().items()})
+        original(self, row, optimizer, generator)
+
+    monkeypatch.setattr(trainer, "evaluate", lambda x: {"loss": next(losses)})
+    monkeypatch.setattr(Trainer, "_end_epoch", record)
+    trainer.fit(tiny_digits)
+    saved = VAE(model.config)
+    load_weights(saved, tmp_path / "model.safetensors")
+    assert all(torch.equal(saved.state_dict()[k], snapshots[1][k]) for k in snapshots[1])
+    assert not all(torch.equal(model.state_dict()[k], snapshots[1][k]) for k in snapshots[1])  # last epoch
+
+
+def test_an_existing_run_directory_is_refused_and_left_untouched(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(VaekitError, match=r"run directory already exists \(use --overwrite .* or --resume"):
+        vaekit.train(DATA, SMALL_MODEL, {"epochs": 1}, out, progress=False)
+    assert (out / "notes.txt").read_text() == "mine" and len(list(out.iterdir())) == 1
+
+
+def test_bad_data_is_rejected_before_the_run_directory_is_touched(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    with pytest.raises(VaekitError, match="unknown dataset"):
+        vaekit.train({"source": "no-such-set"}, SMALL_MODEL, {"epochs": 1}, out, overwrite=True, progress=False)
+    assert (out / "config.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("epochs", 0, "epochs: expected at least 1, got 0"),
+    ("lr", -1.0, "lr: expected positive, got -1.0"),
+    ("anneal_per", "batch", "anneal_per: expected 'step' or 'epoch'"),
+    ("kl_anneal", "linear", "--kl-anneal: cannot read 'linear'"),
+    ("optimizer", "sgd", r"unknown field\(s\) \['optimizer'\]"),
+])
+def test_bad_training_settings_name_the_field(field, value, message):
+    with pytest.raises(VaekitError, match=message):
+        TrainConfig.from_dict({field: value})
+
+
+def test_cuda_asked_for_without_a_gpu_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    model = VAE(VAEConfig(input_shape=(4,), latent_dim=2, hidden=[8]))
+    with pytest.raises(VaekitError, match="torch sees no CUDA GPU"):
+        Trainer(model, TrainConfig(device="cuda"))
+
+
+def test_dynamic_binarization_trains_on_fresh_binary_draws(tiny_digits):
+    tiny_digits.info.dynamic_binarization = True
+    seen = []
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden=[16]))
+    original_loss = model.loss
+
+    def spy(x, *args, **kwargs):
+        if model.training:
+            seen.append(x.clone())
+        return original_loss(x, *args, **kwargs)
+
+    model.loss = spy
+    Trainer(model, TrainConfig(epochs=2, batch_size=300), progress=False).fit(tiny_digits)
+    assert all(((x == 0) | (x == 1)).all() for x in seen)
+    assert not torch.equal(seen[0].sum(0), seen[1].sum(0))  # a new draw each epoch
