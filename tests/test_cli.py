@@ -118,3 +118,47 @@ def test_truncated_weights_give_one_line_error(digits_run, tmp_path):
 def test_every_command_has_help_with_an_example(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0 and "Example" in result.stdout
+
+
+def test_a_csv_table_trains_with_a_gaussian_likelihood_and_samples_in_original_units(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(300, 1))
+    table = np.hstack([1000 + 50 * latent, -3 + 0.1 * latent, rng.normal(size=(300, 1))])
+    csv_path = tmp_path / "table.csv"
+    lines = ["income,temperature,noise"] + [",".join(f"{v:.5f}" for v in row) for row in table]
+    csv_path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    assert main(["train", str(csv_path), "--epochs", "30", "--latent-dim", "2", "--hidden", "32",
+                 "--quiet", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["likelihood"] == "gaussian"
+    assert config["data"]["standardizer"]["columns"] == ["income", "temperature", "noise"]
+    assert main(["sample", str(out), "-n", "500", "-o", str(tmp_path / "s.csv")]) == 0
+    header, *rows = (tmp_path / "s.csv").read_text().splitlines()
+    assert header == "income,temperature,noise"
+    samples = np.array([[float(v) for v in r.split(",")] for r in rows])
+    assert abs(samples[:, 0].mean() - 1000) < 25 and abs(samples[:, 1].mean() + 3) < 0.05  # original units
+
+
+def test_a_table_with_a_bad_cell_names_column_and_row(tmp_path):
+    csv_path = tmp_path / "bad.csv"
+    csv_path.write_text("a,b\n1,2\n3,oops\n")
+    result = run_cli("train", str(csv_path), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "column 'b', row 2" in result.stderr and "'oops' is not a number" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unparsable_settings_file_is_named(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("model: [unclosed\n")
+    result = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "bad.yaml: cannot parse config" in result.stderr
+
+
+def test_an_unknown_setting_in_a_file_is_named(tmp_path):
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text("[train]\nepochz = 3\n")
+    result = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "unknown field(s) ['epochz']" in result.stderr

@@ -190,3 +190,29 @@ def test_dynamic_binarization_trains_on_fresh_binary_draws(tiny_digits):
     Trainer(model, TrainConfig(epochs=2, batch_size=300), progress=False).fit(tiny_digits)
     assert all(((x == 0) | (x == 1)).all() for x in seen)
     assert not torch.equal(seen[0].sum(0), seen[1].sum(0))  # a new draw each epoch
+
+
+def test_cosine_lr_schedule_decays_from_lr_to_zero():
+    model = VAE(VAEConfig(input_shape=(4,), latent_dim=2, hidden=[8]))
+    trainer = Trainer(model, TrainConfig(lr=0.01, lr_schedule="cosine"), progress=False)
+    assert [trainer.lr_at(s, 100) for s in (0, 50, 100)] == pytest.approx([0.01, 0.005, 0.0])
+
+
+def test_resume_is_exact_with_cosine_lr_and_free_bits(tmp_path, monkeypatch):
+    train = {"epochs": 3, "batch_size": 64, "lr_schedule": "cosine", "free_bits": 0.2, "kl_anneal": "cyclical:2"}
+    full = vaekit.train(DATA, SMALL_MODEL, train, tmp_path / "full", progress=False)
+    original = Trainer._end_epoch
+
+    def interrupt_after_first_epoch(self, row, optimizer, generator):
+        original(self, row, optimizer, generator)
+        if self.state.epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_end_epoch", interrupt_after_first_epoch)
+    with pytest.raises(TrainingInterrupted):
+        vaekit.train(DATA, SMALL_MODEL, train, tmp_path / "cut", progress=False)
+    monkeypatch.setattr(Trainer, "_end_epoch", original)
+    resumed = vaekit.resume(tmp_path / "cut", progress=False)
+    assert [r["lr"] for r in full.metrics] == [r["lr"] for r in resumed.metrics]
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -195,7 +195,8 @@ def info(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run dire
     for section, values in description.items():
         out_console.print(f"[bold]{section}[/bold]")
         for k, v in (values.items() if isinstance(values, dict) else [("", values)]):
-            out_console.print(f"  {k}: {v}" if k else f"  {v}")
+            shown = f"{v:.3f}" if isinstance(v, float) else v
+            out_console.print(f"  {k}: {shown}" if k else f"  {shown}")
 
 
 def main(argv: list[str] | None = None) -> int:
