@@ -76,10 +76,12 @@ def main() -> None:
     loader = DataLoader(TensorDataset(train), batch_size=BATCH, shuffle=True)
 
     torch.manual_seed(0)
-    model = VAE(VAEConfig(input_shape=(1, 28, 28), latent_dim=LATENT, hidden=[HIDDEN]))
+    # The reference's network and optimizer exactly: ReLU, constant learning rate.
+    model = VAE(VAEConfig(input_shape=(1, 28, 28), latent_dim=LATENT, hidden=[HIDDEN], activation="relu"))
     bundle = Dataset(train=train, info=data.info)
     ref_times, ref_losses, our_times, our_losses = [], [], [], []
-    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=BATCH, lr=LR, device="cpu"), progress=False)
+    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=BATCH, lr=LR, lr_schedule="constant",
+                                               device="cpu"), progress=False)
     for epoch in range(args.epochs):
         seconds, loss = reference_epoch(ref_model, ref_opt, loader)
         ref_times.append(seconds)

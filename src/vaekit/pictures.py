@@ -77,13 +77,16 @@ def terminal_preview(images: torch.Tensor, title: str, max_images: int = 8) -> N
     from rich.console import Console
     from rich.text import Text
 
-    imgs = images[:max_images].detach().float().cpu().clamp(0, 1).mean(dim=1)  # to grey
-    if imgs.shape[1] > 32:  # keep the preview small: 28x28 becomes 14x14
-        imgs = torch.nn.functional.avg_pool2d(imgs[:, None], 2)[:, 0]
+    imgs = images.detach().float().cpu().clamp(0, 1).mean(dim=1)  # to grey
+    while imgs.shape[1] > 16:  # 28x28 becomes 14x14, 64x64 16x16: a preview, not the picture
+        imgs = torch.nn.functional.avg_pool2d(imgs[:, None], 2, ceil_mode=True)[:, 0]
     _, h, w = imgs.shape
     console = Console(soft_wrap=True)
+    color = console.color_system is not None
+    cell_width = (w if color else 2 * w) + 2
+    imgs = imgs[: max(1, min(max_images, console.width // cell_width))]
     console.print(f"[bold]{title}[/bold]")
-    if console.color_system is None:
+    if not color:
         for y in range(h):
             console.print("  ".join("".join(ASCII_RAMP[int(v * (len(ASCII_RAMP) - 1))] * 2 for v in img[y])
                                     for img in imgs), highlight=False)

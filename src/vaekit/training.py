@@ -38,15 +38,18 @@ from vaekit.serialization import (
 class TrainConfig:
     """How to train. ``kl_anneal`` is a schedule spec (see ``vaekit.objectives``);
     ``anneal_per`` is ``step`` (smooth) or ``epoch`` (the weight changes at epoch
-    starts). ``lr_schedule``: ``constant``, or ``cosine`` decay from ``lr`` to 0 over
-    the run's steps (computed from the step count, so resume needs no extra state).
+    starts). ``lr_schedule``: ``cosine`` decay from ``lr`` to 0 over the run's steps
+    (computed from the step count, so resume needs no extra state; extending a run with
+    ``resume(epochs=...)`` stretches the decay to the new total) or ``constant``. The
+    defaults (batch 64, cosine) gave ~4 nats better test ELBO than batch 128 at a constant
+    rate on 10-epoch MNIST runs (benchmarks in the README).
     ``early_stopping`` is a patience in epochs on the validation loss
     (recon + beta * KL); ``grad_clip`` a max gradient norm; 0 turns either off."""
 
     epochs: int = 20
-    batch_size: int = 128
+    batch_size: int = 64
     lr: float = 1e-3
-    lr_schedule: str = "constant"
+    lr_schedule: str = "cosine"
     weight_decay: float = 0.0
     beta: float = 1.0
     kl_anneal: str = "none"
@@ -169,7 +172,8 @@ class Trainer:
         ``model.safetensors`` holds the best validation epoch's (what ``vaekit.load`` gives).
         The first call seeds everything and builds the optimizer (restoring both from the
         run's checkpoint with ``resume=True``); a later call on the same trainer continues
-        the same run, so raising ``config.epochs`` and calling again trains further.
+        the same run, so raising ``config.epochs`` and calling again trains further (with
+        the cosine schedule the decay is then stretched to the new total).
         """
         cfg = self.config
         if self._optimizer is None:
