@@ -162,3 +162,54 @@ def test_an_unknown_setting_in_a_file_is_named(tmp_path):
     cfg.write_text("[train]\nepochz = 3\n")
     result = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
     assert result.returncode == 2 and "unknown field(s) ['epochz']" in result.stderr
+
+
+def test_ctrl_c_during_training_exits_130_and_the_run_resumes(tmp_path):
+    """A real SIGINT to the real command: clean exit, a consistent run directory, then --resume."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit", "train", "digits", "--epochs", "100000", "--latent-dim",
+                             "2", "--hidden", "16", "--limit", "100", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "resume with --resume" in stderr
+    done = load_checkpoint_epoch(out)
+    assert done >= 2 and len(metrics.read_text().splitlines()) == done
+    assert main(["train", "--resume", "--out", str(out), "--epochs", str(done + 1), "--quiet"]) == 0
+    assert len(metrics.read_text().splitlines()) == done + 1
+
+
+def load_checkpoint_epoch(run_dir: Path) -> int:
+    from vaekit.serialization import load_checkpoint
+
+    return load_checkpoint(run_dir / "checkpoint.pt")["state"]["epoch"]
+
+
+def test_a_truncated_checkpoint_is_refused_on_resume(digits_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(digits_run, copy)
+    ckpt = copy / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    result = run_cli("train", "--resume", "--out", str(copy), "--epochs", "3")
+    assert result.returncode == 2 and "checkpoint.pt: cannot read checkpoint (truncated" in result.stderr
+
+
+def test_a_corrupt_config_json_is_named(digits_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(digits_run, copy)
+    (copy / "config.json").write_text('{"model": ')
+    result = run_cli("info", str(copy))
+    assert result.returncode == 2 and "config.json: not valid JSON" in result.stderr

@@ -205,3 +205,20 @@ def test_cosine_lr_schedule_decays_from_lr_to_zero():
     model = VAE(VAEConfig(input_shape=(4,), latent_dim=2, hidden=[8]))
     trainer = Trainer(model, TrainConfig(lr=0.01, lr_schedule="cosine"), progress=False)
     assert [trainer.lr_at(s, 100) for s in (0, 50, 100)] == pytest.approx([0.01, 0.005, 0.0])
+
+
+def test_gradient_clipping_scales_every_step_to_the_clip_norm(tiny_digits, monkeypatch):
+    """A clip far below the natural gradient norm: each step's gradient leaves clipping at that norm."""
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden=[16]))
+    norms = []
+    original = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm):
+        params = list(params)
+        original(params, max_norm)
+        norms.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])).item())
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    Trainer(model, TrainConfig(epochs=1, batch_size=100, grad_clip=0.01), progress=False).fit(tiny_digits)
+    assert len(norms) == 3 and all(n == pytest.approx(0.01, rel=1e-3) for n in norms)
