@@ -22,10 +22,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import vaekit
-from common import environment  # benchmarks/ is on sys.path when a script here runs
 from vaekit.data.bundle import Dataset
 from vaekit.models import VAE, VAEConfig
 from vaekit.training import TrainConfig, Trainer
+
+from common import environment  # benchmarks/ is on sys.path when a script here runs
 
 BATCH, LR, HIDDEN, LATENT = 128, 1e-3, 400, 20
 

@@ -7,6 +7,16 @@ from sklearn.datasets import load_digits
 from vaekit.data.bundle import DataInfo, Dataset
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Test models are tiny: one thread trains them as fast as two, and keeps them fast on a
+    CPU shared with other jobs (two threads on a busy 2-core machine were ~10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def digits_tensor() -> torch.Tensor:
     return torch.tensor(load_digits().data / 16.0, dtype=torch.float32).reshape(-1, 1, 8, 8)

@@ -213,3 +213,11 @@ def test_a_corrupt_config_json_is_named(digits_run, tmp_path):
     (copy / "config.json").write_text('{"model": ')
     result = run_cli("info", str(copy))
     assert result.returncode == 2 and "config.json: not valid JSON" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["train", "--no-such-flag"], ["frobnicate"], ["sample"]])
+def test_usage_errors_exit_2_without_a_traceback(args):
+    result = run_cli(*args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "No such option" in result.stderr or "No such command" in result.stderr or "Missing argument" in (
+        result.stderr)

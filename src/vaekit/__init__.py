@@ -11,7 +11,7 @@ The public API::
     images = model.sample(64)
 """
 
-from vaekit import data
+from vaekit import data, latent
 from vaekit.data import DataConfig
 from vaekit.distributions import Bernoulli, Categorical, DiagonalGaussian, Gaussian
 from vaekit.errors import VaekitError
@@ -40,6 +40,7 @@ __all__ = [
     "VaekitError",
     "build",
     "data",
+    "latent",
     "load",
     "open_run",
     "resume",

@@ -127,7 +127,9 @@ def _report_run(run: Any, preview: bool) -> None:
         out_console.print(f"test: -ELBO {t['elbo']:.2f} nats (recon {t['recon']:.2f}, KL {t['kl']:.2f}) "
                           f"after {summary['epochs']} epochs, best epoch {summary['best_epoch']}, "
                           f"{summary['seconds_total']:.1f}s of training")
-    for name in (RECONSTRUCTIONS_FILE, SAMPLES_FILE):
+    from vaekit.report import REPORT_FILE
+
+    for name in (RECONSTRUCTIONS_FILE, SAMPLES_FILE, REPORT_FILE):
         if (run.path / name).is_file():
             out_console.print(f"wrote {run.path / name}")
     if preview and (run.path / SAMPLES_FILE).is_file():
@@ -163,19 +165,26 @@ def reconstruct(
     out_console.print(f"wrote {path}")
 
 
-@app.command(epilog="Example:  vaekit sample runs/digits -n 64 -o samples.png --temperature 0.8")
+@app.command(epilog="Examples:  vaekit sample runs/digits -n 64 -o samples.png --temperature 0.8 --seed 0  |  "
+                    "vaekit sample runs/mnist --sampler gmm --components 10 --binarize")
 def sample(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
     n: Annotated[int, typer.Option("-n", help="How many samples.")] = 64,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG (images) or CSV (tables).")] = None,
-    temperature: Annotated[float, typer.Option(help="Scale of the prior's standard deviation.")] = 1.0,
+    temperature: Annotated[float, typer.Option(help="Scale of the sampler's standard deviation.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    sampler: Annotated[str, typer.Option(help="prior (N(0, I)) or gmm (mixture fitted to the training codes; "
+                                              "fitted and saved in the run on first use).")] = "prior",
+    components: Annotated[Optional[int], typer.Option(help="GMM components (default: the saved fit, or 10).")
+                          ] = None,
+    binarize: Annotated[bool, typer.Option(help="Bernoulli draws (binary images) instead of mean images.")] = False,
 ) -> None:
-    """Decode random draws from the prior."""
+    """Decode random draws from the prior or from a mixture fitted to the training codes."""
     from vaekit import runs
-    from vaekit.outputs import write_samples
+    from vaekit.latent.outputs import write_samples
 
-    path = write_samples(runs.open_run(run_dir), n=n, output=output, temperature=temperature, seed=seed)
+    path = write_samples(runs.open_run(run_dir), n=n, output=output, temperature=temperature, seed=seed,
+                         sampler=sampler, components=components, binarize=binarize)
     out_console.print(f"wrote {path}")
 
 
@@ -199,32 +208,135 @@ def info(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run dire
             out_console.print(f"  {k}: {shown}" if k else f"  {shown}")
 
 
+# -- latent space ---------------------------------------------------------------------------
+
+SPLIT_HELP = "train, val or test."
+
+
+@app.command(epilog="Examples:  vaekit interpolate runs/mnist --from 3 --to 17 --steps 10  |  "
+                    "vaekit interpolate runs/mnist --from a.png --to b.png --method lerp  |  "
+                    "vaekit interpolate runs/mnist --from-class 3 --to-class 8 -o interp.png")
+def interpolate(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    start: Annotated[Optional[str], typer.Option("--from", help="Index into --split, or an image file.")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="Index into --split, or an image file.")] = None,
+    from_class: Annotated[Optional[str], typer.Option(help="Start at this class's mean code.")] = None,
+    to_class: Annotated[Optional[str], typer.Option(help="End at this class's mean code.")] = None,
+    split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "test",
+    steps: Annotated[int, typer.Option(help="Images along the path, both ends included.")] = 10,
+    method: Annotated[str, typer.Option(help="slerp (great circle) or lerp (straight line).")] = "slerp",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG strip; a .gif is written beside it.")
+                      ] = None,
+) -> None:
+    """Decode the path between two examples' codes (or two classes' mean codes): a strip and a GIF."""
+    from vaekit import runs
+    from vaekit.latent.outputs import write_interpolation
+
+    for path in write_interpolation(runs.open_run(run_dir), start=start, end=end, from_class=from_class,
+                                    to_class=to_class, split=split, steps=steps, method=method, output=output):
+        out_console.print(f"wrote {path}")
+
+
+@app.command(epilog="Examples:  vaekit arithmetic runs/mnist --class 1 --alpha -2,-1,0,1,2  |  "
+                    "vaekit arithmetic runs/faces --with smiling/ --without neutral/ --name smile  |  "
+                    "vaekit arithmetic runs/faces --vector smile  |  vaekit arithmetic runs/mnist --analogy 3,17,42")
+def arithmetic(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    target_class: Annotated[Optional[str], typer.Option("--class", help="Vector: this class's mean code minus "
+                                                                       "the rest's (training labels).")] = None,
+    with_dir: Annotated[Optional[str], typer.Option("--with", help="Vector: folder of images with the attribute...")
+                        ] = None,
+    without_dir: Annotated[Optional[str], typer.Option("--without", help="...minus a folder without it.")] = None,
+    vector: Annotated[Optional[str], typer.Option(help="Vector: one saved before, by name.")] = None,
+    analogy: Annotated[Optional[str], typer.Option(help="Three indices A,B,C: show decode(zA - zB + zC).")] = None,
+    alpha: Annotated[str, typer.Option(help="Multiples of the vector to add, comma-separated.")] = "-2,-1,0,1,2",
+    name: Annotated[Optional[str], typer.Option(help="Save the vector under this name.")] = None,
+    n: Annotated[int, typer.Option("-n", help="How many inputs (rows).")] = 8,
+    split: Annotated[str, typer.Option(help="Split the inputs come from: " + SPLIT_HELP)] = "test",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG file.")] = None,
+) -> None:
+    """Move inputs along an attribute vector (rows = inputs, columns = alphas), or solve an analogy."""
+    from vaekit import runs
+    from vaekit.latent.outputs import write_arithmetic
+
+    done = write_arithmetic(runs.open_run(run_dir), target_class=target_class, with_dir=with_dir,
+                            without_dir=without_dir, vector=vector, analogy_of=analogy, alphas=alpha, name=name,
+                            n=n, split=split, output=output)
+    if done.saved_as:
+        out_console.print(f"saved vector '{done.saved_as}' in {done.vectors_file}")
+    for path in done.paths:
+        out_console.print(f"wrote {path}")
+
+
+@app.command(epilog="Example:  vaekit traverse runs/mnist --index 0 --dims 10 --range 3 --steps 9 -o traverse.png")
+def traverse(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    index: Annotated[int, typer.Option(help="Example of --split to start from.")] = 0,
+    split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "test",
+    dims: Annotated[int, typer.Option(help="How many dimensions (rows), most used (highest KL) first.")] = 10,
+    span: Annotated[float, typer.Option("--range", help="Sweep each dimension from -RANGE to +RANGE.")] = 3.0,
+    steps: Annotated[int, typer.Option(help="Values per dimension (columns).")] = 9,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG file.")] = None,
+) -> None:
+    """Sweep one latent dimension at a time; collapsed (unused) dimensions are marked in red."""
+    from vaekit import runs
+    from vaekit.latent.outputs import write_traversal
+
+    done = write_traversal(runs.open_run(run_dir), index=index, split=split, dims=dims, span=span, steps=steps,
+                           output=output)
+    shown = [d for d in done.dims if d in done.collapsed]
+    out_console.print(f"collapsed dimensions (KL < 0.01 nats): {len(done.collapsed)} of {done.latent_dim}"
+                      + (f": {', '.join(map(str, done.collapsed))}" if done.collapsed else "")
+                      + (f" (shown: {', '.join(map(str, shown))})" if shown else ""))
+    out_console.print(f"wrote {done.path}")
+
+
+@app.command("latent-map", epilog="Example:  vaekit latent-map runs/mnist --split test --method tsne -o latent_map.png")
+def latent_map(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "test",
+    method: Annotated[str, typer.Option(help="auto (the latent itself if 2-D, else t-SNE up to 5000 points, "
+                                             "else PCA), pca or tsne.")] = "auto",
+    n: Annotated[int, typer.Option("-n", help="At most this many examples (a seeded random subset).")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed (subset, t-SNE).")] = 0,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG file; with a 2-D latent space "
+                                                   "manifold.png is written beside it.")] = None,
+) -> None:
+    """Scatter the codes of a split in 2-D, coloured by class (tables too)."""
+    from vaekit import runs
+    from vaekit.latent.outputs import write_latent_map
+
+    for path in write_latent_map(runs.open_run(run_dir), split=split, method=method, n=n, seed=seed, output=output):
+        out_console.print(f"wrote {path}")
+
+
+@app.command(epilog="Example:  vaekit report runs/digits  (then open runs/digits/report.html)")
+def report(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")]) -> None:
+    """Write the run's self-contained report.html (written automatically after training)."""
+    from vaekit import runs
+    from vaekit.report import write_report
+
+    out_console.print(f"wrote {write_report(runs.open_run(run_dir))}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning user errors into one line and an exit status."""
+    """Entry point: run the app, turning user errors into one line and an exit status.
+
+    Typer runs in standalone mode, so its own usage errors (an unknown option, a missing
+    argument) are printed as usual with exit status 2; vaekit's errors surface here.
+    """
     from vaekit.training import TrainingInterrupted
 
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="vaekit")
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except VaekitError as e:
         err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         return 2
     except TrainingInterrupted as e:
         err_console.print(f"[yellow]{e}[/yellow]", highlight=False, soft_wrap=True)
         return 130
-    except KeyboardInterrupt:
-        err_console.print("interrupted", highlight=False)
-        return 130
-    except Exception as e:  # click's own usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Exit):
-            return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
-            return 130
-        raise
     return 0
 
 

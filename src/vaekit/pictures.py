@@ -19,6 +19,8 @@ from vaekit.atomic import atomic_path
 from vaekit.errors import VaekitError
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from vaekit.data.bundle import Dataset
     from vaekit.runs import Run
 
@@ -118,3 +120,152 @@ def write_run_pictures(run: Run, bundle: Dataset, n: int = 32) -> list[Path]:
     pairs, per_row = paired_rows(x, recon)
     return [save_grid(pairs, run.path / RECONSTRUCTIONS_FILE, nrow=per_row),
             save_grid(samples, run.path / SAMPLES_FILE, nrow=8)]
+
+
+# -- latent-space figures: strips, animations, labelled grids and scatter maps -----------
+# matplotlib is imported inside the functions (it costs ~0.5 s) and drawn through its Agg
+# canvas directly, so the global backend of a notebook or GUI session is never touched.
+
+
+def _check_image_suffix(path: Path, allowed: tuple[str, ...]) -> None:
+    if path.suffix.lower() not in allowed:
+        raise VaekitError(f"{path}: expected an image file name ending in {' or '.join(allowed)}")
+
+
+def _scale_for(images: torch.Tensor, cell_size: int) -> int:
+    """Nearest-neighbour factor that makes one image about ``cell_size`` pixels on its longer side."""
+    return max(1, math.ceil(cell_size / max(images.shape[-2:])))
+
+
+def _to_pil(arr: np.ndarray, scale: int) -> Image.Image:
+    img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST) if scale > 1 else img
+
+
+def save_strip(images: torch.Tensor, path: str | Path, *, cell_size: int = 64) -> Path:
+    """One row of ``(N, C, H, W)`` images in [0, 1] (a path, a sequence), each shown about
+    ``cell_size`` pixels tall."""
+    path = Path(path)
+    _check_image_suffix(path, (".png", ".jpg", ".jpeg", ".webp"))
+    img = _to_pil(grid(images, nrow=len(images)), _scale_for(images, cell_size))
+    with atomic_path(path) as tmp:
+        img.save(tmp, format=path.suffix.lstrip(".").upper().replace("JPG", "JPEG"))
+    return path
+
+
+def save_gif(frames: torch.Tensor, path: str | Path, *, duration_ms: int = 120, cell_size: int = 128,
+             pingpong: bool = True) -> Path:
+    """An endlessly looping animated GIF of ``(N, C, H, W)`` frames in [0, 1], scaled up
+    (nearest) to about ``cell_size`` pixels; ``pingpong`` plays forward then back so a
+    path loops without a jump."""
+    path = Path(path)
+    _check_image_suffix(path, (".gif",))
+    if len(frames) == 0:
+        raise VaekitError(f"{path}: no frames to animate")
+    scale = _scale_for(frames, cell_size)
+    order = list(range(len(frames)))
+    if pingpong and len(frames) > 2:
+        order += order[-2:0:-1]
+    images = [_to_pil(grid(frames[i:i + 1], nrow=1, padding=0), scale) for i in order]
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+    return path
+
+
+def save_labeled_grid(images: torch.Tensor, path: str | Path, *, row_labels: list[str] | None = None,
+                      col_labels: list[str] | None = None, dimmed_rows: list[bool] | None = None,
+                      title: str | None = None, cell_inches: float = 0.6) -> Path:
+    """A grid of ``(rows, cols, C, H, W)`` images with text labels on rows and columns.
+
+    ``dimmed_rows`` marks rows a person must tell apart at a glance (e.g. collapsed latent
+    dimensions): they are drawn at low contrast inside a red frame, with a red label.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    path = Path(path)
+    _check_image_suffix(path, (".png", ".jpg", ".jpeg", ".webp"))
+    n_rows, n_cols = images.shape[:2]
+    dimmed = dimmed_rows or [False] * n_rows
+    shown = images.detach().float().cpu().clamp(0, 1).clone()
+    for r, dim in enumerate(dimmed):
+        if dim:
+            shown[r] = 0.5 + 0.3 * (shown[r] - 0.5)
+    arr = grid(shown.reshape(n_rows * n_cols, *shown.shape[2:]), nrow=n_cols)
+    h, w = images.shape[-2:]
+    fig = Figure(figsize=(n_cols * cell_inches * w / max(h, w) + 1.6, n_rows * cell_inches * h / max(h, w) + 0.9))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(arr[:, :, 0] if arr.shape[2] == 1 else arr, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([1 + r * (h + 1) + (h - 1) / 2 for r in range(n_rows)], row_labels or [""] * n_rows)
+    ax.set_xticks([1 + c * (w + 1) + (w - 1) / 2 for c in range(n_cols)], col_labels or [""] * n_cols)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0, labelsize=9)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    for r, (dim, label) in enumerate(zip(dimmed, ax.get_yticklabels(), strict=True)):
+        if dim:
+            label.set_color("#c00000")
+            ax.add_patch(Rectangle((0, r * (h + 1) + 0.5), arr.shape[1] - 1.5, h, fill=False, edgecolor="#d62728",
+                                   linewidth=2, clip_on=False))
+    if title:
+        ax.set_title(title, fontsize=10, pad=18 if col_labels else 6)
+    return _save_figure(fig, path, pad_inches=0.08)
+
+
+def save_scatter(coords: torch.Tensor, labels: torch.Tensor | None, path: str | Path, *,
+                 class_names: list[str] | None = None, title: str = "", xlabel: str = "", ylabel: str = "") -> Path:
+    """A scatter plot of ``(N, 2)`` points coloured by integer ``labels`` (with a legend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    _check_image_suffix(path, (".png", ".jpg", ".jpeg", ".webp", ".svg", ".pdf"))
+    xy = coords.detach().float().cpu().numpy()
+    fig = Figure(figsize=(7.5, 6))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    size = 10 if len(xy) <= 3000 else 4
+    if labels is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=size, alpha=0.7, color="#1f77b4", linewidths=0)
+    else:
+        y = labels.detach().cpu().numpy()
+        classes = sorted({int(v) for v in y})
+        from matplotlib import colormaps
+
+        cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
+        for i, c in enumerate(classes):
+            chosen = y == c
+            name = class_names[c] if class_names and 0 <= c < len(class_names) else str(c)
+            ax.scatter(xy[chosen, 0], xy[chosen, 1], s=size, alpha=0.75, color=cmap(i % cmap.N), linewidths=0,
+                       label=name)
+        if len(classes) <= 20:
+            ax.legend(title="class", loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=2.5, frameon=False,
+                      fontsize=9)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.25)
+    ax.set_axisbelow(True)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def _save_figure(fig: Figure, path: Path, pad_inches: float = 0.1) -> Path:
+    """Write a matplotlib figure atomically; raster figures go through a 256-colour palette,
+    which keeps grey images, text and a few class colours intact at a third of the size."""
+    import io
+
+    fmt = path.suffix.lstrip(".").lower().replace("jpg", "jpeg")
+    with atomic_path(path) as tmp:
+        if fmt in ("svg", "pdf"):
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", pad_inches=pad_inches, facecolor="white")
+            return path
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", pad_inches=pad_inches, facecolor="white")
+        img = Image.open(buf).convert("RGB")
+        if fmt == "png":
+            img = img.quantize(256, method=Image.Quantize.MEDIANCUT)
+        img.save(tmp, format=fmt.upper())
+    return path

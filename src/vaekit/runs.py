@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,10 +225,26 @@ def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, r
         summary["test"] = {k: test[k] for k in ("elbo", "recon", "kl", "kl_per_dim")}
     write_json(out / SUMMARY_FILE, summary)
     run = open_run(out)
-    from vaekit.pictures import write_run_pictures
-
-    write_run_pictures(run, bundle)
+    _write_run_extras(run, bundle)
     return run
+
+
+def _write_run_extras(run: Run, bundle: Dataset) -> None:
+    """Pictures, the GMM sampler and report.html: what a person opens after training.
+
+    They are derived from the finished run, so a failure here is reported as a warning
+    (``vaekit report RUN`` can redo it) rather than turning a trained run into an error.
+    """
+    from vaekit.latent import fit_gmm_sampler
+    from vaekit.pictures import write_run_pictures
+    from vaekit.report import write_report
+
+    for step in (lambda: write_run_pictures(run, bundle), lambda: fit_gmm_sampler(run, data=bundle),
+                 lambda: write_report(run, data=bundle)):
+        try:
+            step()
+        except VaekitError as e:
+            warnings.warn(f"{run.path}: {e}", stacklevel=2)
 
 
 def _as_data_config(data: str | DataConfig | dict[str, Any]) -> DataConfig:

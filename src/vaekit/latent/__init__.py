@@ -1,0 +1,64 @@
+"""Latent-space tools: sampling, interpolation, arithmetic, traversals and maps.
+
+Everything works on a trained model through the model protocol (``encode`` ->
+posterior with ``.mean``, ``decode`` -> likelihood with ``.mean``), on posterior means,
+so it serves every model family and gives the same picture every time::
+
+    from vaekit import latent
+    run = vaekit.open_run("runs/mnist")
+    images = latent.sample(run.model, 64, sampler=latent.gmm_sampler(run))
+    path = latent.interpolate(run.model, x[3], x[17], steps=10)
+    smile = latent.attribute_vector(run.model, with_smile, without_smile)
+    rows, dims, collapsed = latent.traversal(run.model, x[:1], reference=x)
+
+One job per module: ``encoding`` (batched encode/decode), ``gmm`` (mixture sampler),
+``sampling``, ``paths`` (lerp/slerp), ``vectors`` (attribute arithmetic),
+``dimensions`` (KL order, traversals), ``maps`` (2-D maps), ``inputs`` and ``outputs``
+(what the CLI commands read and write).
+"""
+
+from vaekit.latent.dimensions import COLLAPSED_KL, kl_order, traversal
+from vaekit.latent.encoding import decode_means, encode_means
+from vaekit.latent.gmm import GMM_FILE, GMMSampler, fit_gmm_sampler, gmm_sampler
+from vaekit.latent.maps import latent_map, manifold_grid, project_2d
+from vaekit.latent.paths import decode_path, interpolate, latent_path, lerp, slerp
+from vaekit.latent.sampling import sample
+from vaekit.latent.vectors import (
+    VECTORS_FILE,
+    analogy,
+    apply_vector,
+    attribute_vector,
+    class_vector,
+    load_vector,
+    save_vector,
+    saved_vector_names,
+)
+
+__all__ = [
+    "COLLAPSED_KL",
+    "GMM_FILE",
+    "VECTORS_FILE",
+    "GMMSampler",
+    "analogy",
+    "apply_vector",
+    "attribute_vector",
+    "class_vector",
+    "decode_means",
+    "decode_path",
+    "encode_means",
+    "fit_gmm_sampler",
+    "gmm_sampler",
+    "interpolate",
+    "kl_order",
+    "latent_map",
+    "latent_path",
+    "lerp",
+    "load_vector",
+    "manifold_grid",
+    "project_2d",
+    "sample",
+    "save_vector",
+    "saved_vector_names",
+    "slerp",
+    "traversal",
+]

@@ -1,0 +1,130 @@
+"""What the latent commands read: examples by index or image file, classes, and flag values.
+
+Kept apart from the tools so that ``vaekit.latent``'s functions take tensors only and
+the CLI stays a few lines per command; every mistake here is a one-line ``VaekitError``
+that names the flag.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from vaekit.data.bundle import Dataset
+from vaekit.errors import VaekitError
+from vaekit.pictures import is_image_run
+from vaekit.runs import Run
+
+#: Fixed seed of the one binary draw used when a dynamically binarized training split is encoded.
+TRAIN_VIEW_SEED = 0
+
+
+def require_images(run: Run, command: str) -> None:
+    """Commands that draw images refuse table runs up front, saying why."""
+    info = run.data_info
+    if not is_image_run(info.shape):
+        raise VaekitError(f"vaekit {command} needs an image run; {run.path} models {info.kind} data of shape "
+                          f"{tuple(info.shape)}")
+
+
+def split_examples(bundle: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A split's examples and labels (``None`` if unlabelled), training data as the model saw it
+    (one fixed binary draw for dynamically binarized sets)."""
+    x = bundle.split(split)
+    if split == "train":
+        x = bundle.train_epoch_view(torch.Generator().manual_seed(TRAIN_VIEW_SEED))
+    return x, getattr(bundle, f"{split}_labels")
+
+
+def require_labels(labels: torch.Tensor | None, bundle: Dataset, split: str, flag: str) -> torch.Tensor:
+    if labels is None:
+        raise VaekitError(f"{flag} needs class labels, but the {split} split of '{bundle.info.name}' has none "
+                          "(an image folder needs one sub-folder per class)")
+    return labels
+
+
+def parse_index(value: str, n: int, split: str, flag: str) -> int:
+    try:
+        i = int(value)
+    except ValueError:
+        raise VaekitError(f"{flag}: expected an index into the {split} split or an image file, got '{value}'") from None
+    if not 0 <= i < n:
+        raise VaekitError(f"{flag}: index {i} is out of range for the {split} split (0..{n - 1})")
+    return i
+
+
+def is_index(value: str) -> bool:
+    return value.strip().lstrip("-").isdigit()
+
+
+def load_image_file(run: Run, value: str, flag: str) -> torch.Tensor:
+    """One image file as ``(1, *shape)``, resized and converted like the run's data."""
+    from vaekit.data import load_for_model
+    from vaekit.data.images import IMAGE_EXTENSIONS
+
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise VaekitError(f"{flag}: '{value}' is neither an index nor an image file")
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise VaekitError(f"{flag}: '{value}' is not an image file (expected {', '.join(IMAGE_EXTENSIONS)})")
+    with tempfile.TemporaryDirectory() as folder:  # the folder reader does resizing and channels for us
+        shutil.copy(path, Path(folder) / path.name)
+        return load_for_model(folder, run.data_info).train[:1]
+
+
+def load_image_folder(run: Run, value: str, flag: str) -> torch.Tensor:
+    """All images of a folder ``(N, *shape)``, resized and converted like the run's data."""
+    from vaekit.data import load_for_model
+
+    if not Path(value).expanduser().is_dir():
+        raise VaekitError(f"{flag}: '{value}' is not a folder of images")
+    return load_for_model(Path(value).expanduser(), run.data_info).train
+
+
+def parse_class(value: str, bundle: Dataset, labels: torch.Tensor, flag: str) -> int:
+    """A class by index or by name (``--class 3``, ``--class Sneaker``); it must occur in ``labels``."""
+    names = bundle.info.class_names or []
+    if value in names:
+        k = names.index(value)
+    else:
+        try:
+            k = int(value)
+        except ValueError:
+            known = f" (classes: {', '.join(names)})" if names else ""
+            raise VaekitError(f"{flag}: unknown class '{value}'{known}") from None
+    present = sorted(set(labels.tolist()))
+    if k not in present:
+        raise VaekitError(f"{flag}: class {k} does not occur in these labels (present: {present})")
+    return k
+
+
+def class_name(bundle: Dataset, k: int) -> str:
+    names = bundle.info.class_names
+    return names[k] if names and 0 <= k < len(names) else str(k)
+
+
+def parse_floats(value: str, flag: str) -> list[float]:
+    try:
+        items = [float(v) for v in value.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise VaekitError(f"{flag}: expected comma-separated numbers like -2,-1,0,1,2, got '{value}'") from None
+    if not items:
+        raise VaekitError(f"{flag}: expected at least one number, got '{value}'")
+    return items
+
+
+def parse_indices(value: str, count: int, n: int, split: str, flag: str) -> list[int]:
+    items = [v for v in value.replace(" ", "").split(",") if v]
+    if len(items) != count:
+        raise VaekitError(f"{flag}: expected {count} comma-separated indices like 3,17,42, got '{value}'")
+    return [parse_index(v, n, split, flag) for v in items]
+
+
+def subset(n_total: int, n: int, seed: int = 0) -> torch.Tensor:
+    """Up to ``n`` positions out of ``n_total``, drawn without replacement (seeded), in order."""
+    if n >= n_total:
+        return torch.arange(n_total)
+    return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n].sort().values

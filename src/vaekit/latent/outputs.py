@@ -1,0 +1,212 @@
+"""What the latent commands write: one function per command, from a run and its flags to files.
+
+Each function loads only the data it needs, calls the tools of ``vaekit.latent`` and
+draws the result with ``vaekit.pictures``, so the CLI is a few lines per command and a
+notebook gets the same files with the same call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from vaekit.errors import VaekitError
+from vaekit.latent import inputs
+from vaekit.latent.dimensions import COLLAPSED_KL, traversal
+from vaekit.latent.encoding import encode_means, mean_kl_per_dim
+from vaekit.latent.gmm import gmm_sampler
+from vaekit.latent.maps import manifold_grid, project_2d
+from vaekit.latent.paths import decode_path, interpolate
+from vaekit.latent.sampling import sample
+from vaekit.latent.vectors import analogy, apply_vector, attribute_vector, class_vector, load_vector, save_vector
+from vaekit.pictures import is_image_run, save_gif, save_grid, save_labeled_grid, save_scatter, save_strip
+from vaekit.runs import Run
+
+MANIFOLD_FILE = "manifold.png"
+#: Examples the KL order of a traversal is measured on.
+KL_REFERENCE = 2000
+
+
+def _output(run: Run, output: Path | None, default: str) -> Path:
+    return Path(output) if output else run.path / default
+
+
+def write_samples(run: Run, *, n: int = 64, output: Path | None = None, temperature: float = 1.0, seed: int = 0,
+                  sampler: str = "prior", components: int | None = None, binarize: bool = False) -> Path:
+    """Decoded draws from the prior or the run's GMM sampler (fitted and saved on first use):
+    a PNG grid for images, a CSV in original units for tables."""
+    from vaekit.outputs import write_table
+
+    if sampler not in ("prior", "gmm"):
+        raise VaekitError(f"--sampler: expected prior or gmm, got '{sampler}'")
+    if components is not None and sampler != "gmm":
+        raise VaekitError("--components applies to --sampler gmm only")
+    chosen = gmm_sampler(run, n_components=components) if sampler == "gmm" else "prior"
+    images = sample(run.model, n, sampler=chosen, temperature=temperature, seed=seed, binarize=binarize)
+    is_image = is_image_run(run.data_info.shape)
+    path = _output(run, output, "samples.png" if is_image else "samples.csv")
+    if is_image:
+        return save_grid(images, path, nrow=min(n, max(1, math.ceil(math.sqrt(n)))))
+    return write_table(run, images, path)
+
+
+def write_interpolation(run: Run, *, start: str | None = None, end: str | None = None,
+                        from_class: str | None = None, to_class: str | None = None, split: str = "test",
+                        steps: int = 10, method: str = "slerp", output: Path | None = None) -> list[Path]:
+    """A strip PNG (and the same path with .gif) of the decoded path between two examples
+    (indices into ``split`` or image files) or between two classes' mean codes."""
+    inputs.require_images(run, "interpolate")
+    path = _output(run, output, "interpolation.png")
+    if path.suffix.lower() != ".png":
+        raise VaekitError(f"{path}: expected an output file ending in .png (the .gif is written beside it)")
+    by_example, by_class = (start, end) != (None, None), (from_class, to_class) != (None, None)
+    if by_example == by_class or None in ((start, end) if by_example else (from_class, to_class)):
+        raise VaekitError("interpolate: give --from and --to (indices or image files), "
+                          "or --from-class and --to-class")
+    if by_class:
+        bundle = run.load_data()
+        x, labels = inputs.split_examples(bundle, split)
+        labels = inputs.require_labels(labels, bundle, split, "--from-class")
+        ends = [inputs.parse_class(v, bundle, labels, flag) for v, flag in
+                ((from_class, "--from-class"), (to_class, "--to-class"))]
+        means = [encode_means(run.model, x[labels == k]).mean(0) for k in ends]
+        frames = decode_path(run.model, means[0], means[1], steps=steps, method=method)
+    else:
+        chosen = [_example(run, v, split, flag) for v, flag in ((start, "--from"), (end, "--to"))]
+        frames = interpolate(run.model, chosen[0], chosen[1], steps=steps, method=method)
+    return [save_strip(frames, path), save_gif(frames, path.with_suffix(".gif"))]
+
+
+def _example(run: Run, value: str, split: str, flag: str) -> torch.Tensor:
+    """``(1, *shape)``: example ``value`` of ``split`` if it is an index, else the image file."""
+    if not inputs.is_index(value):
+        return inputs.load_image_file(run, value, flag)
+    x, _ = inputs.split_examples(run.load_data(), split)
+    return x[inputs.parse_index(value, len(x), split, flag)][None]
+
+
+@dataclass
+class Arithmetic:
+    """What ``write_arithmetic`` did: the files, and the vector's name if it was saved."""
+
+    paths: list[Path]
+    saved_as: str | None = None
+    vectors_file: Path | None = None
+
+
+def write_arithmetic(run: Run, *, target_class: str | None = None, with_dir: str | None = None,
+                     without_dir: str | None = None, vector: str | None = None, analogy_of: str | None = None,
+                     alphas: str = "-2,-1,0,1,2", name: str | None = None, n: int = 8, split: str = "test",
+                     output: Path | None = None) -> Arithmetic:
+    """Latent arithmetic as a labelled grid: inputs (rows) moved along an attribute vector
+    by each alpha (columns), or one analogy [A, B, C, decode(zA - zB + zC)].
+
+    The vector comes from labels (``target_class`` vs the rest, on the training split),
+    from two image folders (``with_dir`` minus ``without_dir``) or from a saved ``vector``;
+    a new vector is saved under ``name`` (default ``class-<k>`` or ``with-<folder>``).
+    """
+    inputs.require_images(run, "arithmetic")
+    modes = [target_class is not None, with_dir is not None or without_dir is not None, vector is not None,
+             analogy_of is not None]
+    if sum(modes) != 1:
+        raise VaekitError("arithmetic: give exactly one of --class K, --with DIR --without DIR, --vector NAME "
+                          "or --analogy A,B,C")
+    if n < 1:
+        raise VaekitError(f"-n: expected at least 1, got {n}")
+    path = _output(run, output, "arithmetic.png")
+    bundle = run.load_data()
+    x, labels = inputs.split_examples(bundle, split)
+    if analogy_of is not None:
+        a, b, c = inputs.parse_indices(analogy_of, 3, len(x), split, "--analogy")
+        result = analogy(run.model, x[a], x[b], x[c])
+        images = torch.stack([x[a], x[b], x[c], result[0]])[None]
+        save_labeled_grid(images, path, col_labels=[f"A ({a})", f"B ({b})", f"C ({c})", "A − B + C"],
+                          title="Analogy: decode(z_A − z_B + z_C)")
+        return Arithmetic([path])
+    alpha_values = inputs.parse_floats(alphas, "--alpha")
+    chosen = x[:n]
+    saved_as = None
+    if target_class is not None:
+        train_x, train_labels = inputs.split_examples(bundle, "train")
+        train_labels = inputs.require_labels(train_labels, bundle, "train", "--class")
+        k = inputs.parse_class(target_class, bundle, train_labels, "--class")
+        direction = class_vector(run.model, train_x, train_labels, k)
+        if labels is not None:  # show the vector on inputs of other classes
+            chosen = x[labels != k][:n]
+        saved_as = name or f"class-{inputs.class_name(bundle, k)}"
+        title = f"Adding α × the '{inputs.class_name(bundle, k)}' vector (class mean − rest)"
+    elif vector is not None:
+        direction = load_vector(run, vector)
+        title = f"Adding α × the saved vector '{vector}'"
+    else:
+        if with_dir is None or without_dir is None:
+            raise VaekitError("arithmetic: --with DIR and --without DIR go together")
+        direction = attribute_vector(run.model, inputs.load_image_folder(run, with_dir, "--with"),
+                                     inputs.load_image_folder(run, without_dir, "--without"))
+        saved_as = name or f"with-{Path(with_dir).expanduser().resolve().name}"
+        title = f"Adding α × the '{saved_as}' vector"
+    moved = apply_vector(run.model, chosen, direction, alpha_values)
+    images = torch.cat([chosen[:, None], moved], dim=1)
+    save_labeled_grid(images, path, col_labels=["input"] + [f"α={a:g}" for a in alpha_values], title=title)
+    vectors_file = save_vector(run, saved_as, direction) if saved_as else None
+    return Arithmetic([path], saved_as, vectors_file)
+
+
+@dataclass
+class Traversal:
+    """What ``write_traversal`` did: the file, the rows' dimensions, and every collapsed dimension."""
+
+    path: Path
+    dims: list[int]
+    collapsed: list[int] = field(default_factory=list)
+    latent_dim: int = 0
+
+
+def write_traversal(run: Run, *, index: int = 0, split: str = "test", dims: int | None = 10, span: float = 3.0,
+                    steps: int = 9, output: Path | None = None) -> Traversal:
+    """Rows of single-dimension sweeps from one example's code, ordered by mean KL (measured
+    on up to 2000 examples of ``split``); collapsed rows are dimmed and framed in red."""
+    inputs.require_images(run, "traverse")
+    if steps < 2 or span <= 0:
+        raise VaekitError(f"traverse: expected --steps >= 2 and --range > 0, got {steps} and {span}")
+    x, _ = inputs.split_examples(run.load_data(), split)
+    i = inputs.parse_index(str(index), len(x), split, "--index")
+    reference = x[inputs.subset(len(x), KL_REFERENCE)]
+    values = torch.linspace(-span, span, steps)
+    images, rows, collapsed = traversal(run.model, x[i:i + 1], values=values, dims=dims, reference=reference)
+    kl = mean_kl_per_dim(run.model, reference).tolist()
+    labels = [f"z{d}  {kl[d]:.{2 if kl[d] >= 0.1 else 3}f} nats" + ("  collapsed" if c else "")
+              for d, c in zip(rows, collapsed, strict=True)]
+    title = f"Traversals of {split} example {i}: rows by KL, red = collapsed (< {COLLAPSED_KL} nats)"
+    path = save_labeled_grid(images, _output(run, output, "traversal.png"), row_labels=labels,
+                             col_labels=[f"{v:.1f}" for v in values.tolist()], dimmed_rows=collapsed, title=title)
+    return Traversal(path, rows, [d for d in range(len(kl)) if kl[d] < COLLAPSED_KL], len(kl))
+
+
+METHOD_AXES = {"latent": ("z0", "z1"), "pca": ("principal component 1", "principal component 2"),
+               "tsne": ("t-SNE 1", "t-SNE 2")}
+
+
+def write_latent_map(run: Run, *, split: str = "test", method: str = "auto", n: int = 2000, seed: int = 0,
+                     output: Path | None = None) -> list[Path]:
+    """A scatter map of the codes of up to ``n`` examples of ``split``, coloured by class;
+    with a 2-D latent space of images also ``manifold.png`` (decoded latent grid) beside it."""
+    if n < 5:
+        raise VaekitError(f"-n: expected at least 5 points, got {n}")
+    path = _output(run, output, "latent_map.png")
+    bundle = run.load_data()
+    x, labels = inputs.split_examples(bundle, split)
+    chosen = inputs.subset(len(x), n, seed)
+    coords, used = project_2d(encode_means(run.model, x[chosen]), method=method, seed=seed)
+    d = run.model.config.latent_dim
+    how = {"latent": f"{d}-D latent", "pca": f"PCA of the {d}-D latent", "tsne": f"t-SNE of the {d}-D latent"}[used]
+    title = f"{bundle.info.name}: posterior means of {len(chosen)} {split} examples ({how})"
+    xlabel, ylabel = METHOD_AXES[used] if d > 1 else ("z0", "(a 1-D latent: no second axis)")
+    written = [save_scatter(coords, None if labels is None else labels[chosen], path,
+                            class_names=bundle.info.class_names, title=title, xlabel=xlabel, ylabel=ylabel)]
+    if d == 2 and is_image_run(run.data_info.shape):
+        written.append(save_grid(manifold_grid(run.model), path.with_name(MANIFOLD_FILE), nrow=15, min_size=512))
+    return written

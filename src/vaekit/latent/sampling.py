@@ -1,0 +1,45 @@
+"""Generating new examples from the prior or from a fitted latent mixture."""
+
+from __future__ import annotations
+
+import torch
+
+from vaekit.distributions import Bernoulli
+from vaekit.errors import VaekitError
+from vaekit.latent.gmm import GMMSampler
+from vaekit.models.base import Model
+
+
+@torch.no_grad()
+def sample(model: Model, n: int, *, sampler: str | GMMSampler = "prior", temperature: float = 1.0, seed: int = 0,
+           binarize: bool = False) -> torch.Tensor:
+    """Decode ``n`` latents drawn from ``sampler``: ``"prior"`` or a fitted ``GMMSampler``
+    (get the run's with ``gmm_sampler(run)``).
+
+    Returns decoder means (``(n, *shape)``), or with ``binarize`` one Bernoulli draw per
+    pixel: the binary images the model actually describes, rather than their grey
+    probabilities. With the prior this equals ``model.sample(n, temperature=...,
+    generator=torch.Generator().manual_seed(seed))``.
+    """
+    if n < 1:
+        raise VaekitError(f"n: expected at least 1 sample, got {n}")
+    if temperature <= 0:
+        raise VaekitError(f"temperature: expected a positive number, got {temperature}")
+    generator = torch.Generator().manual_seed(seed)
+    if isinstance(sampler, GMMSampler):
+        if sampler.latent_dim != model.config.latent_dim:
+            raise VaekitError(f"GMM sampler has {sampler.latent_dim} latent dimensions, the model "
+                              f"{model.config.latent_dim}")
+        z = sampler.sample(n, seed=seed, temperature=temperature)
+    elif sampler == "prior":
+        z = model.prior_sample(n, temperature=temperature, generator=generator)
+    else:
+        raise VaekitError(f"sampler: expected 'prior' or a GMMSampler (vaekit.latent.gmm_sampler(run)), "
+                          f"got {sampler!r}")
+    parameter = next(model.parameters())
+    likelihood = model.decode(z.to(device=parameter.device, dtype=parameter.dtype))
+    if not binarize:
+        return likelihood.mean
+    if not isinstance(likelihood, Bernoulli):
+        raise VaekitError(f"binarize needs a Bernoulli decoder; this model's is {type(likelihood).__name__}")
+    return torch.bernoulli(likelihood.mean.cpu(), generator=generator).to(parameter.device)

@@ -1,0 +1,31 @@
+"""Atomic writes: all or nothing, and ordinary permissions."""
+
+import os
+import stat
+
+import pytest
+
+from vaekit.atomic import atomic_path, atomic_write_text
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "model.bin"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]
+
+
+def test_written_files_get_the_usual_permissions_even_if_the_writer_recreates_the_file(tmp_path):
+    target = tmp_path / "w.bin"
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)  # as a writer with its own temp file would
+        os.close(fd)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+    atomic_write_text(tmp_path / "t.txt", "x")
+    assert stat.S_IMODE((tmp_path / "t.txt").stat().st_mode) == 0o666 & ~mask
