@@ -34,6 +34,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/sample_quality.py --seeds 0 1 2
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
