@@ -116,3 +116,35 @@ def test_bad_model_settings_name_the_field(field, value, message):
 def test_unknown_model_family_lists_the_known_ones():
     with pytest.raises(VaekitError, match=r"unknown model 'gan' \(known: vae"):
         build({"model": "gan", "input_shape": [4]})
+
+
+def test_iwae_loss_with_one_sample_is_the_elbo_and_more_samples_give_a_tighter_bound():
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=4, hidden=[32]))
+    x = torch.rand(64, 1, 8, 8)
+    torch.manual_seed(1)
+    elbo = model.loss(x).total
+    torch.manual_seed(1)
+    assert torch.allclose(model.loss(x, iw_samples=1).total, elbo)
+    with torch.no_grad():
+        bounds = {k: torch.stack([model.loss(x, iw_samples=k).total for _ in range(30)]).mean() for k in (1, 5, 50)}
+    assert bounds[1] > bounds[5] > bounds[50]  # the negative bound falls as K grows
+
+
+def test_iwae_loss_matches_log_likelihood_estimator_and_has_gradients():
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_shape=(6,), latent_dim=2, hidden=[8], likelihood="gaussian"))
+    x = torch.randn(5, 6)
+    torch.manual_seed(3)
+    loss = model.loss(x, iw_samples=200)
+    torch.manual_seed(3)
+    ll = model.log_likelihood(x, k=200, chunk=200)
+    assert loss.total.item() == pytest.approx(-ll.mean().item(), rel=1e-4)
+    loss.total.backward()
+    assert all(p.grad is not None for p in model.encoder.parameters())
+
+
+def test_iwae_with_free_bits_is_refused():
+    model = VAE(VAEConfig(input_shape=(4,), latent_dim=2, hidden=[8]))
+    with pytest.raises(VaekitError, match="free_bits: applies to the ELBO objective only"):
+        model.loss(torch.rand(2, 4), iw_samples=5, free_bits=0.5)

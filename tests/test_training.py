@@ -222,3 +222,22 @@ def test_gradient_clipping_scales_every_step_to_the_clip_norm(tiny_digits, monke
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
     Trainer(model, TrainConfig(epochs=1, batch_size=100, grad_clip=0.01), progress=False).fit(tiny_digits)
     assert len(norms) == 3 and all(n == pytest.approx(0.01, rel=1e-3) for n in norms)
+
+
+def test_the_iwae_objective_trains_and_reports_a_bound_tighter_than_the_elbo(tiny_digits):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=4, hidden=[64]))
+    history = Trainer(model, TrainConfig(epochs=3, batch_size=64, objective="iwae", iw_samples=10),
+                      progress=False).fit(tiny_digits)
+    assert all(r["train_loss"] < r["train_elbo"] for r in history)  # -IWAE bound <= -ELBO
+    assert history[-1]["val_elbo"] < history[0]["val_elbo"]
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"objective": "vimco"}, "objective: expected elbo or iwae"),
+    ({"objective": "iwae", "free_bits": 0.5}, "free_bits: applies to the ELBO objective only"),
+    ({"iw_samples": 0}, "iw_samples: expected at least 1"),
+])
+def test_bad_objective_settings_are_named(settings, message):
+    with pytest.raises(VaekitError, match=message):
+        TrainConfig.from_dict(settings)

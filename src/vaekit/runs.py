@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from vaekit import data as vdata
+from vaekit import distributed
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.config import DataConfig
 from vaekit.data.standardize import Standardizer
@@ -33,7 +34,7 @@ from vaekit.serialization import (
     save_weights,
     write_json,
 )
-from vaekit.training import TrainConfig, Trainer
+from vaekit.training import TrainConfig, Trainer, resolve_device
 
 SUMMARY_FILE = "summary.json"
 VERSION = "0.1.0"
@@ -171,8 +172,12 @@ def train(
     train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
     bundle = vdata.load(data_config)
     model_config = model_config_for(bundle.info, model or {})
-    out = Path(out) if out is not None else default_run_name(data_config.source, getattr(model_config, "arch", "vae"))
-    _prepare_directory(out, overwrite=overwrite)
+    distributed.init_from_env(resolve_device(train_config.device))
+    if out is None:  # every rank must agree on the name: rank 0 picks it
+        out = distributed.gather_objects(default_run_name(data_config.source, getattr(model_config, "arch", "vae")))[0]
+    out = Path(out)
+    if distributed.is_main():
+        _prepare_directory(out, overwrite=overwrite)
     torch.manual_seed(train_config.seed)  # the initial weights depend on the seed too
     net = build(model_config)
     config = {
@@ -185,7 +190,9 @@ def train(
             "standardizer": bundle.standardizer.to_dict() if bundle.standardizer else None,
         },
     }
-    write_json(out / CONFIG_FILE, config)
+    if distributed.is_main():
+        write_json(out / CONFIG_FILE, config)
+    distributed.barrier()
     return _fit(net, train_config, out, bundle, resume=False, progress=progress)
 
 
@@ -202,8 +209,10 @@ def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True
         raise VaekitError(f"{path}: no {CHECKPOINT_FILE} to resume from")
     if epochs is not None:
         config["train"]["epochs"] = epochs
-        write_json(path / CONFIG_FILE, config)
     train_config = TrainConfig.from_dict(config["train"])
+    distributed.init_from_env(resolve_device(train_config.device))
+    if epochs is not None and distributed.is_main():
+        write_json(path / CONFIG_FILE, config)
     bundle = vdata.load(DataConfig.from_dict(config["data"]["config"]))
     return _fit(build(config["model"]), train_config, path, bundle, resume=True, progress=progress)
 
@@ -211,7 +220,7 @@ def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True
 def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, resume: bool,
          progress: bool) -> Run:
     started = time.perf_counter()
-    trainer = Trainer(net, train_config, out, progress=progress)
+    trainer = Trainer(net, train_config, out, progress=progress and distributed.is_main())
     history = trainer.fit(bundle, resume=resume)
     summary: dict[str, Any] = {
         "epochs": trainer.state.epoch,
@@ -221,12 +230,13 @@ def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, r
         "seconds_total": sum(r["seconds"] for r in history),
     }
     if bundle.test is not None and len(bundle.test):
-        test = trainer.evaluate(bundle.test)
+        test = trainer.evaluate(bundle.test)  # collective under torchrun: every rank takes part
         summary["test"] = {k: test[k] for k in ("elbo", "recon", "kl", "kl_per_dim")}
-    write_json(out / SUMMARY_FILE, summary)
-    run = open_run(out)
-    _write_run_extras(run, bundle)
-    return run
+    if distributed.is_main():
+        write_json(out / SUMMARY_FILE, summary)
+        _write_run_extras(open_run(out), bundle)
+    distributed.barrier()
+    return open_run(out)
 
 
 def _write_run_extras(run: Run, bundle: Dataset) -> None:
