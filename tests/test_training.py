@@ -241,3 +241,32 @@ def test_the_iwae_objective_trains_and_reports_a_bound_tighter_than_the_elbo(tin
 def test_bad_objective_settings_are_named(settings, message):
     with pytest.raises(VaekitError, match=message):
         TrainConfig.from_dict(settings)
+
+
+def test_the_trainer_warns_once_when_the_posterior_collapses(tiny_digits):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=4, hidden=[32]))
+    with pytest.warns(UserWarning, match=r"posterior-collapse.*--free-bits 0.5") as caught:
+        Trainer(model, TrainConfig(epochs=4, batch_size=100, beta=50.0), progress=False).fit(tiny_digits)
+    assert sum("posterior-collapse" in str(w.message) for w in caught) == 1
+
+
+def test_no_collapse_warning_for_a_healthy_model(tiny_digits, recwarn):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=4, hidden=[64]))
+    Trainer(model, TrainConfig(epochs=6, batch_size=32, lr=3e-3), progress=False).fit(tiny_digits)
+    assert not any("collapse" in str(w.message) for w in recwarn)
+
+
+def test_ctrl_c_during_the_end_of_epoch_writes_waits_until_they_are_done():
+    import os
+    import signal
+
+    from vaekit.training import interrupts_deferred
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        finished.append("writes")  # still runs: the interrupt is held
+    assert finished == ["writes"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -15,6 +15,7 @@ from vaekit import data, latent
 from vaekit.data import DataConfig
 from vaekit.distributions import Bernoulli, Categorical, DiagonalGaussian, Gaussian
 from vaekit.errors import VaekitError
+from vaekit.evaluation import evaluate
 from vaekit.models import VAE, Loss, Model, ModelConfig, VAEConfig, build
 from vaekit.objectives import KLSchedule
 from vaekit.runs import Run, load, open_run, resume, save, train
@@ -40,6 +41,7 @@ __all__ = [
     "VaekitError",
     "build",
     "data",
+    "evaluate",
     "latent",
     "load",
     "open_run",

@@ -66,6 +66,10 @@ def train(
         help="KL schedule: none | brief | linear:EPOCHS | cyclical:CYCLES[:RATIO].")] = None,
     anneal_per: Annotated[Optional[str], typer.Option(help="Apply the schedule per step or per epoch.")] = None,
     free_bits: Annotated[Optional[float], typer.Option(help="KL floor per latent dimension, nats.")] = None,
+    objective: Annotated[Optional[str], typer.Option(help="elbo, or iwae (importance-weighted bound, "
+                                                          "Burda et al. 2015).")] = None,
+    iw_samples: Annotated[Optional[int], typer.Option(help="Importance samples per example for --objective iwae."
+                                                      )] = None,
     grad_clip: Annotated[Optional[float], typer.Option(help="Max gradient norm (0 = off).")] = None,
     early_stopping: Annotated[Optional[int], typer.Option(help="Patience in epochs (0 = off).")] = None,
     val_fraction: Annotated[Optional[float], typer.Option(help="Share of training data for validation.")] = None,
@@ -96,7 +100,8 @@ def train(
                       "learn_obs_std": learn_obs_std},
             "train": {"beta": beta, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                       "lr_schedule": lr_schedule, "kl_anneal": kl_anneal,
-                      "anneal_per": anneal_per, "free_bits": free_bits, "grad_clip": grad_clip,
+                      "anneal_per": anneal_per, "free_bits": free_bits, "objective": objective,
+                      "iw_samples": iw_samples, "grad_clip": grad_clip,
                       "early_stopping": early_stopping, "seed": seed, "device": device},
             "data": {"val_fraction": val_fraction, "image_size": image_size, "limit": limit,
                      "channels": _color(color)},
@@ -106,7 +111,10 @@ def train(
         merged = settings.merge(base, flags)
         run = runs.train(merged["data"], merged["model"], merged["train"], out, overwrite=overwrite,
                          progress=not quiet)
-    _report_run(run, preview=not quiet)
+    from vaekit import distributed
+
+    if distributed.is_main():  # under torchrun, one process speaks
+        _report_run(run, preview=not quiet)
 
 
 def _color(value: str | None) -> int | None:
@@ -317,6 +325,33 @@ def report(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run di
     from vaekit.report import write_report
 
     out_console.print(f"wrote {write_report(runs.open_run(run_dir))}")
+
+
+@app.command(epilog="Examples:  vaekit evaluate runs/mnist  |  vaekit evaluate runs/mnist --k 5000 --json  |  "
+                    "vaekit evaluate runs/digits --split val --limit 500")
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
+    split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "test",
+    k: Annotated[int, typer.Option("--k", help="Importance samples per example for the NLL.")] = 1000,
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N examples of the split.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Held-out figures (ELBO, importance-sampled NLL, bits/dim, active units, mutual information,
+    blur) and a diagnosis of posterior collapse and blur with the flags to try."""
+    import json
+
+    from vaekit import runs
+    from vaekit.evaluation import evaluate_run, evaluation_table
+
+    run = runs.open_run(run_dir)
+    with err_console.status(f"evaluating {run_dir} ({split} split, k={k})"):
+        metrics = evaluate_run(run, split=split, k=k, limit=limit, seed=seed, device=device)
+    if json_output:
+        print(json.dumps(metrics))
+        return
+    out_console.print(evaluation_table(run_dir, metrics))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,8 +9,13 @@ the model, optimizer, both random number generators and the early-stopping state
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -118,6 +123,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C until the block ends, so the end-of-epoch writes (weights, metrics,
+    checkpoint) always finish together and the run directory stays consistent."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
 class TrainingInterrupted(Exception):
     """Raised after Ctrl-C once the run directory is consistent (the last epoch's checkpoint)."""
 
@@ -148,6 +170,7 @@ class Trainer:
         self._optimizer: torch.optim.Optimizer | None = None
         self._generator = torch.Generator()
         self._train_module: torch.nn.Module = model
+        self._warned_collapse = False
 
     # -- schedule ---------------------------------------------------------------------
     def beta_at(self, epoch: float) -> float:
@@ -292,9 +315,16 @@ class Trainer:
             st.stopped_early = True
             row["stopped_early"] = True
         self.history.append(row)
+        self._warn_if_collapsed(row)
         rng_states = distributed.gather_objects(torch.get_rng_state())  # collective: every rank calls it
         if self.run_dir is None or not distributed.is_main():
             return
+        with interrupts_deferred():
+            self._write_epoch(improved, optimizer, generator, rng_states)
+
+    def _write_epoch(self, improved: bool, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+                     rng_states: list[torch.Tensor]) -> None:
+        st, cfg = self.state, self.config
         if improved:
             save_weights(self.model, self.run_dir / WEIGHTS_FILE)
         write_metrics(self.run_dir / METRICS_FILE, self.history)
@@ -306,6 +336,22 @@ class Trainer:
             "state": asdict(st),
             "train_config": cfg.to_dict(),
         })
+
+    def _warn_if_collapsed(self, row: dict[str, Any]) -> None:
+        """Warn once when every latent dimension's KL has fallen to ~0 (posterior collapse),
+        with the remedies that apply; ``vaekit evaluate`` gives the full diagnosis."""
+        if self._warned_collapse or "val_kl_per_dim" not in row or self.beta_at(self.state.epoch) == 0:
+            return
+        from vaekit.diagnosis import DEAD_DIM_KL, diagnose
+
+        kl_per_dim = row["val_kl_per_dim"]
+        metrics = {"kl": row["val_kl"], "kl_per_dim": kl_per_dim,
+                   "active_units": sum(v >= DEAD_DIM_KL for v in kl_per_dim)}
+        config = {"model": self.model.config.to_dict(), "train": self.config.to_dict()}
+        for finding in diagnose(metrics, config):
+            if finding.kind == "posterior-collapse":
+                self._warned_collapse = True
+                warnings.warn(f"epoch {self.state.epoch}: {finding}", stacklevel=2)
 
     def _restore(self, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
         if self.run_dir is None:
