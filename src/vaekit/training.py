@@ -187,7 +187,7 @@ class Trainer:
 
     # -- evaluation -------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, Any]:
+    def evaluate(self, x: torch.Tensor) -> dict[str, Any]:
         """Mean recon, KL, negative ELBO and KL per dim over ``x`` (one posterior sample each).
 
         Under torchrun each rank evaluates its share and the sums are added across ranks,
@@ -201,7 +201,7 @@ class Trainer:
             loss = self.model.loss(xb)
             m = len(xb)
             sums[:3] += torch.tensor([loss.recon.item() * m, loss.kl.item() * m, m], dtype=torch.float64)
-            sums[3:] += loss.kl_per_dim.double().cpu().flatten()[: len(sums) - 3] * m
+            sums[3:] += loss.kl_per_dim.double().cpu().flatten() * m
         sums = distributed.sum_across(sums)
         recon, kl, n = (sums[:3] / torch.tensor([sums[2], sums[2], 1.0])).tolist()
         return {"elbo": recon + kl, "recon": recon, "kl": kl,
