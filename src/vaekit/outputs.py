@@ -1,4 +1,5 @@
-"""What ``reconstruct``, ``sample`` and ``info`` produce from a run, for the CLI and Python alike.
+"""What ``reconstruct`` and ``info`` produce from a run (and the CSV writer ``sample`` uses),
+for the CLI and Python alike.
 
 Image runs give PNG grids; table runs give CSV files in the data's original units (the
 run's standardizer undone), with the training columns as header.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +53,6 @@ def write_reconstructions(run: Run, *, n: int = 32, split: str = "test", output:
         pairs, per_row = paired_rows(x, recon)
         return save_grid(pairs, path, nrow=per_row), error
     return write_table(run, recon, path), error
-
-
-def write_samples(run: Run, *, n: int = 64, output: Path | None = None, temperature: float = 1.0,
-                  seed: int = 0) -> Path:
-    """Decode ``n`` prior draws (scaled by ``temperature``) to a grid or a CSV."""
-    if n < 1:
-        raise VaekitError(f"-n: expected at least 1, got {n}")
-    if temperature <= 0:
-        raise VaekitError(f"--temperature: expected a positive number, got {temperature}")
-    samples = run.model.sample(n, temperature=temperature, generator=torch.Generator().manual_seed(seed))
-    path = Path(output) if output else _default_output(run, "samples")
-    if is_image_run(run.data_info.shape):
-        return save_grid(samples, path, nrow=min(n, max(1, math.ceil(math.sqrt(n)))))
-    return write_table(run, samples, path)
 
 
 def describe_run(run: Run) -> dict[str, Any]:

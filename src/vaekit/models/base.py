@@ -112,8 +112,7 @@ class Model(nn.Module):
         (free bits floor each dimension's KL). With ``iw_samples = K > 1``: the importance
         weighted bound of Burda et al. 2015, -logmeanexp_k [log p(x|z_k) + beta (log p(z_k)
         - log q(z_k|x))], which is the IWAE objective at beta = 1 and tighter than the
-        ELBO. ``recon`` and ``kl`` always report the ELBO's terms; ``extras["iwae"]`` the
-        bound.
+        ELBO. ``recon`` and ``kl`` always report the ELBO's terms, ``total`` the bound.
         """
         posterior = self.encode(x, cond)
         kl_elem = posterior.kl_per_dim().flatten(1)
@@ -128,9 +127,7 @@ class Model(nn.Module):
             log_px_z = self.decode(z, cond).log_prob(x)
             log_w = log_px_z + beta * (self.prior_log_prob(z) - posterior.log_prob(z))
             bound = torch.logsumexp(log_w, dim=0) - math.log(iw_samples)
-            total = -bound.mean()
-            return Loss(total=total, recon=-log_px_z.mean(), kl=kl, kl_per_dim=kl_per_dim,
-                        extras={"iwae": total.detach()})
+            return Loss(total=-bound.mean(), recon=-log_px_z.mean(), kl=kl, kl_per_dim=kl_per_dim)
         z = posterior.rsample()
         recon = -self.decode(z, cond).log_prob(x).mean()
         kl_term = free_bits_kl(kl_elem, free_bits) if free_bits > 0 else kl
