@@ -288,12 +288,13 @@ def traverse(
 ) -> None:
     """Sweep one latent dimension at a time; collapsed (unused) dimensions are marked in red."""
     from vaekit import runs
+    from vaekit.latent.dimensions import COLLAPSED_KL
     from vaekit.latent.outputs import write_traversal
 
     done = write_traversal(runs.open_run(run_dir), index=index, split=split, dims=dims, span=span, steps=steps,
                            output=output)
     shown = [d for d in done.dims if d in done.collapsed]
-    out_console.print(f"collapsed dimensions (KL < 0.01 nats): {len(done.collapsed)} of {done.latent_dim}"
+    out_console.print(f"collapsed dimensions (KL < {COLLAPSED_KL} nats): {len(done.collapsed)} of {done.latent_dim}"
                       + (f": {', '.join(map(str, done.collapsed))}" if done.collapsed else "")
                       + (f" (shown: {', '.join(map(str, shown))})" if shown else ""))
     out_console.print(f"wrote {done.path}")

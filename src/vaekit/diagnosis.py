@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vaekit.latent.dimensions import COLLAPSED_KL
+
 #: Total KL (nats) below which the posterior has collapsed onto the prior.
 COLLAPSE_KL = 0.1
 #: A dimension whose KL is below this (nats) carries no information ("KL near zero").
-DEAD_DIM_KL = 0.01
 #: Partial collapse when fewer than this share of the latent dimensions are active.
 MIN_ACTIVE_SHARE = 0.5
 #: Blur when the reconstructions' mean gradient magnitude is below this share of the
@@ -61,9 +62,9 @@ def _collapse(metrics: Mapping[str, Any], model: dict[str, Any], train: dict[str
     if latent_dim == 0:
         return None
     kl, active = float(metrics["kl"]), int(metrics["active_units"])
-    dead = sum(1 for v in kl_per_dim if v < DEAD_DIM_KL)
+    dead = sum(1 for v in kl_per_dim if v < COLLAPSED_KL)
     numbers = (f"{active} of {latent_dim} latent dimensions active (Var_x E[z|x] > 0.01), {dead} with KL "
-               f"< {DEAD_DIM_KL} nats, KL {kl:.3g} nats in all")
+               f"< {COLLAPSED_KL} nats, KL {kl:.3g} nats in all")
     if "mutual_info" in metrics:
         numbers += f", mutual information I(x;z) {metrics['mutual_info']:.3g} nats"
     full = kl < COLLAPSE_KL or active == 0

@@ -16,6 +16,7 @@ import torch
 
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model
+from vaekit.pictures import is_image_run
 
 #: A latent dimension is active when the variance over the data of its posterior mean
 #: exceeds this (Burda et al. 2015).
@@ -32,12 +33,6 @@ MI_MAX_EXAMPLES = 10_000
 SPLITS = ("train", "val", "test")
 
 
-def is_image_shape(shape: tuple[int, ...]) -> bool:
-    """(C, H, W) with 1 or 3 channels: the data that sharpness is measured on."""
-    return len(shape) == 3 and shape[0] in (1, 3)
-
-
-@torch.no_grad()
 def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100, seed: int = 0,
              cond: torch.Tensor | None = None) -> dict[str, Any]:
     """Evaluate ``model`` on the examples ``x``; every figure is in nats per example.
@@ -76,7 +71,7 @@ def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 
         raise VaekitError("evaluate: no examples to evaluate")
     shape = tuple(model.config.input_shape)
     values = math.prod(shape)
-    image = is_image_shape(shape)
+    image = is_image_run(shape)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     chunk = max(1, min(k, CHUNK_VALUES // (min(batch_size, n) * values)))

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DPI = 110
-COLLAPSE_THRESHOLD = COLLAPSED_KL  # nats: a latent dimension with less KL carries no information
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#ff7f0e"
 BETA_COLOR = "#2ca02c"
@@ -170,7 +169,7 @@ def loss_curves(metrics: Sequence[dict[str, Any]], beta_curve: Callable[[np.ndar
     return fig
 
 
-def kl_bars(kl_per_dim: Sequence[float], threshold: float = COLLAPSE_THRESHOLD, free_bits: float = 0.0) -> Figure:
+def kl_bars(kl_per_dim: Sequence[float], threshold: float = COLLAPSED_KL, free_bits: float = 0.0) -> Figure:
     """KL of each latent dimension, largest first, on a log axis, with the collapse threshold drawn
     (and the free-bits floor of the objective, when training used one)."""
     kl = np.asarray(kl_per_dim, dtype=float)

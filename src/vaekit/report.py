@@ -25,13 +25,13 @@ from vaekit import report_sections as sec
 from vaekit.atomic import atomic_write_text
 from vaekit.pictures import is_image_run
 from vaekit.report_html import Section, card, kv_table, page
-from vaekit.report_sections import active_units, fmt_num
+from vaekit.report_sections import fmt_num
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
     from vaekit.runs import Run
 
-__all__ = ["REPORT_FILE", "active_units", "render_report", "write_report"]
+__all__ = ["REPORT_FILE", "render_report", "write_report"]
 
 REPORT_FILE = "report.html"
 

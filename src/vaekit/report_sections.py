@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from vaekit.figures import COLLAPSE_THRESHOLD  # figures imports matplotlib only inside its functions
 from vaekit.latent import GMM_FILE, GMMSampler, decode_means, encode_means, project_2d, traversal
+from vaekit.latent.dimensions import COLLAPSED_KL, active_dims
 from vaekit.report_html import Section, pixel_image, plot_html
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def _traversal_rows(run: Run, x: torch.Tensor, reference: torch.Tensor, kl: np.n
     rank = {d: r for r, d in enumerate(chosen)}
     order = sorted(range(len(dims)), key=lambda r: rank[dims[r]])
     dims = [dims[r] for r in order]
-    return images[order], dims, [bool(kl[d] <= COLLAPSE_THRESHOLD) for d in dims]
+    return images[order], dims, [bool(kl[d] < COLLAPSED_KL) for d in dims]
 
 
 def traversal_section(run: Run, data: Dataset, kl: np.ndarray | None) -> Section:
@@ -189,7 +189,7 @@ def traversal_section(run: Run, data: Dataset, kl: np.ndarray | None) -> Section
     caption = (f"Each row decodes the posterior mean of the first {split} image with one latent coordinate set to "
                f"values from −3 to 3 (columns) and the others unchanged; rows show {shown}, largest KL first.")
     if n_collapsed:
-        caption += (f" Rows marked <b>collapsed</b> ({n_collapsed}) carry less than {COLLAPSE_THRESHOLD:g} nats: "
+        caption += (f" Rows marked <b>collapsed</b> ({n_collapsed}) carry less than {COLLAPSED_KL:g} nats: "
                     "the decoder ignores them, so the image does not change.")
     body = (f'<figure><div class="rows">{head}{"".join(rows)}</div>'
             f"<figcaption>{caption}</figcaption></figure>")
@@ -239,19 +239,14 @@ def kl_per_dim(run: Run) -> tuple[np.ndarray | None, str]:
     return None, ""
 
 
-def active_units(kl_per_dim: Any, threshold: float = COLLAPSE_THRESHOLD) -> int:
-    """Latent dimensions whose KL exceeds ``threshold`` nats (the rest are collapsed, unused)."""
-    return int((np.asarray(kl_per_dim, dtype=float) > threshold).sum())
-
-
 def kl_section(kl: np.ndarray | None, where: str, free_bits: float = 0.0) -> Section | None:
     from vaekit.figures import kl_bars
 
     if kl is None or not len(kl):
         return None
-    active = active_units(kl)
+    active = active_dims(kl)
     caption = (f'<b><span class="active-units">{active}</span> of {len(kl)} latent dimensions active</b> '
-               f"(KL &gt; {COLLAPSE_THRESHOLD:g} nats, {where}). Bars are sorted by KL on a log scale; grey bars "
+               f"(KL &gt; {COLLAPSED_KL:g} nats, {where}). Bars are sorted by KL on a log scale; grey bars "
                "under the dashed line are collapsed units the model does not use. The total KL is "
                f"{kl.sum():.2f} nats per example.")
     if free_bits > 0:

@@ -342,11 +342,12 @@ class Trainer:
         with the remedies that apply; ``vaekit evaluate`` gives the full diagnosis."""
         if self._warned_collapse or "val_kl_per_dim" not in row or self.beta_at(self.state.epoch) == 0:
             return
-        from vaekit.diagnosis import DEAD_DIM_KL, diagnose
+        from vaekit.diagnosis import diagnose
+        from vaekit.latent.dimensions import active_dims
 
         kl_per_dim = row["val_kl_per_dim"]
         metrics = {"kl": row["val_kl"], "kl_per_dim": kl_per_dim,
-                   "active_units": sum(v >= DEAD_DIM_KL for v in kl_per_dim)}
+                   "active_units": active_dims(kl_per_dim)}
         config = {"model": self.model.config.to_dict(), "train": self.config.to_dict()}
         for finding in diagnose(metrics, config):
             if finding.kind == "posterior-collapse":

@@ -17,7 +17,7 @@ One job per module: ``encoding`` (batched encode/decode), ``gmm`` (mixture sampl
 (what the CLI commands read and write).
 """
 
-from vaekit.latent.dimensions import COLLAPSED_KL, kl_order, traversal
+from vaekit.latent.dimensions import COLLAPSED_KL, active_dims, kl_order, traversal
 from vaekit.latent.encoding import decode_means, encode_means
 from vaekit.latent.gmm import GMM_FILE, GMMSampler, fit_gmm_sampler, gmm_sampler
 from vaekit.latent.maps import latent_map, manifold_grid, project_2d
@@ -39,6 +39,7 @@ __all__ = [
     "GMM_FILE",
     "VECTORS_FILE",
     "GMMSampler",
+    "active_dims",
     "analogy",
     "apply_vector",
     "attribute_vector",

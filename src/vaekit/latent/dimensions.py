@@ -21,6 +21,12 @@ from vaekit.models.base import Model
 COLLAPSED_KL = 0.01
 
 
+def active_dims(kl_per_dim) -> int:
+    """How many latent dimensions carry at least ``COLLAPSED_KL`` nats: the complement of the
+    dimensions ``traversal`` marks collapsed. The one count the report, trainer and CLI use."""
+    return sum(float(v) >= COLLAPSED_KL for v in kl_per_dim)
+
+
 def kl_order(model: Model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Dimensions sorted by mean KL over ``x``, most used first, and the mean KL per dimension ``(D,)``."""
     kl = mean_kl_per_dim(model, x)

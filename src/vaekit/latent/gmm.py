@@ -181,7 +181,9 @@ def fit_gmm_sampler(run: Run, *, n_components: int = DEFAULT_COMPONENTS, data: D
     """
     if data is None:
         data = run.load_data()
-    x = data if isinstance(data, torch.Tensor) else data.train_epoch_view(torch.Generator().manual_seed(seed))
+    from vaekit.latent.inputs import split_examples  # inputs imports runs: import late
+
+    x = data if isinstance(data, torch.Tensor) else split_examples(data, "train")[0]
     sampler = GMMSampler(n_components, seed=seed).fit(encode_means(run.model, x))
     sampler.model_sha256_ = _weights_sha256(run)
     sampler.save(run.path / GMM_FILE)
