@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from vaekit.latent import GMM_FILE, GMMSampler, decode_means, encode_means, project_2d, traversal
+from vaekit.latent import GMM_FILE, encode_means, gmm_sampler, project_2d, traversal
+from vaekit.latent import sample as latent_sample
 from vaekit.latent.dimensions import COLLAPSED_KL, active_dims
 from vaekit.report_html import Section, pixel_image, plot_html
 
@@ -138,13 +139,11 @@ def reconstruction_section(run: Run, data: Dataset) -> Section:
 
 def samples_section(run: Run) -> Section:
     n = GRID_COLUMNS * GRID_COLUMNS
-    prior = run.model.sample(n, generator=torch.Generator(device=_device(run)).manual_seed(0)).cpu()
-    figures = [("Prior N(0, I)", prior)]
-    # training saves the sampler (vaekit.latent.fit_gmm_sampler); runs from before it have none
-    gmm_path = run.path / GMM_FILE
-    if gmm_path.is_file():
+    figures = [("Prior N(0, I)", latent_sample(run.model, n, seed=0).cpu())]
+    # Training saves the sampler; gmm_sampler refits it if the weights changed since (a resumed run).
+    if (run.path / GMM_FILE).is_file():
         figures.append(("Gaussian mixture on the codes",
-                        decode_means(run.model, GMMSampler.load(gmm_path).sample(n, seed=0))))
+                        latent_sample(run.model, n, sampler=gmm_sampler(run), seed=0).cpu()))
     blocks = "".join(f'<figure><h3>{escape(title)}</h3>{_grid_html(imgs, GRID_COLUMNS, title)}</figure>'
                      for title, imgs in figures)
     lead = (f"Decoder means of {n} latent draws (seed 0). Blurry or mixed shapes show where the prior covers "
@@ -155,23 +154,11 @@ def samples_section(run: Run) -> Section:
     return Section("samples", "Samples", f'<div class="pair">{blocks}</div>', lead=lead)
 
 
-def _traversal_rows(run: Run, x: torch.Tensor, reference: torch.Tensor, kl: np.ndarray | None
-                    ) -> tuple[torch.Tensor, list[int], list[bool]]:
-    """``vaekit.latent.traversal`` of ``x``, ordered and flagged by the run's recorded KL when it has one,
-    so the rows agree with the KL bar chart of the same report (one measure for the whole page)."""
-    if kl is None:
-        return traversal(run.model, x, values=TRAVERSAL_VALUES, dims=TRAVERSAL_MAX_DIMS, reference=reference)
-    chosen = [int(d) for d in np.argsort(-kl, kind="stable")[:TRAVERSAL_MAX_DIMS]]
-    images, dims, _ = traversal(run.model, x, values=TRAVERSAL_VALUES, dims=chosen, reference=reference)
-    rank = {d: r for r, d in enumerate(chosen)}
-    order = sorted(range(len(dims)), key=lambda r: rank[dims[r]])
-    dims = [dims[r] for r in order]
-    return images[order], dims, [bool(kl[d] < COLLAPSED_KL) for d in dims]
-
-
 def traversal_section(run: Run, data: Dataset, kl: np.ndarray | None) -> Section:
     x_all, _, split = held_out(data)
-    images, dims, collapsed = _traversal_rows(run, x_all[:1], x_all[:TRAVERSAL_REFERENCE], kl)
+    # The run's recorded KL (when it has one) orders and flags the rows, so they agree with the KL chart.
+    images, dims, collapsed = traversal(run.model, x_all[:1], values=TRAVERSAL_VALUES, dims=TRAVERSAL_MAX_DIMS,
+                                        reference=x_all[:TRAVERSAL_REFERENCE], kl=kl)
     n_values = len(TRAVERSAL_VALUES)
     strips = [_grid_image(images[r].cpu(), n_values) for r in range(len(dims))]
     labels = "".join(f"<span>{v:+g}</span>".replace("-", "−") if v else "<span>0</span>" for v in TRAVERSAL_VALUES)

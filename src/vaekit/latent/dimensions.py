@@ -50,15 +50,16 @@ def _pick_dims(dims: int | Sequence[int] | None, order: torch.Tensor) -> list[in
 
 
 def traversal(model: Model, x: torch.Tensor, *, values: Sequence[float] | torch.Tensor = torch.linspace(-3, 3, 9),
-              dims: int | Sequence[int] | None = None, reference: torch.Tensor | None = None
-              ) -> tuple[torch.Tensor, list[int], list[bool]]:
+              dims: int | Sequence[int] | None = None, reference: torch.Tensor | None = None,
+              kl: Sequence[float] | torch.Tensor | None = None) -> tuple[torch.Tensor, list[int], list[bool]]:
     """Sweep single latent dimensions of one input's code.
 
     ``x``: one input ``(1, *shape)`` (or ``shape``). Each chosen dimension in turn is set
     to every value in ``values`` (absolute latent values; the prior is N(0, 1)) while the
     others stay at the input's posterior mean. ``dims``: ``None`` for all, ``k`` for the
     ``k`` most used, or a list of dimensions; rows are always ordered by mean KL, most used
-    first. The KL is measured on ``reference`` (a batch of data; default ``x`` itself).
+    first. The KL is measured on ``reference`` (a batch of data; default ``x`` itself), or
+    given as ``kl`` (mean KL per dimension) by a caller that already has it.
 
     Returns decoded images ``(len(dims), len(values), *shape)``, the dimensions of the
     rows, and per row whether the dimension is collapsed (mean KL < ``COLLAPSED_KL``).
@@ -66,7 +67,11 @@ def traversal(model: Model, x: torch.Tensor, *, values: Sequence[float] | torch.
     x = as_batch(x, tuple(model.config.input_shape))
     if len(x) != 1:
         raise VaekitError(f"traversal: expected one input (1, *shape), got {len(x)}")
-    order, kl = kl_order(model, x if reference is None else reference)
+    if kl is None:
+        order, kl = kl_order(model, x if reference is None else reference)
+    else:
+        kl = torch.as_tensor(kl, dtype=torch.float64).reshape(-1)
+        order = torch.argsort(kl, descending=True, stable=True)
     rows = _pick_dims(dims, order)
     v = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
     if len(v) == 0:

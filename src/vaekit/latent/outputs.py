@@ -176,8 +176,8 @@ def write_traversal(run: Run, *, index: int = 0, split: str = "test", dims: int 
     i = inputs.parse_index(str(index), len(x), split, "--index")
     reference = x[inputs.subset(len(x), KL_REFERENCE)]
     values = torch.linspace(-span, span, steps)
-    images, rows, collapsed = traversal(run.model, x[i:i + 1], values=values, dims=dims, reference=reference)
-    kl = mean_kl_per_dim(run.model, reference).tolist()
+    kl = mean_kl_per_dim(run.model, reference).tolist()  # measured once: orders the rows and labels them
+    images, rows, collapsed = traversal(run.model, x[i:i + 1], values=values, dims=dims, kl=kl)
     labels = [f"z{d}  {kl[d]:.{2 if kl[d] >= 0.1 else 3}f} nats" + ("  collapsed" if c else "")
               for d, c in zip(rows, collapsed, strict=True)]
     title = f"Traversals of {split} example {i}: rows by KL, red = collapsed (< {COLLAPSED_KL} nats)"
