@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from vaekit import latent, open_run
@@ -78,7 +79,7 @@ def test_interpolate_by_index_writes_a_strip_whose_ends_are_the_reconstructions_
 def test_interpolate_between_classes_and_between_image_files(runs, tmp_path, capsys):
     assert cli(capsys, "interpolate", runs["d4"], "--from-class", "3", "--to-class", "8", "-o",
                tmp_path / "c.png")[0] == 0
-    assert (tmp_path / "c.gif").is_file()
+    assert Image.open(tmp_path / "c.gif").n_frames == 2 * 10 - 2  # default 10 steps, forward and back
     x = open_run(runs["d4"]).load_data().test
     for i, name in ((0, "a.png"), (1, "b.png")):
         Image.fromarray((x[i, 0].numpy() * 255).round().astype(np.uint8)).save(tmp_path / name)
@@ -120,6 +121,10 @@ def test_arithmetic_from_two_folders_and_an_analogy(runs, tmp_path, capsys):
     code, out, _ = cli(capsys, "arithmetic", runs["d4"], "--with", tmp_path / "ones", "--without",
                        tmp_path / "others", "-o", tmp_path / "w.png")
     assert code == 0 and "saved vector 'with-ones'" in out
+    run = open_run(runs["d4"])
+    expected = latent.attribute_vector(run.model, x[:5], x[5:10])  # the same images, before PNG quantization
+    saved = latent.load_vector(runs["d4"], "with-ones")
+    assert torch.nn.functional.cosine_similarity(saved, expected, dim=0) > 0.99
     assert cli(capsys, "arithmetic", runs["d4"], "--analogy", "1,2,3", "-o", tmp_path / "an.png")[0] == 0
     assert (tmp_path / "an.png").is_file()
 
