@@ -78,6 +78,11 @@ def train(
     limit: Annotated[Optional[int], typer.Option(help="Use only the first N training examples.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same run on CPU).")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
+    precision: Annotated[Optional[str], typer.Option(
+        help="float32, or bfloat16 (autocast matrix products; loss and optimizer stay float32).")] = None,
+    compile_step: Annotated[Optional[bool], typer.Option(
+        "--compile/--no-compile", help="torch.compile the training step (needs a C++ compiler).")] = None,
+    fused_optimizer: Annotated[Optional[bool], typer.Option(help="Adam's fused single-kernel update.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<data>-<arch>).")
                    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
@@ -102,7 +107,8 @@ def train(
                       "lr_schedule": lr_schedule, "kl_anneal": kl_anneal,
                       "anneal_per": anneal_per, "free_bits": free_bits, "objective": objective,
                       "iw_samples": iw_samples, "grad_clip": grad_clip,
-                      "early_stopping": early_stopping, "seed": seed, "device": device},
+                      "early_stopping": early_stopping, "seed": seed, "device": device,
+                      "precision": precision, "compile": compile_step, "fused_optimizer": fused_optimizer},
             "data": {"val_fraction": val_fraction, "image_size": image_size, "limit": limit,
                      "channels": _color(color)},
         }

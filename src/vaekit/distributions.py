@@ -22,6 +22,13 @@ LOG_2PI = math.log(2 * math.pi)
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 
 
+def full_precision(t: torch.Tensor) -> torch.Tensor:
+    """Half-precision network outputs (bfloat16 autocast) as float32: every density and
+    KL is computed in at least float32, so a low-precision forward never costs the loss
+    its accuracy. Float32 and float64 pass through untouched."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def _sum_event(t: torch.Tensor, event_ndim: int) -> torch.Tensor:
     return t.sum(dim=tuple(range(-event_ndim, 0))) if event_ndim > 0 else t
 
@@ -35,8 +42,8 @@ class DiagonalGaussian:
     """
 
     def __init__(self, mean: torch.Tensor, logvar: torch.Tensor, event_ndim: int = 1) -> None:
-        self.mean = mean
-        self.logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        self.mean = full_precision(mean)
+        self.logvar = full_precision(logvar).clamp(LOGVAR_MIN, LOGVAR_MAX)
         self.event_ndim = event_ndim
 
     @property
@@ -55,8 +62,11 @@ class DiagonalGaussian:
 
         With ``n`` the result has a leading sample dimension ``(n, *mean.shape)``.
         """
-        shape = self.mean.shape if n is None else (n, *self.mean.shape)
-        eps = torch.randn(shape, dtype=self.mean.dtype, device=self.mean.device, generator=generator)
+        if n is None and generator is None:
+            eps = torch.randn_like(self.mean)  # the same draw; also traceable by torch.compile
+        else:
+            shape = self.mean.shape if n is None else (n, *self.mean.shape)
+            eps = torch.randn(shape, dtype=self.mean.dtype, device=self.mean.device, generator=generator)
         return self.mean + self.std * eps
 
     def sample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -113,7 +123,7 @@ class Bernoulli(Likelihood):
     """
 
     def __init__(self, logits: torch.Tensor, event_ndim: int) -> None:
-        self.logits = logits
+        self.logits = full_precision(logits)
         self.event_ndim = event_ndim
 
     @property
@@ -138,8 +148,8 @@ class Gaussian(Likelihood):
     """
 
     def __init__(self, mean: torch.Tensor, logvar: torch.Tensor, event_ndim: int) -> None:
-        self._mean = mean
-        self.logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        self._mean = full_precision(mean)
+        self.logvar = full_precision(logvar).clamp(LOGVAR_MIN, LOGVAR_MAX)
         self.event_ndim = event_ndim
 
     @property
@@ -163,7 +173,7 @@ class Categorical(Likelihood):
     """
 
     def __init__(self, logits: torch.Tensor, event_ndim: int) -> None:
-        self.logits = logits
+        self.logits = full_precision(logits)
         self.event_ndim = event_ndim
 
     @property

@@ -216,39 +216,15 @@ def save_labeled_grid(images: torch.Tensor, path: str | Path, *, row_labels: lis
 
 def save_scatter(coords: torch.Tensor, labels: torch.Tensor | None, path: str | Path, *,
                  class_names: list[str] | None = None, title: str = "", xlabel: str = "", ylabel: str = "") -> Path:
-    """A scatter plot of ``(N, 2)`` points coloured by integer ``labels`` (with a legend)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """A scatter plot of ``(N, 2)`` points coloured by integer ``labels`` (with a legend):
+    the report's latent map (``figures.latent_scatter``), written to a file."""
+    from vaekit.figures import latent_scatter
 
     path = Path(path)
     _check_image_suffix(path, (".png", ".jpg", ".jpeg", ".webp", ".svg", ".pdf"))
-    xy = coords.detach().float().cpu().numpy()
-    fig = Figure(figsize=(7.5, 6))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    size = 10 if len(xy) <= 3000 else 4
-    if labels is None:
-        ax.scatter(xy[:, 0], xy[:, 1], s=size, alpha=0.7, color="#1f77b4", linewidths=0)
-    else:
-        y = labels.detach().cpu().numpy()
-        classes = sorted({int(v) for v in y})
-        from matplotlib import colormaps
-
-        cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
-        for i, c in enumerate(classes):
-            chosen = y == c
-            name = class_names[c] if class_names and 0 <= c < len(class_names) else str(c)
-            ax.scatter(xy[chosen, 0], xy[chosen, 1], s=size, alpha=0.75, color=cmap(i % cmap.N), linewidths=0,
-                       label=name)
-        if len(classes) <= 20:
-            ax.legend(title="class", loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=2.5, frameon=False,
-                      fontsize=9)
-    ax.set_title(title, fontsize=11)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.25)
-    ax.set_axisbelow(True)
-    fig.tight_layout()
+    fig = latent_scatter(coords.detach().float().cpu().numpy(),
+                         None if labels is None else labels.detach().cpu().numpy(),
+                         class_names, (xlabel, ylabel), title)
     return _save_figure(fig, path)
 
 
