@@ -23,6 +23,17 @@ from vaekit.training import TrainConfig, Trainer
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``vaekit.anomaly`` and ``vaekit.VAEAnomalyDetector`` load on first use: they import
+    scikit-learn, which ``import vaekit`` (and every CLI command) should not pay for."""
+    if name in ("anomaly", "VAEAnomalyDetector"):
+        import importlib
+
+        module = importlib.import_module("vaekit.anomaly")
+        return module if name == "anomaly" else module.VAEAnomalyDetector
+    raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
+
 __all__ = [
     "VAE",
     "Bernoulli",
@@ -37,8 +48,10 @@ __all__ = [
     "Run",
     "TrainConfig",
     "Trainer",
+    "VAEAnomalyDetector",
     "VAEConfig",
     "VaekitError",
+    "anomaly",
     "build",
     "data",
     "evaluate",

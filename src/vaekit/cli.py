@@ -361,6 +361,11 @@ def evaluate(
     out_console.print(evaluation_table(run_dir, metrics))
 
 
+from vaekit.cli_anomaly import app as _anomaly_app  # noqa: E402  (the `vaekit anomaly` sub-commands)
+
+app.add_typer(_anomaly_app, name="anomaly")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and an exit status.
 

@@ -1,0 +1,252 @@
+"""Anomaly detection: vaekit's VAEAnomalyDetector against PyOD's VAE, IsolationForest and two
+plain baselines, on the same splits in the same run. Prints one JSON line per dataset.
+
+    python benchmarks/anomaly.py                          # everything (needs: pip install -e '.[bench]')
+    python benchmarks/anomaly.py --only mnist --classes 0 1 --epochs 5      # a quick look
+    python benchmarks/anomaly.py --only adbench --sets 6_cardio --seeds 0
+
+Protocols:
+
+- one-class MNIST / Fashion-MNIST: train on the official training images of one class,
+  score all 10,000 test images, the other classes being anomalies; AUROC per class, mean.
+- ADBench tabular sets (``$VAEKIT_DATA_DIR/adbench/*.npz``): stratified 70/30 split per
+  seed, fit on the training part without labels (anomalies included, as in ADBench),
+  AUROC on the test part; mean over seeds.
+- throughput: examples/s of ``decision_function`` on the 10,000 MNIST test images for
+  each score, with ``--threads`` threads.
+
+Methods (same inputs for all; images as 784 values in [0, 1]):
+
+- ``vaekit``: ``VAEAnomalyDetector`` with its defaults (score ``auto``: reconstruction
+  error for images, negative ELBO with k = 100 for tables); ``vaekit-recon`` /
+  ``vaekit-elbo`` / ``vaekit-nll``: the same fitted model scored the other ways (``--k``
+  samples), which is how the default score was chosen.
+- ``pyod-vae``: PyOD's ``VAE`` with its defaults (its KL term is clamped to [0, capacity=0],
+  i.e. switched off); ``pyod-vae-kl``: the same with ``capacity=inf`` (the KL term on).
+- ``iforest``: scikit-learn's ``IsolationForest`` (defaults, ``random_state`` = seed).
+- ``pca``: squared reconstruction error with 32 components (tables: ceil(d / 2), on
+  standardized features).
+- ``knn``: distance to the nearest training example (tables: standardized features).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit.anomaly import SCORES, VAEAnomalyDetector
+
+from common import environment  # benchmarks/ is on sys.path when a script here runs
+
+ADBENCH_SETS = ("2_annthyroid", "6_cardio", "23_mammography", "26_optdigits", "28_pendigits", "30_satellite",
+                "32_shuttle", "35_SpamBase", "38_thyroid", "41_Waveform")
+PEERS = ("pyod-vae", "pyod-vae-kl", "iforest")
+GOALS = {"mnist": 0.98, "fashion-mnist": 0.93}
+
+
+# -- the methods ----------------------------------------------------------------------------
+def vaekit_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argparse.Namespace
+                  ) -> tuple[dict[str, np.ndarray], VAEAnomalyDetector]:
+    """Default-score AUROC input plus the other two scores from the same fitted model."""
+    det = VAEAnomalyDetector(epochs=args.epochs, random_state=seed).fit(x_train)
+    out = {"vaekit": det.decision_function(x_test)}
+    default = det.score_
+    for score in SCORES:
+        if score != default:
+            out[f"vaekit-{score}"] = det.set_params(anomaly_score=score, k=args.k).decision_function(x_test)
+    det.set_params(anomaly_score="auto", k=VAEAnomalyDetector().k)
+    return out, det
+
+
+def pyod_vae_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, kl: bool) -> np.ndarray:
+    from pyod.models.vae import VAE
+
+    extra = {"capacity": float("inf")} if kl else {}
+    model = VAE(random_state=seed, verbose=0, device="cpu", **extra)
+    model.fit(x_train)
+    return model.decision_function(x_test)
+
+
+def iforest_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.ensemble import IsolationForest
+
+    return -IsolationForest(random_state=seed).fit(x_train).score_samples(x_test)
+
+
+def pca_scores(x_train: np.ndarray, x_test: np.ndarray, components: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=components, random_state=0).fit(x_train)
+    recon = pca.inverse_transform(pca.transform(x_test))
+    return ((x_test - recon) ** 2).sum(axis=1)
+
+
+def knn_scores(x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    train = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float64))
+    out = [torch.cdist(torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float64)), train).min(dim=1).values
+           for chunk in np.array_split(x_test, max(1, len(x_test) // 1000))]
+    return torch.cat(out).numpy()
+
+
+def all_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argparse.Namespace, *, table: bool
+               ) -> tuple[dict[str, np.ndarray], dict[str, float], VAEAnomalyDetector | None]:
+    """Every method's test scores (higher = more anomalous) and the seconds each took."""
+    flat_train, flat_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
+    if table:
+        mean, std = flat_train.mean(axis=0), flat_train.std(axis=0)
+        std[std < 1e-12] = 1.0
+        std_train, std_test = (flat_train - mean) / std, (flat_test - mean) / std
+        components = math.ceil(flat_train.shape[1] / 2)
+    else:
+        std_train, std_test, components = flat_train, flat_test, 32
+    scores: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    det = None
+    for method in args.methods:
+        t = time.perf_counter()
+        if method == "vaekit":
+            got, det = vaekit_scores(x_train, x_test, seed, args)
+            scores.update(got)
+        elif method in ("pyod-vae", "pyod-vae-kl"):
+            scores[method] = pyod_vae_scores(flat_train, flat_test, seed, kl=method.endswith("kl"))
+        elif method == "iforest":
+            scores[method] = iforest_scores(flat_train, flat_test, seed)
+        elif method == "pca":
+            scores[method] = pca_scores(std_train, std_test, components)
+        elif method == "knn":
+            scores[method] = knn_scores(std_train, std_test)
+        seconds[method] = round(time.perf_counter() - t, 2)
+    return scores, seconds, det
+
+
+def aurocs(scores: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import roc_auc_score
+
+    return {m: float(roc_auc_score(y, s)) for m, s in scores.items()}
+
+
+# -- the protocols ------------------------------------------------------------------------------
+def one_class(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], VAEAnomalyDetector | None]:
+    import vaekit
+
+    data = vaekit.data.load(name, val_fraction=0.0)
+    x_train, y_train = data.train.numpy(), data.train_labels.numpy()
+    x_test, y_test = data.test.numpy(), data.test_labels.numpy()
+    per_class: dict[str, list[float]] = {}
+    seconds: dict[str, float] = {}
+    first_det = None
+    for c in args.classes:
+        scores, secs, det = all_scores(x_train[y_train == c], x_test, seed=0, args=args, table=False)
+        first_det = first_det or det
+        for m, a in aurocs(scores, (y_test != c).astype(int)).items():
+            per_class.setdefault(m, []).append(round(a, 4))
+        for m, s in secs.items():
+            seconds[m] = round(seconds.get(m, 0.0) + s, 1)
+        print(f"# {name} class {c}: " + ", ".join(f"{m} {v[-1]:.4f}" for m, v in per_class.items()),
+              file=sys.stderr, flush=True)
+    means = {m: round(float(np.mean(v)), 4) for m, v in per_class.items()}
+    row = {"benchmark": "anomaly", "dataset": name, "protocol": "one-class", "classes": args.classes,
+           "auroc_mean": means, "auroc_per_class": per_class, "seconds": seconds,
+           "best": max(means, key=means.get)}
+    if name in GOALS and "vaekit" in means and len(args.classes) == 10:
+        row["goal"] = {"vaekit_mean_at_least": GOALS[name], "met": means["vaekit"] >= GOALS[name]}
+    return row, first_det
+
+
+def adbench(set_name: str, args: argparse.Namespace) -> dict[str, Any]:
+    from sklearn.model_selection import train_test_split
+
+    path = Path(os.environ.get("VAEKIT_DATA_DIR", "../shared/data")) / "adbench" / f"{set_name}.npz"
+    with np.load(path, allow_pickle=False) as z:
+        x, y = z["X"].astype(np.float32), z["y"].astype(int).ravel()
+    per_seed: dict[str, list[float]] = {}
+    seconds: dict[str, float] = {}
+    for seed in args.seeds:
+        x_tr, x_te, _, y_te = train_test_split(x, y, test_size=0.3, stratify=y, random_state=seed)
+        scores, secs, _ = all_scores(x_tr, x_te, seed, args, table=True)
+        for m, a in aurocs(scores, y_te).items():
+            per_seed.setdefault(m, []).append(round(a, 4))
+        for m, s in secs.items():
+            seconds[m] = round(seconds.get(m, 0.0) + s, 1)
+    means = {m: round(float(np.mean(v)), 4) for m, v in per_seed.items()}
+    row: dict[str, Any] = {"benchmark": "anomaly", "dataset": set_name, "protocol": "adbench-70/30",
+                           "n": len(x), "d": x.shape[1], "anomaly_rate": round(float(y.mean()), 4),
+                           "seeds": args.seeds, "auroc_mean": means, "auroc_per_seed": per_seed, "seconds": seconds}
+    peers = {m: v for m, v in means.items() if m in PEERS}
+    if "vaekit" in means and peers:
+        best = max(peers, key=peers.get)
+        row["best_peer"] = best
+        row["vaekit_wins"] = means["vaekit"] >= peers[best]
+    return row
+
+
+def throughput(det: VAEAnomalyDetector, args: argparse.Namespace) -> dict[str, Any]:
+    """decision_function on the MNIST test images, per score (the detector of the first class)."""
+    import vaekit
+
+    x = vaekit.data.load("mnist", val_fraction=0.0).test.numpy()
+    rates = {}
+    for score, k in (("recon", 1), ("elbo", args.k), ("nll", args.k)):
+        det.set_params(anomaly_score=score, k=k)
+        det.decision_function(x[:1000])  # warm-up
+        t = time.perf_counter()
+        det.decision_function(x)
+        rates[f"{score}" + (f" (k={k})" if score != "recon" else "")] = round(len(x) / (time.perf_counter() - t))
+    det.set_params(anomaly_score="auto", k=VAEAnomalyDetector().k)
+    return {"benchmark": "anomaly", "dataset": "throughput", "input": "mnist test (10000 x 784)",
+            "examples_per_s": rates, "threads": torch.get_num_threads()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="+", default=["mnist", "fashion-mnist", "adbench", "throughput"],
+                   choices=["mnist", "fashion-mnist", "adbench", "throughput"])
+    p.add_argument("--classes", nargs="+", type=int, default=list(range(10)))
+    p.add_argument("--sets", nargs="+", default=list(ADBENCH_SETS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", default=["vaekit", "pyod-vae", "pyod-vae-kl", "iforest", "pca", "knn"])
+    p.add_argument("--epochs", type=int, default=VAEAnomalyDetector().epochs, help="vaekit training epochs")
+    p.add_argument("--k", type=int, default=20, help="samples for the elbo / nll scores in the benchmark")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    env = environment()
+    settings = {"epochs": args.epochs, "k": args.k, "vaekit_params": VAEAnomalyDetector().get_params()}
+    det = None
+    wins = []
+    for name in args.only:
+        if name in ("mnist", "fashion-mnist"):
+            row, d = one_class(name, args)
+            det = det or d
+            print(json.dumps({**row, "settings": settings, "environment": env}), flush=True)
+        elif name == "adbench":
+            for set_name in args.sets:
+                row = adbench(set_name, args)
+                if "vaekit_wins" in row:
+                    wins.append((set_name, row["vaekit_wins"]))
+                print(json.dumps({**row, "settings": settings, "environment": env}), flush=True)
+            won = [s for s, w in wins if w]
+            print(json.dumps({"benchmark": "anomaly", "dataset": "adbench-summary", "sets": len(wins),
+                              "vaekit_at_or_above_best_peer": len(won), "won": won,
+                              "lost": [s for s, w in wins if not w], "goal": {"at_least": 8, "of": 10,
+                              "met": len(won) >= 8 and len(wins) == 10}, "environment": env}), flush=True)
+        elif name == "throughput":
+            if det is None:
+                import vaekit
+
+                data = vaekit.data.load("mnist", val_fraction=0.0)
+                det = VAEAnomalyDetector(epochs=args.epochs).fit(data.train[data.train_labels == 0].numpy())
+            print(json.dumps({**throughput(det, args), "environment": env}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

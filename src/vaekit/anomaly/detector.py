@@ -1,0 +1,302 @@
+"""``VAEAnomalyDetector``: a VAE fitted on normal data, scoring how unlike it new data is.
+
+It follows scikit-learn's estimator contract (parameters in ``__init__``, ``fit`` returns
+``self``, learned attributes end in ``_``, ``clone`` / ``get_params`` work) and PyOD's
+conventions for what it returns, because PyOD is what users of this kind of detector know:
+
+- ``decision_function(X)``: the anomaly score, **higher = more anomalous** (PyOD);
+- ``score_samples(X)``: ``-decision_function(X)``, **higher = more normal** (scikit-learn);
+- ``predict(X)``: **1 = anomaly, 0 = normal** (PyOD's ``labels_``), i.e.
+  ``decision_function(X) > threshold_``;
+- after ``fit``: ``decision_scores_`` and ``labels_`` of the training data, ``threshold_``.
+
+scikit-learn's own outlier detectors predict -1 / +1 instead; the two checks of
+``check_estimator`` that test that convention are the documented exceptions (see the tests).
+
+Inputs are ``(N, D)`` rows (standardized with ``scaler_``, fitted on the training rows,
+Gaussian likelihood) or images ``(N, H, W)`` / ``(N, C, H, W)`` in [0, 1] (Bernoulli).
+``vaekit.anomaly.files`` reads image folders, arrays and CSV / Parquet tables into these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from vaekit.anomaly import thresholds
+from vaekit.anomaly.arrays import as_examples, check_shape, column_names, match_columns
+from vaekit.anomaly.errors import AnomalyInputError
+from vaekit.anomaly.scores import SCORES, anomaly_scores
+from vaekit.data.bundle import DataInfo, Dataset
+from vaekit.data.standardize import Standardizer
+from vaekit.models import VAE, VAEConfig
+from vaekit.training import TrainConfig, Trainer, resolve_device
+
+#: Hidden layers when ``hidden`` is None: images get the MNIST-sized MLP of ``vaekit train``;
+#: rows of a few dozen features a small network (bigger ones only memorized the anomalies
+#: that ADBench leaves in the training part).
+IMAGE_HIDDEN = (512, 256)
+TABLE_HIDDEN = (64, 32)
+#: What ``anomaly_score="auto"`` uses: the benchmark's winner for each kind of data (README):
+#: on one-class MNIST / Fashion-MNIST the reconstruction error beat the likelihood scores by
+#: 4-5 AUROC points; on the ADBench tables the negative ELBO beat it by 11 (and tied the NLL).
+AUTO_SCORE = {"image": "recon", "rows": "elbo"}
+
+
+class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
+    """Anomaly detection with a VAE trained on normal data.
+
+    Parameters
+    ----------
+    anomaly_score : {"auto", "recon", "elbo", "nll"}
+        ``recon``: squared reconstruction error ||x - x̂||² (decoder mean at the posterior
+        mean); ``elbo``: negative ELBO; ``nll``: importance-sampled negative log-likelihood.
+        ``auto`` (default): the benchmark's winner, ``recon`` for images and ``elbo`` for
+        rows of features (``score_`` says which is in use).
+    contamination : float in (0, 0.5]
+        Expected share of anomalies in the training data: the threshold flags that share
+        of the training scores. Used unless ``target_fpr`` or ``threshold`` is given.
+    target_fpr : float in (0, 1) or None
+        Threshold at this false-positive rate on a held-out slice (``holdout_fraction``)
+        of the training data, which must then be normal.
+    threshold : float or None
+        A threshold on the anomaly score set by hand (overrides the two above).
+    holdout_fraction : float
+        Share of the training data held out for ``target_fpr``.
+    latent_dim, arch, hidden, channels, likelihood, obs_std, learn_obs_std, beta, kl_anneal
+        The VAE and its objective (``vaekit.VAEConfig``, ``vaekit.TrainConfig``);
+        ``hidden=None`` picks (512, 256) for images and (64, 32) for rows;
+        ``likelihood="auto"``: Bernoulli for data in [0, 1] that is not standardized;
+        ``obs_std`` / ``learn_obs_std``: the Gaussian likelihood's fixed or learned std.
+    epochs, batch_size, lr
+        Training (Adam, cosine learning-rate decay). 50 epochs beat 20 on a validation split
+        of the MNIST training set (mean one-class AUROC 0.971 vs 0.962).
+    k : int
+        Posterior samples per example for ``elbo`` and ``nll``.
+    standardize : "auto", True or False
+        Standardize each feature (fitted on the training data; ``auto``: rows yes, images no).
+    random_state : int
+        Seeds the weights, the training order and the score's samples: the same seed,
+        the same detector on CPU.
+    device : str
+        ``cpu``, ``cuda`` or ``auto``.
+    verbose : bool
+        Show the training progress bar.
+    """
+
+    def __init__(self, *, anomaly_score: str = "auto", contamination: float = 0.1, target_fpr: float | None = None,
+                 threshold: float | None = None, holdout_fraction: float = 0.1, latent_dim: int = 16,
+                 arch: str = "mlp", hidden: tuple[int, ...] | list[int] | None = None,
+                 channels: tuple[int, ...] | list[int] = (32, 64), likelihood: str = "auto",
+                 obs_std: float = 1.0, learn_obs_std: bool = False, beta: float = 1.0,
+                 kl_anneal: str = "none", epochs: int = 50, batch_size: int = 64, lr: float = 1e-3, k: int = 100,
+                 standardize: str | bool = "auto", random_state: int = 0, device: str = "cpu",
+                 verbose: bool = False) -> None:
+        self.anomaly_score = anomaly_score
+        self.contamination = contamination
+        self.target_fpr = target_fpr
+        self.threshold = threshold
+        self.holdout_fraction = holdout_fraction
+        self.latent_dim = latent_dim
+        self.arch = arch
+        self.hidden = hidden
+        self.channels = channels
+        self.likelihood = likelihood
+        self.obs_std = obs_std
+        self.learn_obs_std = learn_obs_std
+        self.beta = beta
+        self.kl_anneal = kl_anneal
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.k = k
+        self.standardize = standardize
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # -- fitting ------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, *, feature_names: list[str] | None = None) -> VAEAnomalyDetector:
+        """Train the VAE on ``X`` (normal data; ``y`` is ignored) and set the threshold.
+
+        ``feature_names`` names the columns of an array ``X`` (a DataFrame brings its own);
+        data scored later must then have these columns (reordered by name if needed).
+        """
+        _reject_sparse(X)
+        columns = column_names(X) or (list(feature_names) if feature_names is not None else None)
+        x = as_examples(X)
+        self._check_params()
+        self._fit_examples(torch.from_numpy(x), columns)
+        return self
+
+    def _check_params(self) -> None:
+        if self.anomaly_score not in ("auto", *SCORES):
+            raise AnomalyInputError(f"anomaly_score: expected auto, {', '.join(SCORES)}, "
+                                    f"got {self.anomaly_score!r}")
+        thresholds.check_rate("contamination", self.contamination, 0.5)
+        if self.target_fpr is not None:
+            thresholds.check_rate("target_fpr", self.target_fpr, 1.0)
+            thresholds.check_rate("holdout_fraction", self.holdout_fraction, 0.9)
+        if self.threshold is not None and not np.isfinite(_float("threshold", self.threshold)):
+            raise AnomalyInputError(f"threshold: expected a finite number, got {self.threshold!r}")
+        if self.likelihood not in ("auto", "bernoulli", "gaussian"):
+            raise AnomalyInputError(f"likelihood: expected auto, bernoulli or gaussian, got {self.likelihood!r}")
+        if self.standardize not in ("auto", True, False):
+            raise AnomalyInputError(f"standardize: expected 'auto', True or False, got {self.standardize!r}")
+        for name in ("epochs", "batch_size", "k", "latent_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise AnomalyInputError(f"{name}: expected a positive integer, got {value!r}")
+
+    def _fit_examples(self, x: torch.Tensor, columns: list[str] | None) -> None:
+        """Fit on raw examples ``(N, D)`` or ``(N, C, H, W)`` (float32), ``columns`` naming D."""
+        table = x.dim() == 2
+        self.input_shape_ = tuple(int(s) for s in x.shape[1:])
+        self.n_features_in_ = int(np.prod(self.input_shape_))
+        if columns is not None:
+            self.feature_names_in_ = np.asarray(columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        standardize = table if self.standardize == "auto" else bool(self.standardize)
+        self.scaler_ = Standardizer.fit(x, columns) if standardize else None
+        xm = self.scaler_.transform(x) if self.scaler_ is not None else x
+        likelihood = self._likelihood(xm, standardize)
+
+        seed = int(self.random_state or 0)
+        order = np.random.default_rng(seed).permutation(len(xm))
+        n_holdout = 0
+        if self.threshold is None and self.target_fpr is not None:
+            n_holdout = max(1, round(len(xm) * float(self.holdout_fraction)))
+            if n_holdout >= len(xm):
+                raise AnomalyInputError(f"target_fpr: {len(xm)} example(s) are too few to hold out "
+                                        f"{self.holdout_fraction:g} of them and train on the rest")
+        holdout, train = xm[np.sort(order[:n_holdout])], xm[np.sort(order[n_holdout:])]
+
+        hidden = self.hidden if self.hidden is not None else (TABLE_HIDDEN if table else IMAGE_HIDDEN)
+        config = VAEConfig(input_shape=self.input_shape_, latent_dim=int(self.latent_dim), arch=self.arch,
+                           hidden=[int(h) for h in hidden], channels=[int(c) for c in self.channels],
+                           likelihood=likelihood, obs_std=float(self.obs_std),
+                           learn_obs_std=bool(self.learn_obs_std))
+        train_config = TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
+                                   beta=float(self.beta), kl_anneal=self.kl_anneal, seed=seed, device=self.device)
+        info = DataInfo(name="anomaly-fit", shape=self.input_shape_, kind="table" if table else "image",
+                        likelihood=likelihood)
+        with torch.random.fork_rng(devices=[]):  # the user's global RNG is left as it was
+            torch.manual_seed(seed)
+            model = VAE(config)
+            Trainer(model, train_config, progress=bool(self.verbose)).fit(Dataset(train=train, info=info))
+        self.model_ = model.eval()
+        self.train_config_ = train_config
+        self.decision_scores_ = self._scores(xm)
+        self.holdout_scores_ = self._scores(holdout) if n_holdout else np.zeros(0)
+        self._set_threshold()
+
+    def _likelihood(self, xm: torch.Tensor, standardized: bool) -> str:
+        lo, hi = float(xm.min()), float(xm.max())
+        if self.likelihood == "auto":
+            return "bernoulli" if not standardized and lo >= 0.0 and hi <= 1.0 else "gaussian"
+        if self.likelihood == "bernoulli" and (lo < 0.0 or hi > 1.0):
+            raise AnomalyInputError(f"likelihood bernoulli needs data in [0, 1]; this data spans [{lo:g}, {hi:g}] "
+                                    "(use likelihood='gaussian')")
+        return self.likelihood
+
+    def _set_threshold(self) -> None:
+        if self.threshold is not None:
+            self.threshold_, self.threshold_source_ = float(self.threshold), "manual"
+        elif self.target_fpr is not None:
+            self.threshold_ = thresholds.from_false_positive_rate(self.holdout_scores_, float(self.target_fpr))
+            self.threshold_source_ = "target_fpr"
+        else:
+            self.threshold_ = thresholds.from_contamination(self.decision_scores_, float(self.contamination))
+            self.threshold_source_ = "contamination"
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+
+    def set_threshold(self, threshold: float | None = None, *, contamination: float | None = None,
+                      target_fpr: float | None = None) -> VAEAnomalyDetector:
+        """Move the threshold of a fitted detector without retraining (exactly one argument).
+
+        ``target_fpr`` needs the held-out scores, i.e. a detector fitted with ``target_fpr``.
+        """
+        check_is_fitted(self)
+        given = [v is not None for v in (threshold, contamination, target_fpr)]
+        if sum(given) != 1:
+            raise AnomalyInputError("set_threshold: give exactly one of threshold, contamination, target_fpr")
+        if threshold is not None:
+            self.threshold_, self.threshold_source_ = _float("threshold", threshold), "manual"
+        elif contamination is not None:
+            rate = thresholds.check_rate("contamination", contamination, 0.5)
+            self.threshold_ = thresholds.from_contamination(self.decision_scores_, rate)
+            self.threshold_source_ = "contamination"
+        else:
+            rate = thresholds.check_rate("target_fpr", target_fpr, 1.0)
+            if len(self.holdout_scores_) == 0:
+                raise AnomalyInputError("target_fpr: this detector kept no held-out normal data "
+                                        "(fit it with target_fpr=... to hold some out)")
+            self.threshold_ = thresholds.from_false_positive_rate(self.holdout_scores_, rate)
+            self.threshold_source_ = "target_fpr"
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+        return self
+
+    # -- scoring ------------------------------------------------------------------------
+    def transform_input(self, X: Any) -> torch.Tensor:
+        """``X`` checked against the training data and brought into the model's space (scaled)."""
+        check_is_fitted(self)
+        _reject_sparse(X)
+        X = match_columns(X, list(self.feature_names_in_) if hasattr(self, "feature_names_in_") else None)
+        x = as_examples(X)
+        check_shape(x, self.input_shape_)
+        t = torch.from_numpy(x)
+        return self.scaler_.transform(t) if self.scaler_ is not None else t
+
+    @property
+    def score_(self) -> str:
+        """The score in use: ``anomaly_score``, with ``auto`` resolved for the fitted data."""
+        check_is_fitted(self)
+        if self.anomaly_score != "auto":
+            return self.anomaly_score
+        return AUTO_SCORE["image" if len(self.input_shape_) == 3 else "rows"]
+
+    def _scores(self, xm: torch.Tensor) -> np.ndarray:
+        return anomaly_scores(self.model_, xm, score=self.score_, k=int(self.k),
+                              seed=int(self.random_state or 0), device=resolve_device(self.device))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Anomaly scores, higher = more anomalous (PyOD's convention); compare with ``threshold_``."""
+        return self._scores(self.transform_input(X))
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """``-decision_function(X)``: higher = more normal (scikit-learn's convention)."""
+        return -self.decision_function(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 for an anomaly (score above ``threshold_``), 0 for normal, as PyOD's ``labels_``."""
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, path: Any) -> Any:
+        """Write the fitted detector to a directory (safetensors + JSON); see ``load_detector``."""
+        from vaekit.anomaly.storage import save_detector
+
+        return save_detector(self, path)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # elbo / nll (and auto, which is elbo for rows) draw samples: seeded, but batch-dependent
+        tags.non_deterministic = self.anomaly_score != "recon"
+        return tags
+
+
+def _reject_sparse(X: Any) -> None:
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+        raise AnomalyInputError("X: sparse input is not supported (convert it with X.toarray())")
+
+
+def _float(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise AnomalyInputError(f"{name}: expected a number, got {value!r}") from None

@@ -1,0 +1,118 @@
+"""`vaekit anomaly fit` and `vaekit anomaly score`: thin commands over ``vaekit.anomaly.commands``.
+
+Registered on the main app in ``vaekit.cli``; errors surface through its ``main`` as one
+line and exit status 2, like every other command.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="anomaly",
+    help="Anomaly detection: fit a VAE on normal data, score new data, flag what is above a threshold.\n\n"
+         "Example: vaekit anomaly fit normal.csv --out runs/detector && "
+         "vaekit anomaly score runs/detector new.csv --labels is_anomaly",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(soft_wrap=True, highlight=False)
+COLOR_CHANNELS = {"auto": None, "gray": 1, "rgb": 3}
+
+
+@app.command(epilog="Examples:  vaekit anomaly fit normal.csv --out runs/detector  |  "
+                    "vaekit anomaly fit good_parts/ --out runs/parts --target-fpr 0.01  |  "
+                    "vaekit anomaly fit x.npy --out runs/x --score nll --contamination 0.02")
+def fit(
+    data: Annotated[str, typer.Argument(help="Normal data: an image folder, .npy/.npz, .csv/.tsv or .parquet.")],
+    out: Annotated[Path, typer.Option(help="Directory for the detector (created).")],
+    score: Annotated[str, typer.Option(help="auto (recon for images, elbo for tables: the benchmark's winners), "
+                                            "recon (squared reconstruction error), elbo (negative ELBO) or "
+                                            "nll (importance-sampled negative log-likelihood).")] = "auto",
+    contamination: Annotated[float, typer.Option(help="Expected share of anomalies in DATA: the threshold "
+                                                      "flags that share of it.")] = 0.1,
+    target_fpr: Annotated[Optional[float], typer.Option(help="Instead: threshold at this false-positive rate on a "
+                                                             "held-out slice of DATA (which must be normal).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Instead: this anomaly score is the threshold.")] = None,
+    holdout_fraction: Annotated[float, typer.Option(help="Share of DATA held out for --target-fpr.")] = 0.1,
+    latent_dim: Annotated[int, typer.Option(help="Latent dimensions.")] = 16,
+    arch: Annotated[str, typer.Option(help="Network: mlp or conv (images).")] = "mlp",
+    hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 512,256 (default: 512,256 for "
+                                                       "images, 64,32 for tables).")] = None,
+    beta: Annotated[float, typer.Option(help="KL weight.")] = 1.0,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 50,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    k: Annotated[int, typer.Option("--k", help="Posterior samples per example for elbo and nll.")] = 100,
+    label_column: Annotated[Optional[str], typer.Option(help="Tables: a column to leave out of the features "
+                                                             "(e.g. labels).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Resize image folders to this square size.")] = None,
+    color: Annotated[str, typer.Option(help="Image folders: auto, gray or rgb.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same detector on CPU).")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+) -> None:
+    """Fit a VAE anomaly detector on normal data and save it (safetensors + JSON)."""
+    from vaekit.anomaly import commands
+    from vaekit.cli import _int_list
+    from vaekit.errors import VaekitError
+
+    if color not in COLOR_CHANNELS:
+        raise VaekitError(f"--color: expected auto, gray or rgb, got '{color}'")
+    params = {"anomaly_score": score, "contamination": contamination, "target_fpr": target_fpr, "threshold": threshold,
+              "holdout_fraction": holdout_fraction, "latent_dim": latent_dim, "arch": arch,
+              "hidden": _int_list(hidden, "--hidden"), "beta": beta, "epochs": epochs, "batch_size": batch_size,
+              "lr": lr, "k": k, "random_state": seed, "device": device, "verbose": not quiet and not json_output}
+    summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
+                           channels=COLOR_CHANNELS[color], overwrite=overwrite)
+    if json_output:
+        print(json.dumps(summary))
+        return
+    console.print(f"fitted on {summary['examples']} examples of shape {tuple(summary['shape'])} "
+                  f"(score: {summary['score']})")
+    console.print(f"threshold {summary['threshold']:.6g} ({summary['threshold_source']}): flags "
+                  f"{summary['flagged_in_training']} of the training examples "
+                  f"({100 * summary['flagged_fraction_in_training']:.1f}%)")
+    console.print(f"wrote {out}   (next: vaekit anomaly score {out} DATA)")
+
+
+@app.command(epilog="Examples:  vaekit anomaly score runs/detector new.csv  |  "
+                    "vaekit anomaly score runs/detector test.csv --labels is_anomaly --json  |  "
+                    "vaekit anomaly score runs/parts parts/ --labels labels.txt")
+def score(
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A detector directory (from vaekit anomaly fit).")],
+    data: Annotated[str, typer.Argument(help="Data to score: an image folder, .npy/.npz, .csv/.tsv or .parquet.")],
+    labels: Annotated[Optional[str], typer.Option(help="Known labels (1 = anomaly) for ROC / PR curves: a column "
+                                                       "of a table, or a file with one label per example.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Directory for the outputs (default RUN/scores-<data>).")
+                   ] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Use this threshold instead of the detector's.")
+                         ] = None,
+    top: Annotated[int, typer.Option(help="Images: how many of the most anomalous to show.")] = 32,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+) -> None:
+    """Score data: scores.csv, histogram.png, most_anomalous.png (images), roc_pr.png (--labels)."""
+    from vaekit.anomaly import commands
+
+    summary = commands.score(run, data, labels=labels, out=out, threshold=threshold, top=top)
+    if json_output:
+        print(json.dumps(summary))
+        return
+    console.print(f"{summary['examples']} examples scored ({summary['score']}); threshold "
+                  f"{summary['threshold']:.6g}: {summary['flagged']} flagged "
+                  f"({100 * summary['flagged_fraction']:.1f}%)")
+    if "auroc" in summary:
+        auroc, ap = summary["auroc"], summary["average_precision"]
+        console.print("AUROC " + ("n/a (one class only)" if auroc is None else f"{auroc:.4f}")
+                      + ", average precision " + ("n/a" if ap is None else f"{ap:.4f}")
+                      + f" ({summary['anomalies_labelled']} labelled anomalies)")
+    for path in summary["files"].values():
+        console.print(f"wrote {path}")

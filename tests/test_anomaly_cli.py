@@ -1,0 +1,123 @@
+"""`vaekit anomaly fit` / `score` end to end on tiny image folders and tables, and their errors."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from vaekit.anomaly import load_detector
+from vaekit.cli import main
+
+QUICK = ["--epochs", "2", "--latent-dim", "2", "--hidden", "32", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def digit_folders(tmp_path_factory):
+    """Zeros to train on; a test folder of 20 zeros and 10 ones with a label file (1 = a one)."""
+    root = tmp_path_factory.mktemp("digits")
+    digits = load_digits()
+    images = (digits.images / 16 * 255).astype(np.uint8)
+    zeros, ones = images[digits.target == 0], images[digits.target == 1]
+    (root / "train").mkdir()
+    (root / "test").mkdir()
+    for i, img in enumerate(zeros[:100]):
+        Image.fromarray(img).save(root / "train" / f"{i:03d}.png")
+    test = [*zeros[100:120], *ones[:10]]
+    for i, img in enumerate(test):
+        Image.fromarray(img).save(root / "test" / f"{i:03d}.png")
+    (root / "labels.txt").write_text("label\n" + "\n".join(["0"] * 20 + ["1"] * 10) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tables")
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(200, 4))
+    test = np.vstack([rng.normal(size=(40, 4)), 6 + rng.normal(size=(10, 4))])
+    labels = ["normal"] * 40 + ["anomaly"] * 10
+
+    def write(name, header, rows):
+        with open(root / name, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(rows)
+
+    write("train.csv", ["a", "b", "c", "d", "kind"], [[*r, "normal"] for r in train])
+    write("test.csv", ["d", "c", "b", "a", "kind"], [[*r[::-1], lab] for r, lab in zip(test, labels, strict=True)])
+    write("other.csv", ["a", "b", "x", "kind"], [[*r[:3], lab] for r, lab in zip(test, labels, strict=True)])
+    return root
+
+
+def test_fit_and_score_an_image_folder(digit_folders, tmp_path, capsys):
+    run = tmp_path / "det"
+    assert main(["anomaly", "fit", str(digit_folders / "train"), "--out", str(run), *QUICK,
+                 "--contamination", "0.05"]) == 0
+    assert "threshold" in capsys.readouterr().out
+    assert load_detector(run).input_shape_ == (1, 8, 8)
+    out = tmp_path / "scored"
+    assert main(["anomaly", "score", str(run), str(digit_folders / "test"), "--labels",
+                 str(digit_folders / "labels.txt"), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["examples"] == 30 and summary["anomalies_labelled"] == 10
+    assert 0.0 <= summary["auroc"] <= 1.0 and 0.0 <= summary["average_precision"] <= 1.0
+    assert {p.name for p in out.iterdir()} == {"scores.csv", "histogram.png", "most_anomalous.png", "roc_pr.png"}
+    with open(out / "scores.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["file"] for r in rows[:2]] == ["000.png", "001.png"] and rows[25]["label"] == "1"
+    threshold = summary["threshold"]
+    assert all(int(r["anomaly"]) == (float(r["score"]) > threshold) for r in rows)
+    assert Image.open(out / "most_anomalous.png").width >= 256
+
+
+def test_fit_and_score_tables_with_a_label_column(tables, tmp_path, capsys):
+    run = tmp_path / "det"
+    assert main(["anomaly", "fit", str(tables / "train.csv"), "--out", str(run), *QUICK,
+                 "--label-column", "kind", "--target-fpr", "0.1", "--json"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert fitted["threshold_source"] == "target_fpr" and fitted["examples"] == 200
+    # columns in another order are matched by name; the label column is not a feature
+    assert main(["anomaly", "score", str(run), str(tables / "test.csv"), "--labels", "kind", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["auroc"] > 0.9 and summary["anomalies_labelled"] == 10
+    assert (run / "scores-test" / "roc_pr.png").is_file()
+    assert not (run / "scores-test" / "most_anomalous.png").exists()
+    assert main(["info", str(run)]) == 0  # the detector directory is a vaekit run too
+
+
+def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, capsys):
+    run = tmp_path / "det"
+    assert main(["anomaly", "fit", str(tables / "train.csv"), "--out", str(run), *QUICK,
+                 "--label-column", "kind"]) == 0
+    capsys.readouterr()
+
+    def fails(*args):
+        assert main(["anomaly", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        return err.replace("\n", "")
+
+    # as a user runs it: exit status 2, one line, no traceback
+    r = subprocess.run([sys.executable, "-m", "vaekit", "anomaly", "score", str(run), str(tables / "other.csv")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert "columns differ from the detector's training data: missing ['c', 'd'], extra ['x']" in r.stderr
+
+    (tmp_path / "bad_labels.txt").write_text("\n".join(["0"] * 49 + ["cat"]))
+    assert "row 50: label 'cat' is not 0 / 1" in fails("score", str(run), str(tables / "test.csv"), "--labels",
+                                                     str(tmp_path / "bad_labels.txt"))
+    (tmp_path / "one_label.txt").write_text("1\n")
+    assert "1 labels for 50 examples" in fails("score", str(run), str(tables / "test.csv"), "--labels",
+                                               str(tmp_path / "one_label.txt"))
+    assert "examples have shape (1, 8, 8), but the detector was fitted on examples of shape (4,)" in fails(
+        "score", str(run), str(digit_folders / "test"))
+    assert "already exists" in fails("fit", str(tables / "train.csv"), "--out", str(run))
+    assert "contamination: expected a number in (0, 0.5]" in fails(
+        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--contamination", "0.9")
+    assert not (tmp_path / "new").exists()
+    assert "no such detector directory" in fails("score", str(tmp_path / "missing"), str(tables / "test.csv"))
