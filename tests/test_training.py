@@ -120,7 +120,7 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(tiny_dig
     model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden=[16]))
     trainer = Trainer(model, TrainConfig(epochs=20, batch_size=100, early_stopping=2), progress=False)
     losses = iter([10.0, 9.0, 9.5, 9.7, 8.0, 7.0])
-    monkeypatch.setattr(trainer, "evaluate", lambda x: {"loss": next(losses), "elbo": 0.0})
+    monkeypatch.setattr(trainer, "evaluate", lambda x, labels=None: {"loss": next(losses), "elbo": 0.0})
     history = trainer.fit(tiny_digits)
     assert [r["epoch"] for r in history] == [1, 2, 3, 4]
     assert history[-1]["stopped_early"] and trainer.state.best_epoch == 2
@@ -137,7 +137,7 @@ def test_the_saved_model_is_the_best_validation_epoch(tmp_path, tiny_digits, mon
         snapshots.append({k: v.clone() for k, v in self.model.state_dict().items()})
         original(self, row, optimizer, generator)
 
-    monkeypatch.setattr(trainer, "evaluate", lambda x: {"loss": next(losses)})
+    monkeypatch.setattr(trainer, "evaluate", lambda x, labels=None: {"loss": next(losses)})
     monkeypatch.setattr(Trainer, "_end_epoch", record)
     trainer.fit(tiny_digits)
     saved = VAE(model.config)

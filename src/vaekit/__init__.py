@@ -16,7 +16,7 @@ from vaekit.data import DataConfig
 from vaekit.distributions import Bernoulli, Categorical, DiagonalGaussian, Gaussian
 from vaekit.errors import VaekitError
 from vaekit.evaluation import evaluate
-from vaekit.models import VAE, Loss, Model, ModelConfig, VAEConfig, build
+from vaekit.models import CVAE, VAE, CVAEConfig, Loss, Model, ModelConfig, VAEConfig, build
 from vaekit.objectives import KLSchedule
 from vaekit.runs import Run, load, open_run, resume, save, train
 from vaekit.training import TrainConfig, Trainer
@@ -34,9 +34,12 @@ def __getattr__(name: str) -> object:
         return module if name == "anomaly" else module.VAEAnomalyDetector
     raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
 
+
 __all__ = [
+    "CVAE",
     "VAE",
     "Bernoulli",
+    "CVAEConfig",
     "Categorical",
     "DataConfig",
     "DiagonalGaussian",

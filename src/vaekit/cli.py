@@ -44,12 +44,18 @@ COLOR_CHANNELS = {"auto": None, "gray": 1, "rgb": 3}
 @app.command(epilog="Examples:  vaekit train digits --epochs 30 --out runs/digits  |  "
                     "vaekit train mnist-binarized --latent-dim 32 --epochs 10  |  "
                     "vaekit train photos/ --arch conv --image-size 64  |  vaekit train table.csv --latent-dim 4  |  "
-                    "vaekit train --resume --out runs/digits --epochs 60")
+                    "vaekit train --resume --out runs/digits --epochs 60  |  "
+                    "vaekit train mnist --model cvae --epochs 10")
 def train(
     data: Annotated[str, typer.Argument(help="Dataset name (digits, mnist, fashion-mnist, mnist-binarized, "
                                               "frey-faces, olivetti-faces) or a path: image folder, .npy/.npz, "
                                               ".csv, .parquet.")] = "digits",
-    model: Annotated[Optional[str], typer.Option(help="Model family.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model family: vae, or cvae (conditioned on the data's "
+                                                      "class labels).")] = None,
+    condition: Annotated[Optional[str], typer.Option(help="cvae: how the label enters the networks, onehot or "
+                                                          "embedding.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Tables: the column holding class labels "
+                                                             "(excluded from the features).")] = None,
     arch: Annotated[Optional[str], typer.Option(help="Network: mlp or conv.")] = None,
     latent_dim: Annotated[Optional[int], typer.Option(help="Latent dimensions.")] = None,
     hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 512,256.")] = None,
@@ -102,7 +108,7 @@ def train(
         flags: dict[str, dict[str, Any]] = {
             "model": {"model": model, "arch": arch, "latent_dim": latent_dim, "hidden": _int_list(hidden, "--hidden"),
                       "channels": _int_list(conv_channels, "--conv-channels"), "likelihood": likelihood,
-                      "learn_obs_std": learn_obs_std},
+                      "learn_obs_std": learn_obs_std, "condition": condition},
             "train": {"beta": beta, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                       "lr_schedule": lr_schedule, "kl_anneal": kl_anneal,
                       "anneal_per": anneal_per, "free_bits": free_bits, "objective": objective,
@@ -110,7 +116,7 @@ def train(
                       "early_stopping": early_stopping, "seed": seed, "device": device,
                       "precision": precision, "compile": compile_step, "fused_optimizer": fused_optimizer},
             "data": {"val_fraction": val_fraction, "image_size": image_size, "limit": limit,
-                     "channels": _color(color)},
+                     "channels": _color(color), "label_column": label_column},
         }
         if data != "digits" or "source" not in base["data"]:
             flags["data"]["source"] = data
@@ -156,9 +162,11 @@ def _preview(run: Any) -> None:
     from vaekit.pictures import terminal_preview
 
     bundle = run.load_data()
-    x = (bundle.test if bundle.test is not None else bundle.train)[:8]
+    x, labels = (bundle.test, bundle.test_labels) if bundle.test is not None else (bundle.train, bundle.train_labels)
+    x = x[:8]
+    cond = labels[:8] if run.model.config.conditional and labels is not None else None
     terminal_preview(x, "inputs")
-    terminal_preview(run.model.reconstruct(x), "reconstructions")
+    terminal_preview(run.model.reconstruct(x, cond), "reconstructions")
     terminal_preview(run.model.sample(8, generator=torch.Generator().manual_seed(0)), "random samples")
 
 
@@ -180,7 +188,8 @@ def reconstruct(
 
 
 @app.command(epilog="Examples:  vaekit sample runs/digits -n 64 -o samples.png --temperature 0.8 --seed 0  |  "
-                    "vaekit sample runs/mnist --sampler gmm --components 10 --binarize")
+                    "vaekit sample runs/mnist --sampler gmm --components 10 --binarize  |  "
+                    "vaekit sample runs/mnist-cvae --label 5 -n 64")
 def sample(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
     n: Annotated[int, typer.Option("-n", help="How many samples.")] = 64,
@@ -192,13 +201,16 @@ def sample(
     components: Annotated[Optional[int], typer.Option(help="GMM components (default: the saved fit, or 10).")
                           ] = None,
     binarize: Annotated[bool, typer.Option(help="Bernoulli draws (binary images) instead of mean images.")] = False,
+    label: Annotated[Optional[str], typer.Option(help="Conditional runs (cvae): draw this class, by index or "
+                                                      "name (default: every class in turn, one per column).")
+                     ] = None,
 ) -> None:
     """Decode random draws from the prior or from a mixture fitted to the training codes."""
     from vaekit import runs
     from vaekit.latent.outputs import write_samples
 
     path = write_samples(runs.open_run(run_dir), n=n, output=output, temperature=temperature, seed=seed,
-                         sampler=sampler, components=components, binarize=binarize)
+                         sampler=sampler, components=components, binarize=binarize, label=label)
     out_console.print(f"wrote {path}")
 
 
@@ -280,6 +292,28 @@ def arithmetic(
         out_console.print(f"saved vector '{done.saved_as}' in {done.vectors_file}")
     for path in done.paths:
         out_console.print(f"wrote {path}")
+
+
+@app.command(epilog="Examples:  vaekit restyle runs/mnist-cvae --from 0,1,2,3  |  vaekit restyle runs/mnist-cvae "
+                    "-n 8 --seed 1 -o restyle.png")
+def restyle(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A conditional run directory (--model cvae).")],
+    examples: Annotated[Optional[str], typer.Option("--from", help="Comma-separated indices into --split: each "
+                                                    "example's code, encoded with its own label.")] = None,
+    n: Annotated[int, typer.Option("-n", help="Without --from: how many prior draws (rows).")] = 8,
+    split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "test",
+    seed: Annotated[int, typer.Option(help="Random seed of the prior draws.")] = 0,
+    temperature: Annotated[float, typer.Option(help="Scale of the prior draws.")] = 1.0,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG file.")] = None,
+) -> None:
+    """Conditional style transfer: keep each code z, change the label across every class (rows = codes,
+    columns = classes)."""
+    from vaekit import runs
+    from vaekit.latent.outputs import write_restyle
+
+    path = write_restyle(runs.open_run(run_dir), examples=examples, n=n, split=split, seed=seed,
+                         temperature=temperature, output=output)
+    out_console.print(f"wrote {path}")
 
 
 @app.command(epilog="Example:  vaekit traverse runs/mnist --index 0 --dims 10 --range 3 --steps 9 -o traverse.png")

@@ -58,6 +58,9 @@ def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 
       blurrier than the data).
     - ``k`` and ``n`` (examples).
 
+    ``cond``: the examples' labels, required by a conditional model (whose figures are then
+    those of p(x|y): the NLL is -log p(x|y), the KL that of q(z|x, y)).
+
     Runs on the model's device, ``batch_size`` examples at a time; the importance samples
     are drawn in chunks so that memory stays bounded whatever ``k`` is. Reproducible for
     a given ``seed`` and device.
@@ -182,13 +185,17 @@ def evaluate_run(run: Any, *, split: str = "test", k: int = 1000, limit: int | N
         raise VaekitError(f"--limit: expected at least 1, got {limit}")
     if k < 1:
         raise VaekitError(f"--k: expected at least 1, got {k}")
+    from vaekit.latent.inputs import model_labels
+
     bundle = run.load_data()
-    x, _ = split_examples(bundle, split)
+    x, labels = split_examples(bundle, split)
     if len(x) == 0:
         raise VaekitError(f"dataset '{bundle.info.name}' has an empty '{split}' split")
+    cond = model_labels(run, labels, bundle, split)  # a conditional model's p(x|y), given the true labels
     if limit is not None:
         x = x[:limit]
-    metrics = evaluate(run.model.to(resolve_device(device)), x, k=k, batch_size=batch_size, seed=seed)
+        cond = None if cond is None else cond[:limit]
+    metrics = evaluate(run.model.to(resolve_device(device)), x, k=k, batch_size=batch_size, seed=seed, cond=cond)
     metrics["split"] = split
     metrics["findings"] = [str(f) for f in diagnose(metrics, run.config)]
     return metrics

@@ -4,6 +4,12 @@ Encoders map ``(B, *input_shape)`` to a flat feature vector; decoders map a late
 ``(B, latent_dim)`` to ``(B, out_channels, *spatial)`` output parameters. The conv pair
 records the spatial size at every stage so the decoder reproduces any input size
 exactly (8x8 digits, 28x20 Frey faces, 64x64 photos) without padding tricks.
+
+Every encoder and decoder takes an optional condition vector ``c`` (``cond_features``
+wide, from ``LabelEncoder``): it is concatenated to the input of the first dense layer
+(the flattened input of an MLP encoder, the flattened conv features of a conv encoder,
+the latent of either decoder), so any model family can become conditional with the same
+blocks.
 """
 
 from __future__ import annotations
@@ -31,33 +37,65 @@ def mlp(sizes: list[int], act: str, final_activation: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _with_condition(h: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    """``h`` with the condition ``c`` appended on the last axis (``c`` broadcast over ``h``'s leading axes)."""
+    if c is None:
+        return h
+    return torch.cat([h, c.to(h.dtype).expand(*h.shape[:-1], c.shape[-1])], dim=-1)
+
+
+class LabelEncoder(nn.Module):
+    """Class labels -> the condition vector every block above accepts.
+
+    ``mode="onehot"``: the one-hot vector (``num_classes`` wide, no parameters);
+    ``mode="embedding"``: a learned ``embedding_dim``-wide vector per class (fewer inputs
+    when there are many classes). Besides int64 labels ``(B,)`` it takes float class
+    weights ``(B, num_classes)``: a mixture of classes (the weighted one-hot, or the weighted
+    embeddings), which is what a smooth path between two labels decodes.
+    """
+
+    def __init__(self, num_classes: int, mode: str = "onehot", embedding_dim: int = 16) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.mode = mode
+        self.embedding = nn.Embedding(num_classes, embedding_dim) if mode == "embedding" else None
+        self.out_features = embedding_dim if mode == "embedding" else num_classes
+
+    def forward(self, cond: torch.Tensor) -> torch.Tensor:
+        if cond.is_floating_point():  # class weights (B, num_classes)
+            return cond if self.embedding is None else cond.to(self.embedding.weight.dtype) @ self.embedding.weight
+        if self.embedding is not None:
+            return self.embedding(cond)
+        return nn.functional.one_hot(cond, self.num_classes).float()
+
+
 class MLPEncoder(nn.Module):
     """Flatten, then hidden layers; ``out_features`` is the last hidden size."""
 
-    def __init__(self, input_shape: tuple[int, ...], hidden: list[int], act: str) -> None:
+    def __init__(self, input_shape: tuple[int, ...], hidden: list[int], act: str, cond_features: int = 0) -> None:
         super().__init__()
-        sizes = [math.prod(input_shape), *hidden]
+        sizes = [math.prod(input_shape) + cond_features, *hidden]
         self.net = mlp(sizes, act, final_activation=True)
         self.out_features = sizes[-1]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1))
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_with_condition(x.flatten(1), c))
 
 
 class MLPDecoder(nn.Module):
     """Latent -> hidden layers -> ``out_channels`` parameters per input element."""
 
     def __init__(self, latent_dim: int, hidden: list[int], output_shape: tuple[int, ...], act: str,
-                 out_channels: int = 1) -> None:
+                 out_channels: int = 1, cond_features: int = 0) -> None:
         super().__init__()
         self.output_shape = output_shape
         self.out_channels = out_channels
         out = math.prod(output_shape) * out_channels
-        self.net = mlp([latent_dim, *hidden, out], act, final_activation=False)
+        self.net = mlp([latent_dim + cond_features, *hidden, out], act, final_activation=False)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         lead = z.shape[:-1]
-        y = self.net(z)
+        y = self.net(_with_condition(z, c))
         if self.out_channels == 1:
             return y.reshape(*lead, *self.output_shape)
         return y.reshape(*lead, *self.output_shape, self.out_channels)
@@ -74,7 +112,8 @@ class ConvEncoder(nn.Module):
     ``stage_sizes`` lists the spatial size before each conv, for the decoder.
     """
 
-    def __init__(self, input_shape: tuple[int, ...], channels: list[int], hidden: list[int], act: str) -> None:
+    def __init__(self, input_shape: tuple[int, ...], channels: list[int], hidden: list[int], act: str,
+                 cond_features: int = 0) -> None:
         super().__init__()
         if len(input_shape) != 3:
             raise ValueError(f"conv encoder needs (C, H, W) inputs, got shape {input_shape}")
@@ -89,33 +128,34 @@ class ConvEncoder(nn.Module):
             c, h, w = out_c, _conv_out(h), _conv_out(w)
         self.convs = nn.Sequential(*layers)
         self.feature_shape = (c, h, w)
-        flat = c * h * w
+        flat = c * h * w + cond_features
         self.dense = mlp([flat, *hidden], act, final_activation=True) if hidden else nn.Identity()
         self.out_features = hidden[-1] if hidden else flat
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dense(self.convs(x).flatten(1))
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.dense(_with_condition(self.convs(x).flatten(1), c))
 
 
 class ConvDecoder(nn.Module):
     """Mirror of ``ConvEncoder``: dense layers, then transposed convs to the exact size."""
 
     def __init__(self, latent_dim: int, encoder: ConvEncoder, output_channels: int, hidden: list[int],
-                 act: str) -> None:
+                 act: str, cond_features: int = 0) -> None:
         super().__init__()
         self.feature_shape = encoder.feature_shape
         self.stage_sizes = list(reversed(encoder.stage_sizes))
         flat = math.prod(self.feature_shape)
-        self.dense = mlp([latent_dim, *reversed(hidden), flat], act, final_activation=True)
+        self.dense = mlp([latent_dim + cond_features, *reversed(hidden), flat], act, final_activation=True)
         conv_channels = [m.out_channels for m in encoder.convs if isinstance(m, nn.Conv2d)]
         ins = list(reversed(conv_channels))
         outs = [*ins[1:], output_channels]
         self.deconvs = nn.ModuleList(nn.ConvTranspose2d(i, o, 4, 2, 1) for i, o in zip(ins, outs, strict=True))
         self.act = activation(act)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         lead = z.shape[:-1]
-        y = self.dense(z.reshape(-1, z.shape[-1])).reshape(-1, *self.feature_shape)
+        zc = _with_condition(z, c)
+        y = self.dense(zc.reshape(-1, zc.shape[-1])).reshape(-1, *self.feature_shape)
         for i, (deconv, size) in enumerate(zip(self.deconvs, self.stage_sizes, strict=True)):
             y = deconv(y, output_size=list(size))
             if i < len(self.deconvs) - 1:

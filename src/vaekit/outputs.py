@@ -45,8 +45,10 @@ def write_reconstructions(run: Run, *, n: int = 32, split: str = "test", output:
     """Reconstruct ``n`` examples of ``split``; returns the file written and the mean squared error."""
     if n < 1:
         raise VaekitError(f"-n: expected at least 1, got {n}")
-    x = run.load_data().split(split)[:n]
-    recon = run.model.reconstruct(x)
+    bundle = run.load_data()
+    x = bundle.split(split)[:n]
+    labels = getattr(bundle, f"{split}_labels")
+    recon = run.model.reconstruct(x, labels[:n] if run.model.config.conditional and labels is not None else None)
     error = (recon - x).pow(2).mean().item()
     path = Path(output) if output else _default_output(run, "reconstructions")
     if is_image_run(run.data_info.shape):

@@ -112,14 +112,19 @@ def write_run_pictures(run: Run, bundle: Dataset, n: int = 32) -> list[Path]:
     info = run.data_info
     if not is_image_run(info.shape):
         return []
-    held_out = bundle.test if bundle.test is not None and len(bundle.test) else bundle.train
+    test = bundle.test is not None and len(bundle.test)
+    held_out, labels = (bundle.test, bundle.test_labels) if test else (bundle.train, bundle.train_labels)
     x = held_out[:n]
+    config = run.model.config
+    cond = labels[:n] if config.conditional and labels is not None else None  # what a conditional model needs
     generator = torch.Generator().manual_seed(0)
-    recon = run.model.reconstruct(x)
-    samples = run.model.sample(64, generator=generator)
+    recon = run.model.reconstruct(x, cond)
+    # A conditional model given no labels cycles through its classes: one class per column.
+    per_class = config.num_classes if config.conditional and config.num_classes <= 16 else 0
+    samples = run.model.sample(8 * per_class or 64, generator=generator)
     pairs, per_row = paired_rows(x, recon)
     return [save_grid(pairs, run.path / RECONSTRUCTIONS_FILE, nrow=per_row),
-            save_grid(samples, run.path / SAMPLES_FILE, nrow=8)]
+            save_grid(samples, run.path / SAMPLES_FILE, nrow=per_class or 8)]
 
 
 # -- latent-space figures: strips, animations, labelled grids and scatter maps -----------

@@ -119,10 +119,16 @@ def _grid_html(images: torch.Tensor, nrow: int, alt: str, cls: str = "px") -> st
     return pixel_image(uri, width, alt, cls)
 
 
+def _cond(run: Run, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """The labels a conditional model needs as ``cond`` (``None`` for an unconditional one)."""
+    return labels if run.model.config.conditional else None
+
+
 def reconstruction_section(run: Run, data: Dataset) -> Section:
-    x, _, split = held_out(data)
+    x, y, split = held_out(data)
     x = x[: 4 * GRID_COLUMNS]
-    recon = run.model.reconstruct(x.to(_device(run))).cpu()
+    cond = _cond(run, None if y is None else y[: len(x)])
+    recon = run.model.reconstruct(x.to(_device(run)), cond).cpu()
     rows = []
     for start in range(0, len(x), GRID_COLUMNS):
         if rows:
@@ -155,10 +161,13 @@ def samples_section(run: Run) -> Section:
 
 
 def traversal_section(run: Run, data: Dataset, kl: np.ndarray | None) -> Section:
-    x_all, _, split = held_out(data)
+    x_all, y_all, split = held_out(data)
+    cond = _cond(run, y_all)
     # The run's recorded KL (when it has one) orders and flags the rows, so they agree with the KL chart.
     images, dims, collapsed = traversal(run.model, x_all[:1], values=TRAVERSAL_VALUES, dims=TRAVERSAL_MAX_DIMS,
-                                        reference=x_all[:TRAVERSAL_REFERENCE], kl=kl)
+                                        reference=x_all[:TRAVERSAL_REFERENCE], kl=kl,
+                                        cond=None if cond is None else cond[:1],
+                                        reference_cond=None if cond is None else cond[:TRAVERSAL_REFERENCE])
     n_values = len(TRAVERSAL_VALUES)
     strips = [_grid_image(images[r].cpu(), n_values) for r in range(len(dims))]
     labels = "".join(f"<span>{v:+g}</span>".replace("-", "−") if v else "<span>0</span>" for v in TRAVERSAL_VALUES)
@@ -185,9 +194,9 @@ def traversal_section(run: Run, data: Dataset, kl: np.ndarray | None) -> Section
 
 # -- table runs ----------------------------------------------------------------------------
 def values_section(run: Run, data: Dataset) -> Section:
-    x, _, split = held_out(data)
+    x, y, split = held_out(data)
     x = x[:TABLE_ROWS]
-    recon = run.model.reconstruct(x.to(_device(run))).cpu()
+    recon = run.model.reconstruct(x.to(_device(run)), _cond(run, None if y is None else y[: len(x)])).cpu()
     flat_x, flat_r = x.reshape(len(x), -1), recon.reshape(len(recon), -1)
     standardizer = run.standardizer
     if standardizer is not None and standardizer.mean.numel() == flat_x.shape[1]:
@@ -251,8 +260,9 @@ def latent_map_section(run: Run, data: Dataset) -> Section:
     d = run.model.config.latent_dim
     n = TSNE_MAX_POINTS if d > 2 else LATENT_MAP_MAX_POINTS  # t-SNE time grows with the points
     x = x[:n]
+    cond = _cond(run, None if labels is None else labels[:n])
     labels = labels[:n].cpu().numpy() if labels is not None else None
-    coords, used = project_2d(encode_means(run.model, x), method="auto")
+    coords, used = project_2d(encode_means(run.model, x, cond), method="auto")
     if used == "tsne":
         axes, how = ("t-SNE 1", "t-SNE 2"), (f"placed by a t-SNE map of their {d}-D posterior means (nearby points "
                                              "have similar codes; distances between clusters mean little)")

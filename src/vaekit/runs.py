@@ -115,13 +115,26 @@ def save(model: Model, path: str | Path) -> None:
     write_json(config_path, config)
 
 
-def model_config_for(info: DataInfo, options: dict[str, Any]) -> ModelConfig:
-    """A model config whose input shape and likelihood come from the data unless set."""
+def model_config_for(info: DataInfo, options: dict[str, Any], data: Dataset | None = None) -> ModelConfig:
+    """A model config whose input shape and likelihood come from the data unless set.
+
+    A conditional family (``config.conditional``) also takes its classes from the data:
+    ``num_classes`` and ``class_names`` from ``info.class_names``, or for integer labels
+    without names from the largest label in ``data``; data without labels is refused.
+    """
     options = dict(options)
     name = options.pop("model", "vae")
     if name not in MODELS:
         raise VaekitError(f"model: unknown model '{name}' (known: {', '.join(MODELS)})")
     options.setdefault("input_shape", tuple(info.shape))
+    if MODELS[name][1].conditional:
+        if data is not None and data.train_labels is None:
+            raise VaekitError(f"model '{name}' is conditional and needs class labels, but dataset '{info.name}' has "
+                              "none (use mnist, fashion-mnist, digits, an image folder with one sub-folder per "
+                              "class, or a table with --label-column)")
+        if "num_classes" not in options:
+            options["num_classes"], class_names = data_classes(info, data, name)
+            options.setdefault("class_names", class_names)
     if options.get("likelihood") in (None, "auto"):
         options["likelihood"] = info.likelihood
     lo, hi = info.value_range
@@ -129,6 +142,23 @@ def model_config_for(info: DataInfo, options: dict[str, Any]) -> ModelConfig:
         raise VaekitError(f"likelihood bernoulli needs data in [0, 1]; '{info.name}' spans [{lo:g}, {hi:g}] "
                           "(use --likelihood gaussian)")
     return MODELS[name][1].from_dict(options)
+
+
+def data_classes(info: DataInfo, data: Dataset | None, model: str) -> tuple[int, list[str] | None]:
+    """``(num_classes, class_names)`` of a labelled dataset: its class names, or for integer
+    labels without names ``max label + 1`` over all splits."""
+    labels = [] if data is None else [t for t in (data.train_labels, data.val_labels, data.test_labels)
+                                      if t is not None and t.numel()]
+    if info.class_names:
+        return len(info.class_names), list(info.class_names)
+    if not labels:
+        raise VaekitError(f"model '{model}' is conditional: dataset '{info.name}' has no class names or labels "
+                          "to count its classes (set num_classes)")
+    low = min(int(t.min()) for t in labels)
+    if low < 0:
+        raise VaekitError(f"dataset '{info.name}': labels must be non-negative class indices for model '{model}', "
+                          f"found {low}")
+    return max(int(t.max()) for t in labels) + 1, None
 
 
 def _prepare_directory(out: Path, *, overwrite: bool) -> None:
@@ -171,7 +201,7 @@ def train(
     data_config = _as_data_config(data)
     train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
     bundle = vdata.load(data_config)
-    model_config = model_config_for(bundle.info, model or {})
+    model_config = model_config_for(bundle.info, model or {}, bundle)
     distributed.init_from_env(resolve_device(train_config.device))
     if out is None:  # every rank must agree on the name: rank 0 picks it
         out = distributed.gather_objects(default_run_name(data_config.source, getattr(model_config, "arch", "vae")))[0]
@@ -230,7 +260,7 @@ def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, r
         "seconds_total": sum(r["seconds"] for r in history),
     }
     if bundle.test is not None and len(bundle.test):
-        test = trainer.evaluate(bundle.test)  # collective under torchrun: every rank takes part
+        test = trainer.evaluate(bundle.test, bundle.test_labels)  # collective under torchrun: every rank takes part
         summary["test"] = {k: test[k] for k in ("elbo", "recon", "kl", "kl_per_dim")}
     if distributed.is_main():
         write_json(out / SUMMARY_FILE, summary)

@@ -201,18 +201,24 @@ class Trainer:
 
     # -- evaluation -------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor) -> dict[str, Any]:
+    def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, Any]:
         """Mean recon, KL, negative ELBO and KL per dim over ``x`` (one posterior sample each).
 
-        Under torchrun each rank evaluates its share and the sums are added across ranks,
-        so every rank gets the same figures (and makes the same early-stopping decision).
+        ``labels``: the examples' class labels, passed as ``cond`` to a conditional model
+        (required there, ignored otherwise). Under torchrun each rank evaluates its share and
+        the sums are added across ranks, so every rank gets the same figures (and makes the
+        same early-stopping decision).
         """
         self.model.eval()
+        labels = self._labels(labels, len(x), "evaluation")
         x = x[distributed.rank()::distributed.world_size()]
+        if labels is not None:
+            labels = labels[distributed.rank()::distributed.world_size()]
         sums = torch.zeros(3 + self.model.config.latent_dim, dtype=torch.float64)  # recon, KL, n, KL per dim
         for start in range(0, len(x), self.config.eval_batch_size):
             xb = x[start:start + self.config.eval_batch_size].to(self.device)
-            loss = self.model.loss(xb)
+            cb = None if labels is None else labels[start:start + self.config.eval_batch_size].to(self.device)
+            loss = self.model.loss(xb, cb)
             m = len(xb)
             sums[:3] += torch.tensor([loss.recon.item() * m, loss.kl.item() * m, m], dtype=torch.float64)
             sums[3:] += loss.kl_per_dim.double().cpu().flatten() * m
@@ -220,6 +226,23 @@ class Trainer:
         recon, kl, n = (sums[:3] / torch.tensor([sums[2], sums[2], 1.0])).tolist()
         return {"elbo": recon + kl, "recon": recon, "kl": kl,
                 "loss": recon + self.config.beta * kl, "kl_per_dim": (sums[3:] / n).tolist()}
+
+    def _labels(self, labels: torch.Tensor | None, n: int, split: str) -> torch.Tensor | None:
+        """The labels a conditional model is trained or evaluated with (``None`` for an
+        unconditional model), checked once per split here rather than at every step."""
+        config = self.model.config
+        if not config.conditional:
+            return None
+        k = config.num_classes
+        if labels is None:
+            raise VaekitError(f"{split} data: model '{config.model}' is conditional and needs class labels; "
+                              "this data has none")
+        if len(labels) != n:
+            raise VaekitError(f"{split} data: {n} examples but {len(labels)} labels")
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k):
+            raise VaekitError(f"{split} labels: expected classes 0..{k - 1} (num_classes={k}), got values from "
+                              f"{int(labels.min())} to {int(labels.max())}")
+        return labels.long()
 
     # -- training ---------------------------------------------------------------------
     def fit(self, data: Dataset, *, resume: bool = False) -> list[dict[str, Any]]:
@@ -248,14 +271,21 @@ class Trainer:
         optimizer, generator = self._optimizer, self._generator
         train = data.train.to(self.device)
         val = data.val.to(self.device) if data.val is not None and len(data.val) else None
+        # A conditional model gets each batch's labels as cond, indexed with the same
+        # permutation (and rank shard) as the examples.
+        train_labels = self._labels(data.train_labels, len(train), "training")
+        if train_labels is not None:
+            train_labels = train_labels.to(self.device)
+        val_labels = self._labels(data.val_labels, len(val), "validation") if val is not None else None
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         bar = TrainingProgress(cfg.epochs, steps_per_epoch, enabled=self.progress)
         try:
             with bar:
                 while self.state.epoch < cfg.epochs and not self.state.stopped_early:
-                    row = self._train_epoch(data, train, optimizer, generator, steps_per_epoch, bar)
+                    row = self._train_epoch(data, train, train_labels, optimizer, generator, steps_per_epoch, bar)
                     if val is not None:
-                        row.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+                        scores = self.evaluate(val, val_labels)
+                        row.update({f"val_{k}": v for k, v in scores.items()})
                     self._end_epoch(row, optimizer, generator)
                     bar.end_epoch(row)
         except KeyboardInterrupt:
@@ -266,8 +296,9 @@ class Trainer:
         self.model.eval()
         return self.history
 
-    def _train_epoch(self, data: Dataset, train: torch.Tensor, optimizer: torch.optim.Optimizer,
-                     generator: torch.Generator, steps_per_epoch: int, bar: TrainingProgress) -> dict[str, Any]:
+    def _train_epoch(self, data: Dataset, train: torch.Tensor, labels: torch.Tensor | None,
+                     optimizer: torch.optim.Optimizer, generator: torch.Generator, steps_per_epoch: int,
+                     bar: TrainingProgress) -> dict[str, Any]:
         cfg, model, epoch = self.config, self.model, self.state.epoch
         model.train()
         started = time.perf_counter()
@@ -284,8 +315,8 @@ class Trainer:
                 continue  # a last global batch smaller than the number of ranks
             beta = self.beta_at(epoch + i / steps_per_epoch)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
-                loss = self._train_module(x_epoch[idx], beta=beta, free_bits=cfg.free_bits,
-                                          iw_samples=cfg.loss_samples)
+                loss = self._train_module(x_epoch[idx], None if labels is None else labels[idx], beta=beta,
+                                          free_bits=cfg.free_bits, iw_samples=cfg.loss_samples)
             total, recon, kl = torch.stack([loss.total, loss.recon, loss.kl]).detach().tolist()  # one host sync a step
             if not math.isfinite(total):
                 raise VaekitError(

@@ -14,14 +14,17 @@ so it serves every model family and gives the same picture every time::
 One job per module: ``encoding`` (batched encode/decode), ``gmm`` (mixture sampler),
 ``sampling``, ``paths`` (lerp/slerp), ``vectors`` (attribute arithmetic),
 ``dimensions`` (KL order, traversals), ``maps`` (2-D maps), ``inputs`` and ``outputs``
-(what the CLI commands read and write).
+(what the CLI commands read and write), ``conditional`` (a conditional model's codes
+decoded as every class). Every tool takes the examples' labels (``cond``) for a
+conditional model; the run-level writers in ``outputs`` pass a split's labels themselves.
 """
 
+from vaekit.latent.conditional import restyle, restyle_examples
 from vaekit.latent.dimensions import COLLAPSED_KL, active_dims, kl_order, traversal
 from vaekit.latent.encoding import decode_means, encode_means
 from vaekit.latent.gmm import GMM_FILE, GMMSampler, fit_gmm_sampler, gmm_sampler
 from vaekit.latent.maps import latent_map, manifold_grid, project_2d
-from vaekit.latent.paths import decode_path, interpolate, latent_path, lerp, slerp
+from vaekit.latent.paths import decode_path, interpolate, label_path, latent_path, lerp, slerp
 from vaekit.latent.sampling import sample
 from vaekit.latent.vectors import (
     VECTORS_FILE,
@@ -51,12 +54,15 @@ __all__ = [
     "gmm_sampler",
     "interpolate",
     "kl_order",
+    "label_path",
     "latent_map",
     "latent_path",
     "lerp",
     "load_vector",
     "manifold_grid",
     "project_2d",
+    "restyle",
+    "restyle_examples",
     "sample",
     "save_vector",
     "saved_vector_names",

@@ -27,9 +27,10 @@ def active_dims(kl_per_dim) -> int:
     return sum(float(v) >= COLLAPSED_KL for v in kl_per_dim)
 
 
-def kl_order(model: Model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dimensions sorted by mean KL over ``x``, most used first, and the mean KL per dimension ``(D,)``."""
-    kl = mean_kl_per_dim(model, x)
+def kl_order(model: Model, x: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dimensions sorted by mean KL over ``x`` (labels ``cond`` for a conditional model), most
+    used first, and the mean KL per dimension ``(D,)``."""
+    kl = mean_kl_per_dim(model, x, cond)
     return torch.argsort(kl, descending=True, stable=True), kl
 
 
@@ -51,7 +52,8 @@ def _pick_dims(dims: int | Sequence[int] | None, order: torch.Tensor) -> list[in
 
 def traversal(model: Model, x: torch.Tensor, *, values: Sequence[float] | torch.Tensor = torch.linspace(-3, 3, 9),
               dims: int | Sequence[int] | None = None, reference: torch.Tensor | None = None,
-              kl: Sequence[float] | torch.Tensor | None = None) -> tuple[torch.Tensor, list[int], list[bool]]:
+              kl: Sequence[float] | torch.Tensor | None = None, cond: torch.Tensor | None = None,
+              reference_cond: torch.Tensor | None = None) -> tuple[torch.Tensor, list[int], list[bool]]:
     """Sweep single latent dimensions of one input's code.
 
     ``x``: one input ``(1, *shape)`` (or ``shape``). Each chosen dimension in turn is set
@@ -59,7 +61,9 @@ def traversal(model: Model, x: torch.Tensor, *, values: Sequence[float] | torch.
     others stay at the input's posterior mean. ``dims``: ``None`` for all, ``k`` for the
     ``k`` most used, or a list of dimensions; rows are always ordered by mean KL, most used
     first. The KL is measured on ``reference`` (a batch of data; default ``x`` itself), or
-    given as ``kl`` (mean KL per dimension) by a caller that already has it.
+    given as ``kl`` (mean KL per dimension) by a caller that already has it. A conditional
+    model needs ``cond`` (the input's label, ``(1,)``; every image is decoded with it) and
+    ``reference_cond`` (the reference's labels).
 
     Returns decoded images ``(len(dims), len(values), *shape)``, the dimensions of the
     rows, and per row whether the dimension is collapsed (mean KL < ``COLLAPSED_KL``).
@@ -68,7 +72,8 @@ def traversal(model: Model, x: torch.Tensor, *, values: Sequence[float] | torch.
     if len(x) != 1:
         raise VaekitError(f"traversal: expected one input (1, *shape), got {len(x)}")
     if kl is None:
-        order, kl = kl_order(model, x if reference is None else reference)
+        order, kl = kl_order(model, x if reference is None else reference, cond if reference is None else
+                             reference_cond)
     else:
         kl = torch.as_tensor(kl, dtype=torch.float64).reshape(-1)
         order = torch.argsort(kl, descending=True, stable=True)
@@ -76,9 +81,9 @@ def traversal(model: Model, x: torch.Tensor, *, values: Sequence[float] | torch.
     v = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
     if len(v) == 0:
         raise VaekitError("values: expected at least one latent value")
-    z = encode_means(model, x)[0]
+    z = encode_means(model, x, cond)[0]
     codes = z.repeat(len(rows), len(v), 1)  # (rows, values, D)
     for r, dim in enumerate(rows):
         codes[r, :, dim] = v.to(z)
-    decoded = decode_means(model, codes.reshape(-1, z.numel()))
+    decoded = decode_means(model, codes.reshape(-1, z.numel()), None if cond is None else cond.reshape(-1)[0])
     return decoded.reshape(len(rows), len(v), *decoded.shape[1:]), rows, [bool(kl[d] < COLLAPSED_KL) for d in rows]

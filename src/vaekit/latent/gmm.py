@@ -183,8 +183,14 @@ def fit_gmm_sampler(run: Run, *, n_components: int = DEFAULT_COMPONENTS, data: D
         data = run.load_data()
     from vaekit.latent.inputs import split_examples  # inputs imports runs: import late
 
-    x = data if isinstance(data, torch.Tensor) else split_examples(data, "train")[0]
-    sampler = GMMSampler(n_components, seed=seed).fit(encode_means(run.model, x))
+    if isinstance(data, torch.Tensor):
+        x, labels = data, None
+    else:
+        x, labels = split_examples(data, "train")
+    # A conditional model's codes are fitted as encoded with their labels; samples are then
+    # decoded with whichever labels the caller asks for.
+    sampler = GMMSampler(n_components, seed=seed).fit(
+        encode_means(run.model, x, labels if run.model.config.conditional else None))
     sampler.model_sha256_ = _weights_sha256(run)
     sampler.save(run.path / GMM_FILE)
     return sampler

@@ -46,6 +46,24 @@ def require_labels(labels: torch.Tensor | None, bundle: Dataset, split: str, fla
     return labels
 
 
+def model_labels(run: Run, labels: torch.Tensor | None, bundle: Dataset, split: str) -> torch.Tensor | None:
+    """What the latent tools pass as ``cond``: the split's labels for a conditional model,
+    ``None`` for an unconditional one (whose tools need no labels)."""
+    if not run.model.config.conditional:
+        return None
+    if labels is None:
+        raise VaekitError(f"model '{run.model.config.model}' of {run.path} is conditional and needs class labels, "
+                          f"but the {split} split of '{bundle.info.name}' has none")
+    return labels
+
+
+def require_unconditional_files(run: Run, flag: str) -> None:
+    """Image files carry no label, which a conditional model needs to encode them."""
+    if run.model.config.conditional:
+        raise VaekitError(f"{flag}: image files have no class label, which this conditional run "
+                          f"('{run.model.config.model}') needs; give examples by index instead")
+
+
 def parse_index(value: str, n: int, split: str, flag: str) -> int:
     try:
         i = int(value)

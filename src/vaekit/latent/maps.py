@@ -55,16 +55,19 @@ def _one_openmp_thread() -> contextlib.AbstractContextManager[object]:
     return threadpool_limits(1, user_api="openmp")
 
 
-def latent_map(model: Model, x: torch.Tensor, *, method: str = "auto", seed: int = 0) -> torch.Tensor:
+def latent_map(model: Model, x: torch.Tensor, *, method: str = "auto", seed: int = 0,
+               cond: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, 2)`` map of the codes of ``x``: the code itself if the latent space is 2-D, else
-    its PCA (``"pca"``) or t-SNE (``"tsne"``) projection (``"auto"``: t-SNE for 5 to 5000 points)."""
-    return project_2d(encode_means(model, x), method=method, seed=seed)[0]
+    its PCA (``"pca"``) or t-SNE (``"tsne"``) projection (``"auto"``: t-SNE for 5 to 5000 points).
+    ``cond``: the labels a conditional model encodes ``x`` with."""
+    return project_2d(encode_means(model, x, cond), method=method, seed=seed)[0]
 
 
-def manifold_grid(model: Model, *, n: int = 15, span: float = 3.0) -> torch.Tensor:
+def manifold_grid(model: Model, *, n: int = 15, span: float = 3.0, label: int = 0) -> torch.Tensor:
     """Decoded ``(n * n, *shape)`` over a 2-D latent grid (row-major: top row z2 highest,
     left column z1 lowest), spaced by equal prior probability between -span and +span
-    standard deviations, as Kingma & Welling's (2014) figure: each cell covers the same mass."""
+    standard deviations, as Kingma & Welling's (2014) figure: each cell covers the same mass.
+    A conditional model draws the grid of class ``label``."""
     if model.config.latent_dim != 2:
         raise VaekitError(f"manifold grid needs a 2-D latent space; this model has {model.config.latent_dim} "
                           "dimensions (train with --latent-dim 2)")
@@ -73,4 +76,5 @@ def manifold_grid(model: Model, *, n: int = 15, span: float = 3.0) -> torch.Tens
     edge = torch.special.ndtr(torch.tensor(span, dtype=torch.float64))
     values = torch.special.ndtri(torch.linspace(1 - edge.item(), edge.item(), n, dtype=torch.float64)).float()
     z2, z1 = torch.meshgrid(values.flip(0), values, indexing="ij")
-    return decode_means(model, torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1))
+    cond = torch.tensor(label) if model.config.conditional else None
+    return decode_means(model, torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1), cond)

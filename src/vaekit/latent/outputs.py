@@ -15,11 +15,12 @@ import torch
 
 from vaekit.errors import VaekitError
 from vaekit.latent import inputs
+from vaekit.latent.conditional import require_conditional, restyle
 from vaekit.latent.dimensions import COLLAPSED_KL, traversal
 from vaekit.latent.encoding import encode_means, mean_kl_per_dim
 from vaekit.latent.gmm import gmm_sampler
 from vaekit.latent.maps import manifold_grid, project_2d
-from vaekit.latent.paths import decode_path, interpolate
+from vaekit.latent.paths import decode_path, interpolate, label_path
 from vaekit.latent.sampling import sample
 from vaekit.latent.vectors import analogy, apply_vector, attribute_vector, class_vector, load_vector, save_vector
 from vaekit.pictures import is_image_run, save_gif, save_grid, save_labeled_grid, save_scatter, save_strip
@@ -35,22 +36,70 @@ def _output(run: Run, output: Path | None, default: str) -> Path:
 
 
 def write_samples(run: Run, *, n: int = 64, output: Path | None = None, temperature: float = 1.0, seed: int = 0,
-                  sampler: str = "prior", components: int | None = None, binarize: bool = False) -> Path:
+                  sampler: str = "prior", components: int | None = None, binarize: bool = False,
+                  label: str | int | None = None) -> Path:
     """Decoded draws from the prior or the run's GMM sampler (fitted and saved on first use):
-    a PNG grid for images, a CSV in original units for tables."""
+    a PNG grid for images, a CSV in original units for tables. A conditional run draws class
+    ``label`` (an index or a class name); without one it draws the classes in turn, one
+    class per column."""
     from vaekit.outputs import write_table
 
     if sampler not in ("prior", "gmm"):
         raise VaekitError(f"--sampler: expected prior or gmm, got '{sampler}'")
     if components is not None and sampler != "gmm":
         raise VaekitError("--components applies to --sampler gmm only")
+    config = run.model.config
+    if label is not None:
+        require_conditional(run.model, "--label")
+        cond: int | None = config.class_index(label)
+    else:
+        cond = None
     chosen = gmm_sampler(run, n_components=components) if sampler == "gmm" else "prior"
-    images = sample(run.model, n, sampler=chosen, temperature=temperature, seed=seed, binarize=binarize)
+    images = sample(run.model, n, sampler=chosen, temperature=temperature, seed=seed, binarize=binarize, cond=cond)
     is_image = is_image_run(run.data_info.shape)
     path = _output(run, output, "samples.png" if is_image else "samples.csv")
     if is_image:
-        return save_grid(images, path, nrow=min(n, max(1, math.ceil(math.sqrt(n)))))
+        per_class = config.conditional and cond is None and config.num_classes <= 16
+        nrow = config.num_classes if per_class else max(1, math.ceil(math.sqrt(n)))
+        return save_grid(images, path, nrow=min(n, nrow))
     return write_table(run, images, path)
+
+
+def write_restyle(run: Run, *, examples: str | None = None, n: int = 8, split: str = "test", seed: int = 0,
+                  temperature: float = 1.0, output: Path | None = None) -> Path:
+    """Conditional "style transfer" grid of a conditional run: each row is one code z, decoded
+    with every class (columns). The codes are those of ``examples`` (comma-separated indices
+    into ``split``, each encoded with its own label; its input is shown in the first column)
+    or, without ``examples``, ``n`` prior draws (``seed``, ``temperature``)."""
+    inputs.require_images(run, "restyle")
+    require_conditional(run.model, "vaekit restyle")
+    model, config = run.model, run.model.config
+    if n < 1:
+        raise VaekitError(f"-n: expected at least 1, got {n}")
+    classes = [config.class_name(k) for k in range(config.num_classes)]
+    if examples is not None:
+        bundle = run.load_data()
+        x, labels = inputs.split_examples(bundle, split)
+        labels = inputs.model_labels(run, labels, bundle, split)
+        assert labels is not None
+        items = [v for v in examples.replace(" ", "").split(",") if v]
+        if not items:
+            raise VaekitError(f"--from: expected comma-separated indices like 0,1,2, got '{examples}'")
+        chosen = torch.tensor([inputs.parse_index(v, len(x), split, "--from") for v in items])
+        z = encode_means(model, x[chosen], labels[chosen])
+        grid_images = torch.cat([x[chosen][:, None], restyle(model, z).to(x.dtype)], dim=1)
+        row_labels = [f"{split} {i} ({config.class_name(int(labels[i]))})"
+                      for i in chosen.tolist()]
+        col_labels = ["input", *classes]
+        title = "Each row: one example's code z, decoded with every label"
+    else:
+        z = model.prior_sample(n, temperature=temperature, generator=torch.Generator().manual_seed(seed))
+        grid_images = restyle(model, z.cpu())
+        row_labels = [f"z{i}" for i in range(n)]
+        col_labels = classes
+        title = "Each row: one prior draw z, decoded with every label"
+    return save_labeled_grid(grid_images, _output(run, output, "restyle.png"), row_labels=row_labels,
+                             col_labels=col_labels, title=title)
 
 
 def write_interpolation(run: Run, *, start: str | None = None, end: str | None = None,
@@ -66,26 +115,35 @@ def write_interpolation(run: Run, *, start: str | None = None, end: str | None =
     if by_example == by_class or None in ((start, end) if by_example else (from_class, to_class)):
         raise VaekitError("interpolate: give --from and --to (indices or image files), "
                           "or --from-class and --to-class")
+    conditional = run.model.config.conditional
     if by_class:
         bundle = run.load_data()
         x, labels = inputs.split_examples(bundle, split)
         labels = inputs.require_labels(labels, bundle, split, "--from-class")
         ends = [inputs.parse_class(v, bundle, labels, flag) for v, flag in
                 ((from_class, "--from-class"), (to_class, "--to-class"))]
-        means = [encode_means(run.model, x[labels == k]).mean(0) for k in ends]
-        frames = decode_path(run.model, means[0], means[1], steps=steps, method=method)
+        means = [encode_means(run.model, x[labels == k], labels[labels == k] if conditional else None).mean(0)
+                 for k in ends]
+        frames = decode_path(run.model, means[0], means[1], steps=steps, method=method,
+                             cond=label_path(run.model, ends[0], ends[1], steps))
     else:
         chosen = [_example(run, v, split, flag) for v, flag in ((start, "--from"), (end, "--to"))]
-        frames = interpolate(run.model, chosen[0], chosen[1], steps=steps, method=method)
+        cond = torch.stack([c for _, c in chosen]) if conditional else None
+        frames = interpolate(run.model, chosen[0][0], chosen[1][0], steps=steps, method=method, cond=cond)
     return [save_strip(frames, path), save_gif(frames, path.with_suffix(".gif"))]
 
 
-def _example(run: Run, value: str, split: str, flag: str) -> torch.Tensor:
-    """``(1, *shape)``: example ``value`` of ``split`` if it is an index, else the image file."""
+def _example(run: Run, value: str, split: str, flag: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(1, *shape)`` and its label (``None`` when unlabelled): example ``value`` of ``split``
+    if it is an index, else the image file (refused for a conditional run: no label)."""
     if not inputs.is_index(value):
-        return inputs.load_image_file(run, value, flag)
-    x, _ = inputs.split_examples(run.load_data(), split)
-    return x[inputs.parse_index(value, len(x), split, flag)][None]
+        inputs.require_unconditional_files(run, flag)
+        return inputs.load_image_file(run, value, flag), None
+    bundle = run.load_data()
+    x, labels = inputs.split_examples(bundle, split)
+    i = inputs.parse_index(value, len(x), split, flag)
+    labels = inputs.model_labels(run, labels, bundle, split)
+    return x[i][None], None if labels is None else labels[i]
 
 
 @dataclass
@@ -119,15 +177,17 @@ def write_arithmetic(run: Run, *, target_class: str | None = None, with_dir: str
     path = _output(run, output, "arithmetic.png")
     bundle = run.load_data()
     x, labels = inputs.split_examples(bundle, split)
+    cond = inputs.model_labels(run, labels, bundle, split)
     if analogy_of is not None:
         a, b, c = inputs.parse_indices(analogy_of, 3, len(x), split, "--analogy")
-        result = analogy(run.model, x[a], x[b], x[c])
+        triple = None if cond is None else (cond[a:a + 1], cond[b:b + 1], cond[c:c + 1])
+        result = analogy(run.model, x[a], x[b], x[c], triple)
         images = torch.stack([x[a], x[b], x[c], result[0]])[None]
         save_labeled_grid(images, path, col_labels=[f"A ({a})", f"B ({b})", f"C ({c})", "A − B + C"],
                           title="Analogy: decode(z_A − z_B + z_C)")
         return Arithmetic([path])
     alpha_values = inputs.parse_floats(alphas, "--alpha")
-    chosen = x[:n]
+    chosen, chosen_cond = x[:n], None if cond is None else cond[:n]
     saved_as = None
     if target_class is not None:
         train_x, train_labels = inputs.split_examples(bundle, "train")
@@ -136,6 +196,7 @@ def write_arithmetic(run: Run, *, target_class: str | None = None, with_dir: str
         direction = class_vector(run.model, train_x, train_labels, k)
         if labels is not None:  # show the vector on inputs of other classes
             chosen = x[labels != k][:n]
+            chosen_cond = None if cond is None else cond[labels != k][:n]
         saved_as = name or f"class-{inputs.class_name(bundle, k)}"
         title = f"Adding α × the '{inputs.class_name(bundle, k)}' vector (class mean − rest)"
     elif vector is not None:
@@ -144,11 +205,12 @@ def write_arithmetic(run: Run, *, target_class: str | None = None, with_dir: str
     else:
         if with_dir is None or without_dir is None:
             raise VaekitError("arithmetic: --with DIR and --without DIR go together")
+        inputs.require_unconditional_files(run, "--with/--without")
         direction = attribute_vector(run.model, inputs.load_image_folder(run, with_dir, "--with"),
                                      inputs.load_image_folder(run, without_dir, "--without"))
         saved_as = name or f"with-{Path(with_dir).expanduser().resolve().name}"
         title = f"Adding α × the '{saved_as}' vector"
-    moved = apply_vector(run.model, chosen, direction, alpha_values)
+    moved = apply_vector(run.model, chosen, direction, alpha_values, chosen_cond)
     images = torch.cat([chosen[:, None], moved], dim=1)
     save_labeled_grid(images, path, col_labels=["input"] + [f"α={a:g}" for a in alpha_values], title=title)
     vectors_file = save_vector(run, saved_as, direction) if saved_as else None
@@ -172,12 +234,16 @@ def write_traversal(run: Run, *, index: int = 0, split: str = "test", dims: int 
     inputs.require_images(run, "traverse")
     if steps < 2 or span <= 0:
         raise VaekitError(f"traverse: expected --steps >= 2 and --range > 0, got {steps} and {span}")
-    x, _ = inputs.split_examples(run.load_data(), split)
+    bundle = run.load_data()
+    x, labels = inputs.split_examples(bundle, split)
+    cond = inputs.model_labels(run, labels, bundle, split)
     i = inputs.parse_index(str(index), len(x), split, "--index")
-    reference = x[inputs.subset(len(x), KL_REFERENCE)]
+    picked = inputs.subset(len(x), KL_REFERENCE)
     values = torch.linspace(-span, span, steps)
-    kl = mean_kl_per_dim(run.model, reference).tolist()  # measured once: orders the rows and labels them
-    images, rows, collapsed = traversal(run.model, x[i:i + 1], values=values, dims=dims, kl=kl)
+    # measured once: orders the rows and labels them
+    kl = mean_kl_per_dim(run.model, x[picked], None if cond is None else cond[picked]).tolist()
+    images, rows, collapsed = traversal(run.model, x[i:i + 1], values=values, dims=dims, kl=kl,
+                                        cond=None if cond is None else cond[i:i + 1])
     labels = [f"z{d}  {kl[d]:.{2 if kl[d] >= 0.1 else 3}f} nats" + ("  collapsed" if c else "")
               for d, c in zip(rows, collapsed, strict=True)]
     title = f"Traversals of {split} example {i}: rows by KL, red = collapsed (< {COLLAPSED_KL} nats)"
@@ -200,7 +266,9 @@ def write_latent_map(run: Run, *, split: str = "test", method: str = "auto", n: 
     bundle = run.load_data()
     x, labels = inputs.split_examples(bundle, split)
     chosen = inputs.subset(len(x), n, seed)
-    coords, used = project_2d(encode_means(run.model, x[chosen]), method=method, seed=seed)
+    cond = inputs.model_labels(run, labels, bundle, split)
+    coords, used = project_2d(encode_means(run.model, x[chosen], None if cond is None else cond[chosen]),
+                              method=method, seed=seed)
     d = run.model.config.latent_dim
     how = {"latent": f"{d}-D latent", "pca": f"PCA of the {d}-D latent", "tsne": f"t-SNE of the {d}-D latent"}[used]
     title = f"{bundle.info.name}: posterior means of {len(chosen)} {split} examples ({how})"

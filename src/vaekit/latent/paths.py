@@ -77,16 +77,35 @@ def latent_path(z1: torch.Tensor, z2: torch.Tensor, steps: int, method: str = "s
     return (slerp if method == "slerp" else lerp)(z1, z2, steps)
 
 
-def decode_path(model: Model, z1: torch.Tensor, z2: torch.Tensor, *, steps: int = 10, method: str = "slerp"
-                ) -> torch.Tensor:
-    """Decoder means ``(steps, *shape)`` along the path between two codes (e.g. class means)."""
-    return decode_means(model, latent_path(z1, z2, steps, method))
+def label_path(model: Model, label1: int | torch.Tensor, label2: int | torch.Tensor, steps: int
+               ) -> torch.Tensor | None:
+    """The condition along a path from class ``label1`` to ``label2`` for a conditional model:
+    the labels themselves when equal, else class weights ``(steps, K)`` moving linearly from
+    one one-hot to the other (so the decoded class changes smoothly with the code). ``None``
+    for an unconditional model."""
+    if not model.config.conditional:
+        return None
+    a, b = int(label1), int(label2)
+    if a == b:
+        return torch.full((steps,), a, dtype=torch.long)
+    t = torch.linspace(0, 1, steps)[:, None]
+    eye = torch.eye(model.config.num_classes)
+    return (1 - t) * eye[a] + t * eye[b]
 
 
-def interpolate(model: Model, x1: torch.Tensor, x2: torch.Tensor, *, steps: int = 10, method: str = "slerp"
-                ) -> torch.Tensor:
+def decode_path(model: Model, z1: torch.Tensor, z2: torch.Tensor, *, steps: int = 10, method: str = "slerp",
+                cond: torch.Tensor | None = None) -> torch.Tensor:
+    """Decoder means ``(steps, *shape)`` along the path between two codes (e.g. class means).
+    ``cond``: what a conditional model decodes each point with (``label_path``)."""
+    return decode_means(model, latent_path(z1, z2, steps, method), cond)
+
+
+def interpolate(model: Model, x1: torch.Tensor, x2: torch.Tensor, *, steps: int = 10, method: str = "slerp",
+                cond: torch.Tensor | None = None) -> torch.Tensor:
     """Decoded path ``(steps, *shape)`` between the codes of two inputs; its first and last
-    images are the inputs' reconstructions."""
+    images are the inputs' reconstructions. ``cond``: the two inputs' labels ``(2,)``, which a
+    conditional model encodes them with; the label then changes smoothly along the path."""
     shape = tuple(model.config.input_shape)
-    z = encode_means(model, torch.cat([as_batch(x1, shape)[:1], as_batch(x2, shape)[:1]]))
-    return decode_path(model, z[0], z[1], steps=steps, method=method)
+    z = encode_means(model, torch.cat([as_batch(x1, shape)[:1], as_batch(x2, shape)[:1]]), cond)
+    path_cond = None if cond is None else label_path(model, cond[0], cond[1], steps)
+    return decode_path(model, z[0], z[1], steps=steps, method=method, cond=path_cond)

@@ -12,7 +12,7 @@ from vaekit.models.base import Model
 
 @torch.no_grad()
 def sample(model: Model, n: int, *, sampler: str | GMMSampler = "prior", temperature: float = 1.0, seed: int = 0,
-           binarize: bool = False) -> torch.Tensor:
+           binarize: bool = False, cond: torch.Tensor | int | None = None) -> torch.Tensor:
     """Decode ``n`` latents drawn from ``sampler``: ``"prior"`` or a fitted ``GMMSampler``
     (get the run's with ``gmm_sampler(run)``).
 
@@ -20,6 +20,9 @@ def sample(model: Model, n: int, *, sampler: str | GMMSampler = "prior", tempera
     pixel: the binary images the model actually describes, rather than their grey
     probabilities. With the prior this equals ``model.sample(n, temperature=...,
     generator=torch.Generator().manual_seed(seed))``.
+
+    A conditional model draws class ``cond`` (one label for all, or labels ``(n,)``); given
+    none it cycles through its classes.
     """
     if n < 1:
         raise VaekitError(f"n: expected at least 1 sample, got {n}")
@@ -37,7 +40,7 @@ def sample(model: Model, n: int, *, sampler: str | GMMSampler = "prior", tempera
         raise VaekitError(f"sampler: expected 'prior' or a GMMSampler (vaekit.latent.gmm_sampler(run)), "
                           f"got {sampler!r}")
     parameter = next(model.parameters())
-    likelihood = model.decode(z.to(device=parameter.device, dtype=parameter.dtype))
+    likelihood = model.decode(z.to(device=parameter.device, dtype=parameter.dtype), model.sample_cond(n, cond))
     if not binarize:
         return likelihood.mean
     if not isinstance(likelihood, Bernoulli):

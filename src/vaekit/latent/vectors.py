@@ -22,12 +22,15 @@ from vaekit.models.base import Model
 VECTORS_FILE = "attribute_vectors.safetensors"
 
 
-def attribute_vector(model: Model, x_with: torch.Tensor, x_without: torch.Tensor) -> torch.Tensor:
-    """Mean code of ``x_with`` minus mean code of ``x_without``: ``(D,)``."""
+def attribute_vector(model: Model, x_with: torch.Tensor, x_without: torch.Tensor, *,
+                     cond_with: torch.Tensor | None = None, cond_without: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """Mean code of ``x_with`` minus mean code of ``x_without``: ``(D,)`` (a conditional model
+    encodes each side with its labels ``cond_with`` / ``cond_without``)."""
     if len(x_with) == 0 or len(x_without) == 0:
         raise VaekitError(f"attribute vector: need examples on both sides, got {len(x_with)} with "
                           f"and {len(x_without)} without")
-    return encode_means(model, x_with).mean(0) - encode_means(model, x_without).mean(0)
+    return encode_means(model, x_with, cond_with).mean(0) - encode_means(model, x_without, cond_without).mean(0)
 
 
 def class_vector(model: Model, x: torch.Tensor, labels: torch.Tensor, target: int) -> torch.Tensor:
@@ -41,7 +44,9 @@ def class_vector(model: Model, x: torch.Tensor, labels: torch.Tensor, target: in
                           f"{sorted(set(labels.tolist()))})")
     if chosen.all():
         raise VaekitError(f"class {target}: every example has this label; nothing to contrast it with")
-    return attribute_vector(model, x[chosen], x[~chosen])
+    if not model.config.conditional:
+        return attribute_vector(model, x[chosen], x[~chosen])
+    return attribute_vector(model, x[chosen], x[~chosen], cond_with=labels[chosen], cond_without=labels[~chosen])
 
 
 def _check_vector(model: Model, vector: torch.Tensor) -> torch.Tensor:
@@ -52,22 +57,28 @@ def _check_vector(model: Model, vector: torch.Tensor) -> torch.Tensor:
     return vector
 
 
-def apply_vector(model: Model, x: torch.Tensor, vector: torch.Tensor, alphas: Sequence[float]) -> torch.Tensor:
-    """Decoded ``z(x) + alpha * vector`` for every input and alpha: ``(len(x), len(alphas), *shape)``."""
+def apply_vector(model: Model, x: torch.Tensor, vector: torch.Tensor, alphas: Sequence[float],
+                 cond: torch.Tensor | None = None) -> torch.Tensor:
+    """Decoded ``z(x) + alpha * vector`` for every input and alpha: ``(len(x), len(alphas), *shape)``
+    (a conditional model encodes and decodes each input with its label in ``cond``)."""
     vector = _check_vector(model, vector)
     x = as_batch(x, tuple(model.config.input_shape))
-    z = encode_means(model, x)
+    z = encode_means(model, x, cond)
     a = torch.as_tensor(list(alphas), dtype=z.dtype, device=z.device)
     moved = z[:, None, :] + a[None, :, None] * vector.to(z)[None, None, :]
-    decoded = decode_means(model, moved.reshape(-1, z.shape[1]))
+    decoded = decode_means(model, moved.reshape(-1, z.shape[1]),
+                           None if cond is None else cond.repeat_interleave(len(a)))
     return decoded.reshape(len(x), len(a), *decoded.shape[1:])
 
 
-def analogy(model: Model, xa: torch.Tensor, xb: torch.Tensor, xc: torch.Tensor) -> torch.Tensor:
-    """Decoded ``z_a - z_b + z_c`` ("a is to b as ? is to c"): ``(N, *shape)`` for N triples."""
+def analogy(model: Model, xa: torch.Tensor, xb: torch.Tensor, xc: torch.Tensor,
+            labels: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Decoded ``z_a - z_b + z_c`` ("a is to b as ? is to c"): ``(N, *shape)`` for N triples.
+    A conditional model needs ``labels`` (of a, b and c, each ``(N,)``) and decodes with c's."""
     shape = tuple(model.config.input_shape)
-    za, zb, zc = (encode_means(model, as_batch(x, shape)) for x in (xa, xb, xc))
-    return decode_means(model, za - zb + zc)
+    conds = labels if labels is not None else (None, None, None)
+    za, zb, zc = (encode_means(model, as_batch(x, shape), c) for x, c in zip((xa, xb, xc), conds, strict=True))
+    return decode_means(model, za - zb + zc, conds[2])
 
 
 def _vectors_file(run_or_dir: Any) -> Path:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from vaekit.errors import VaekitError
-from vaekit.models.base import Loss, Model, ModelConfig
+from vaekit.models.base import ConditionalConfig, Loss, Model, ModelConfig
+from vaekit.models.cvae import CVAE, CVAEConfig
 from vaekit.models.vae import VAE, VAEConfig
 
-MODELS: dict[str, tuple[type[Model], type[ModelConfig]]] = {"vae": (VAE, VAEConfig)}
+MODELS: dict[str, tuple[type[Model], type[ModelConfig]]] = {"vae": (VAE, VAEConfig), "cvae": (CVAE, CVAEConfig)}
 
 
 def build(config: dict[str, Any] | ModelConfig) -> Model:
@@ -22,4 +23,5 @@ def build(config: dict[str, Any] | ModelConfig) -> Model:
     return model_cls(config_cls.from_dict(config))
 
 
-__all__ = ["MODELS", "VAE", "Loss", "Model", "ModelConfig", "VAEConfig", "build"]
+__all__ = ["CVAE", "MODELS", "VAE", "CVAEConfig", "ConditionalConfig", "Loss", "Model", "ModelConfig", "VAEConfig",
+           "build"]

@@ -4,6 +4,14 @@ A model implements ``encode`` (x -> posterior object) and ``decode`` (z -> likel
 object). From those two this base class derives the rest of the protocol the same way
 for every family: the training loss, sampling from the prior, importance-sampled
 log-likelihood, and save/load. Tools talk only to this protocol.
+
+Conditions: every protocol method takes ``cond``. An unconditional model ignores it. A
+conditional model (``config.conditional``; its config is a ``ConditionalConfig``) needs
+the class labels of the examples as ``cond`` (int64 ``(B,)``, or float class weights
+``(B, num_classes)``) in ``encode``, ``decode``, ``loss``, ``reconstruct`` and
+``log_likelihood``; ``sample`` takes labels (or one label for all) and, given none, cycles
+through the classes. The trainer, evaluation and the latent tools pass a split's labels
+whenever ``config.conditional`` is true, so a new conditional family needs no change there.
 """
 
 from __future__ import annotations
@@ -49,6 +57,9 @@ class ModelConfig:
     input_shape: tuple[int, ...] = (1, 28, 28)
     latent_dim: int = 16
 
+    #: True when encode/decode need ``cond`` (class labels): see ``ConditionalConfig``.
+    conditional: ClassVar[bool] = False
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["model"] = self.model
@@ -67,6 +78,60 @@ class ModelConfig:
         if "input_shape" in kwargs:
             kwargs["input_shape"] = tuple(kwargs["input_shape"])
         return cls(**kwargs)
+
+
+CONDITIONS = ("onehot", "embedding")
+
+
+@dataclass
+class ConditionalConfig(ModelConfig):
+    """The fields a class-conditional model adds to its config (a mixin for any family).
+
+    ``num_classes`` and ``class_names`` come from the training data's labels (the class
+    names of a named dataset or an image folder's sub-folders; integer labels of a table or
+    array give ``max + 1`` classes and no names), so a saved model alone knows which
+    labels it accepts. ``condition``: how a label enters the networks, ``onehot`` or a
+    learned ``embedding`` of ``embedding_dim`` values (``vaekit.nn.LabelEncoder``).
+    """
+
+    conditional: ClassVar[bool] = True
+    num_classes: int = 0
+    class_names: list[str] | None = None
+    condition: str = "onehot"
+    embedding_dim: int = 16
+
+    def check_condition(self) -> None:
+        """Validate the conditioning fields (called by a subclass's ``__post_init__``)."""
+        from vaekit.errors import VaekitError
+
+        if self.num_classes < 1:
+            raise VaekitError(f"num_classes: a conditional model needs at least 1 class, got {self.num_classes}")
+        if self.condition not in CONDITIONS:
+            raise VaekitError(f"condition: '{self.condition}' is not one of {', '.join(CONDITIONS)}")
+        if self.embedding_dim < 1:
+            raise VaekitError(f"embedding_dim: must be at least 1, got {self.embedding_dim}")
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise VaekitError(f"class_names: {len(self.class_names)} names for num_classes={self.num_classes}")
+
+    def class_index(self, label: int | str) -> int:
+        """A label given by index (``5``, ``"5"``) or by class name (``"Sneaker"``) -> its index,
+        or a one-line ``VaekitError`` naming the valid range and names."""
+        from vaekit.errors import VaekitError
+
+        names = self.class_names or []
+        known = f"0..{self.num_classes - 1}" + (f" or a name ({', '.join(names)})" if names else "")
+        if isinstance(label, str) and label in names:
+            return names.index(label)
+        try:
+            k = int(str(label).strip())
+        except ValueError:
+            raise VaekitError(f"label: unknown class '{label}' (expected {known})") from None
+        if not 0 <= k < self.num_classes:
+            raise VaekitError(f"label: {k} is out of range (expected {known})")
+        return k
+
+    def class_name(self, k: int) -> str:
+        return self.class_names[k] if self.class_names and 0 <= k < len(self.class_names) else str(k)
 
 
 class Model(nn.Module):
@@ -88,6 +153,44 @@ class Model(nn.Module):
 
     def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> Likelihood:
         raise NotImplementedError
+
+    # -- conditions --------------------------------------------------------------------
+    def check_cond(self, cond: torch.Tensor | None) -> torch.Tensor | None:
+        """``cond`` as a conditional model's networks take it (``None`` for an unconditional model).
+
+        A conditional model refuses a missing condition and, outside training (where the
+        trainer has checked the dataset's labels once), labels outside ``0..num_classes-1``,
+        with a one-line ``VaekitError`` rather than an index error deep in the network.
+        """
+        if not self.config.conditional:
+            return None
+        from vaekit.errors import VaekitError
+
+        k = self.config.num_classes
+        if cond is None:
+            raise VaekitError(f"cond: model '{self.config.model}' is conditional and needs class labels "
+                              f"(int64, one per example, 0..{k - 1})")
+        device = next(self.parameters()).device
+        if cond.is_floating_point():
+            if cond.shape[-1] != k:
+                raise VaekitError(f"cond: class weights need {k} columns, got shape {tuple(cond.shape)}")
+            return cond.to(device)
+        cond = cond.to(device=device, dtype=torch.long)
+        if not self.training and cond.numel() and (int(cond.min()) < 0 or int(cond.max()) >= k):
+            raise VaekitError(f"cond: labels must lie in 0..{k - 1}, got values from {int(cond.min())} "
+                              f"to {int(cond.max())}")
+        return cond
+
+    def sample_cond(self, n: int, cond: torch.Tensor | int | None = None) -> torch.Tensor | None:
+        """The labels for ``n`` samples: ``cond`` itself, one label (an int or a 0-d tensor)
+        for all ``n``, or, for a conditional model given none, the classes in turn
+        (``0, 1, ..., K-1, 0, ...``: every class equally often). ``None`` for unconditional models."""
+        if not self.config.conditional:
+            return None
+        if cond is None:
+            return torch.arange(n) % self.config.num_classes
+        cond = torch.as_tensor(cond)
+        return cond.expand(n) if cond.dim() == 0 else cond
 
     # -- derived, shared by every family --------------------------------------------
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, **objective: Any) -> Loss:
@@ -134,10 +237,14 @@ class Model(nn.Module):
         return Loss(total=recon + beta * kl_term, recon=recon, kl=kl, kl_per_dim=kl_per_dim)
 
     @torch.no_grad()
-    def sample(self, n: int, cond: torch.Tensor | None = None, *, temperature: float = 1.0,
+    def sample(self, n: int, cond: torch.Tensor | int | None = None, *, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode n prior draws; returns the likelihood means (probabilities for Bernoulli)."""
-        return self.decode(self.prior_sample(n, temperature=temperature, generator=generator), cond).mean
+        """Decode n prior draws; returns the likelihood means (probabilities for Bernoulli).
+
+        A conditional model draws class ``cond`` (labels ``(n,)`` or one label for all);
+        without ``cond`` it cycles through the classes (see ``sample_cond``)."""
+        z = self.prior_sample(n, temperature=temperature, generator=generator)
+        return self.decode(z, self.sample_cond(n, cond)).mean
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:

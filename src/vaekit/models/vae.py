@@ -16,7 +16,7 @@ from torch import nn
 from vaekit.distributions import Bernoulli, DiagonalGaussian, Gaussian, Likelihood
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model, ModelConfig
-from vaekit.nn import ACTIVATIONS, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from vaekit.nn import ACTIVATIONS, ConvDecoder, ConvEncoder, LabelEncoder, MLPDecoder, MLPEncoder
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -59,30 +59,44 @@ class VAEConfig(ModelConfig):
 
 
 class VAE(Model):
-    """Encoder -> (mu, log sigma^2) -> z = mu + sigma * eps -> decoder -> p(x|z)."""
+    """Encoder -> (mu, log sigma^2) -> z = mu + sigma * eps -> decoder -> p(x|z).
+
+    With a conditional config (``CVAEConfig``) the label's vector enters both networks:
+    q(z|x, y) and p(x|z, y) (``vaekit.models.cvae``); otherwise ``cond`` is ignored.
+    """
 
     config: VAEConfig
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
         shape = tuple(config.input_shape)
+        self.label_encoder: LabelEncoder | None = None
+        if config.conditional:
+            self.label_encoder = LabelEncoder(config.num_classes, config.condition, config.embedding_dim)
+        c = self.label_encoder.out_features if self.label_encoder is not None else 0
         if config.arch == "conv":
-            self.encoder = ConvEncoder(shape, config.channels, config.hidden, config.activation)
-            self.decoder = ConvDecoder(config.latent_dim, self.encoder, shape[0], config.hidden, config.activation)
+            self.encoder = ConvEncoder(shape, config.channels, config.hidden, config.activation, cond_features=c)
+            self.decoder = ConvDecoder(config.latent_dim, self.encoder, shape[0], config.hidden, config.activation,
+                                       cond_features=c)
         else:
-            self.encoder = MLPEncoder(shape, config.hidden, config.activation)
-            self.decoder = MLPDecoder(config.latent_dim, list(reversed(config.hidden)), shape, config.activation)
+            self.encoder = MLPEncoder(shape, config.hidden, config.activation, cond_features=c)
+            self.decoder = MLPDecoder(config.latent_dim, list(reversed(config.hidden)), shape, config.activation,
+                                      cond_features=c)
         self.to_posterior = nn.Linear(self.encoder.out_features, 2 * config.latent_dim)
         if config.likelihood == "gaussian":
             init = torch.full(shape, 2.0 * torch.log(torch.tensor(config.obs_std)).item())
             self.obs_logvar = nn.Parameter(init, requires_grad=config.learn_obs_std)
 
+    def _condition(self, cond: torch.Tensor | None) -> torch.Tensor | None:
+        cond = self.check_cond(cond)
+        return None if cond is None or self.label_encoder is None else self.label_encoder(cond)
+
     def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> DiagonalGaussian:
-        mean, logvar = self.to_posterior(self.encoder(x)).chunk(2, dim=-1)
+        mean, logvar = self.to_posterior(self.encoder(x, self._condition(cond))).chunk(2, dim=-1)
         return DiagonalGaussian(mean, logvar)
 
     def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> Likelihood:
-        out = self.decoder(z)
+        out = self.decoder(z, self._condition(cond))
         if self.config.likelihood == "bernoulli":
             return Bernoulli(out, self.event_ndim)
         return Gaussian(out, self.obs_logvar, self.event_ndim)
