@@ -81,7 +81,7 @@ def test_manual_threshold_and_rethresholding(fitted, rows):
 
 
 def test_mismatched_columns_name_the_missing_and_extra_ones(rows):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # a dev dependency: DataFrame columns carry the names
     frame = pd.DataFrame(rows[0], columns=list("abcde"))
     det = VAEAnomalyDetector(**TINY).fit(frame)
     assert list(det.feature_names_in_) == list("abcde")
