@@ -32,7 +32,7 @@ from mnist_classifier import predict_proba, trained_classifier
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="a CVAE run on MNIST to judge (default: train one)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs when training the CVAE here")
+    parser.add_argument("--epochs", type=int, default=40, help="epochs when training the CVAE here (40 reach 95%%)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--latent-dim", type=int, default=16)
     parser.add_argument("--arch", default="mlp", choices=["mlp", "conv"])
