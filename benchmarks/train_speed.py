@@ -116,11 +116,15 @@ def step_flops(model: VAE, x: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
-def new_trainer(options: dict[str, Any]) -> Trainer:
+def new_model() -> VAE:
+    """The reference's network exactly (ReLU), with the same initial weights for every path."""
     torch.manual_seed(0)
-    model = VAE(VAEConfig(input_shape=(1, 28, 28), latent_dim=LATENT, hidden=[HIDDEN], activation="relu"))
+    return VAE(VAEConfig(input_shape=(1, 28, 28), latent_dim=LATENT, hidden=[HIDDEN], activation="relu"))
+
+
+def new_trainer(options: dict[str, Any]) -> Trainer:
     config = TrainConfig(epochs=1, batch_size=BATCH, lr=LR, lr_schedule="constant", device="cpu", **options)
-    return Trainer(model, config, progress=False)
+    return Trainer(new_model(), config, progress=False)
 
 
 def main() -> None:
@@ -144,7 +148,7 @@ def main() -> None:
     bundle = Dataset(train=train, info=data.info)
 
     limits = {"float32": matmul_limit(torch.float32), "bfloat16": matmul_limit(torch.bfloat16)}
-    flops_per_example = step_flops(new_trainer({}).model, train[:BATCH]) / BATCH
+    flops_per_example = step_flops(new_model(), train[:BATCH]) / BATCH
 
     times: dict[str, list[float]] = {name: [] for name in ["reference", *trainers]}
     for epoch in range(args.epochs):
