@@ -126,8 +126,8 @@ def test_unconditional_models_are_unchanged_by_labels(tiny_digits):
     assert vae.sample_cond(4) is None and vae.check_cond(torch.tensor([9])) is None
 
 
-def test_save_load_round_trip_keeps_classes_and_outputs(trained, tmp_path):
-    trained.config.class_names = [str(i) for i in range(10)]
+def test_save_load_round_trip_keeps_classes_and_outputs(trained, tmp_path, monkeypatch):
+    monkeypatch.setattr(trained.config, "class_names", [str(i) for i in range(10)])  # undone after this test
     vaekit.save(trained, tmp_path / "m")
     loaded = vaekit.load(tmp_path / "m")
     assert isinstance(loaded, CVAE) and loaded.config == trained.config

@@ -216,7 +216,7 @@ def save_labeled_grid(images: torch.Tensor, path: str | Path, *, row_labels: lis
                                    linewidth=2, clip_on=False))
     if title:
         ax.set_title(title, fontsize=10, pad=18 if col_labels else 6)
-    return _save_figure(fig, path, pad_inches=0.08)
+    return save_figure(fig, path, pad_inches=0.08)
 
 
 def save_scatter(coords: torch.Tensor, labels: torch.Tensor | None, path: str | Path, *,
@@ -230,10 +230,10 @@ def save_scatter(coords: torch.Tensor, labels: torch.Tensor | None, path: str | 
     fig = latent_scatter(coords.detach().float().cpu().numpy(),
                          None if labels is None else labels.detach().cpu().numpy(),
                          class_names, (xlabel, ylabel), title)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
-def _save_figure(fig: Figure, path: Path, pad_inches: float = 0.1) -> Path:
+def save_figure(fig: Figure, path: Path, pad_inches: float = 0.1) -> Path:
     """Write a matplotlib figure atomically; raster figures go through a 256-colour palette,
     which keeps grey images, text and a few class colours intact at a third of the size."""
     import io

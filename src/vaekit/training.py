@@ -277,6 +277,8 @@ class Trainer:
         if train_labels is not None:
             train_labels = train_labels.to(self.device)
         val_labels = self._labels(data.val_labels, len(val), "validation") if val is not None else None
+        if val_labels is not None:
+            val_labels = val_labels.to(self.device)  # once, not per validation batch
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         bar = TrainingProgress(cfg.epochs, steps_per_epoch, enabled=self.progress)
         try:

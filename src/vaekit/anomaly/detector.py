@@ -32,6 +32,7 @@ from vaekit.anomaly.arrays import as_examples, check_shape, column_names, match_
 from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.scores import SCORES, anomaly_scores
 from vaekit.data.bundle import DataInfo, Dataset
+from vaekit.data.splits import holdout
 from vaekit.data.standardize import Standardizer
 from vaekit.models import VAE, VAEConfig
 from vaekit.training import TrainConfig, Trainer, resolve_device
@@ -167,14 +168,13 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         likelihood = self._likelihood(xm, standardize)
 
         seed = int(self.random_state or 0)
-        order = np.random.default_rng(seed).permutation(len(xm))
-        n_holdout = 0
-        if self.threshold is None and self.target_fpr is not None:
-            n_holdout = max(1, round(len(xm) * float(self.holdout_fraction)))
-            if n_holdout >= len(xm):
-                raise AnomalyInputError(f"target_fpr: {len(xm)} example(s) are too few to hold out "
-                                        f"{self.holdout_fraction:g} of them and train on the rest")
-        holdout, train = xm[np.sort(order[:n_holdout])], xm[np.sort(order[n_holdout:])]
+        fraction = float(self.holdout_fraction) if self.threshold is None and self.target_fpr is not None else 0.0
+        train_idx, holdout_idx = holdout(len(xm), fraction, seed)
+        if fraction and len(holdout_idx) == 0:
+            raise AnomalyInputError(f"target_fpr: {len(xm)} example(s) are too few to hold out "
+                                    f"{self.holdout_fraction:g} of them and train on the rest")
+        n_holdout = len(holdout_idx)
+        holdout_x, train = xm[holdout_idx], xm[train_idx]
 
         hidden = self.hidden if self.hidden is not None else (TABLE_HIDDEN if table else IMAGE_HIDDEN)
         config = VAEConfig(input_shape=self.input_shape_, latent_dim=int(self.latent_dim), arch=self.arch,
@@ -192,7 +192,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.model_ = model.eval()
         self.train_config_ = train_config
         self.decision_scores_ = self._scores(xm)
-        self.holdout_scores_ = self._scores(holdout) if n_holdout else np.zeros(0)
+        self.holdout_scores_ = self._scores(holdout_x) if n_holdout else np.zeros(0)
         self._set_threshold()
 
     def _likelihood(self, xm: torch.Tensor, standardized: bool) -> str:
@@ -213,6 +213,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         else:
             self.threshold_ = thresholds.from_contamination(self.decision_scores_, float(self.contamination))
             self.threshold_source_ = "contamination"
+        self._update_labels()
+
+    def _update_labels(self) -> None:
+        """``labels_``: the training examples the current threshold flags (PyOD's 1 = anomaly)."""
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
 
     def set_threshold(self, threshold: float | None = None, *, contamination: float | None = None,
@@ -238,7 +242,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                                         "(fit it with target_fpr=... to hold some out)")
             self.threshold_ = thresholds.from_false_positive_rate(self.holdout_scores_, rate)
             self.threshold_source_ = "target_fpr"
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+        self._update_labels()
         return self
 
     # -- scoring ------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.atomic import atomic_path, atomic_write_text
+from vaekit.atomic import atomic_write_text
 from vaekit.figures import new_figure
+from vaekit.pictures import save_figure
 
 SCORES_CSV = "scores.csv"
 HISTOGRAM_PNG = "histogram.png"
@@ -57,7 +58,7 @@ def write_histogram(path: Path, scores: np.ndarray, threshold: float, *, score_n
     ax.set_xlabel(f"anomaly score ({score_name}; higher = more anomalous)")
     ax.set_ylabel("examples")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_top_grid(path: Path, images: np.ndarray, scores: np.ndarray, n: int = 32) -> Path:
@@ -96,11 +97,5 @@ def write_curves(path: Path, scores: np.ndarray, labels: np.ndarray) -> dict[str
     pr_ax.set(xlabel="recall", ylabel="precision", title="precision-recall", xlim=(0, 1), ylim=(0, 1.01))
     roc_ax.legend(loc="lower right")
     pr_ax.legend(loc="lower left")
-    _save(fig, path)
+    save_figure(fig, path)
     return figures
-
-
-def _save(fig: Any, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, facecolor="white")
-    return path

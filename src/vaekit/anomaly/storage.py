@@ -112,7 +112,7 @@ def load_detector(path: str | Path) -> VAEAnomalyDetector:
     detector.holdout_scores_ = scores["holdout_scores"].numpy()
     detector.threshold_ = float(section["threshold"])
     detector.threshold_source_ = str(section["threshold_source"])
-    detector.labels_ = (detector.decision_scores_ > detector.threshold_).astype(np.int64)
+    detector._update_labels()
     return detector
 
 

@@ -176,9 +176,10 @@ class Model(nn.Module):
                 raise VaekitError(f"cond: class weights need {k} columns, got shape {tuple(cond.shape)}")
             return cond.to(device)
         cond = cond.to(device=device, dtype=torch.long)
-        if not self.training and cond.numel() and (int(cond.min()) < 0 or int(cond.max()) >= k):
-            raise VaekitError(f"cond: labels must lie in 0..{k - 1}, got values from {int(cond.min())} "
-                              f"to {int(cond.max())}")
+        if not self.training and cond.numel():
+            low, high = (int(v) for v in torch.aminmax(cond))  # one host sync for both ends
+            if low < 0 or high >= k:
+                raise VaekitError(f"cond: labels must lie in 0..{k - 1}, got values from {low} to {high}")
         return cond
 
     def sample_cond(self, n: int, cond: torch.Tensor | int | None = None) -> torch.Tensor | None:

@@ -29,7 +29,6 @@ class CVAEConfig(VAEConfig, ConditionalConfig):
     ``num_classes``, ``class_names``, ``condition`` onehot|embedding, ``embedding_dim``)."""
 
     model: ClassVar[str] = "cvae"
-    conditional: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
