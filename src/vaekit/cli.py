@@ -45,13 +45,21 @@ COLOR_CHANNELS = {"auto": None, "gray": 1, "rgb": 3}
                     "vaekit train mnist-binarized --latent-dim 32 --epochs 10  |  "
                     "vaekit train photos/ --arch conv --image-size 64  |  vaekit train table.csv --latent-dim 4  |  "
                     "vaekit train --resume --out runs/digits --epochs 60  |  "
-                    "vaekit train mnist --model cvae --epochs 10")
+                    "vaekit train mnist --model cvae --epochs 10  |  "
+                    "vaekit train fashion-mnist --model vqvae --epochs 10  |  "
+                    "vaekit train mnist-binarized --model hvae --latent-groups 16,32")
 def train(
     data: Annotated[str, typer.Argument(help="Dataset name (digits, mnist, fashion-mnist, mnist-binarized, "
                                               "frey-faces, olivetti-faces) or a path: image folder, .npy/.npz, "
                                               ".csv, .parquet.")] = "digits",
-    model: Annotated[Optional[str], typer.Option(help="Model family: vae, or cvae (conditioned on the data's "
-                                                      "class labels).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model family: vae; cvae (conditioned on the data's "
+                                                      "class labels); vqvae (discrete codes with a learned "
+                                                      "autoregressive prior); hvae (a hierarchy of latent groups, "
+                                                      "top-down inference).")] = None,
+    latent_groups: Annotated[Optional[str], typer.Option(help="hvae: latent dims per group, top group first, "
+                                                              "e.g. 16,32.")] = None,
+    codebook_size: Annotated[Optional[int], typer.Option(help="vqvae: codes in the codebook (K).")] = None,
+    code_dim: Annotated[Optional[int], typer.Option(help="vqvae: dims of each code (D).")] = None,
     condition: Annotated[Optional[str], typer.Option(help="cvae: how the label enters the networks, onehot or "
                                                           "embedding.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Tables: the column holding class labels "
@@ -108,7 +116,9 @@ def train(
         flags: dict[str, dict[str, Any]] = {
             "model": {"model": model, "arch": arch, "latent_dim": latent_dim, "hidden": _int_list(hidden, "--hidden"),
                       "channels": _int_list(conv_channels, "--conv-channels"), "likelihood": likelihood,
-                      "learn_obs_std": learn_obs_std, "condition": condition},
+                      "learn_obs_std": learn_obs_std, "condition": condition,
+                      "groups": _int_list(latent_groups, "--latent-groups"), "codebook_size": codebook_size,
+                      "code_dim": code_dim},
             "train": {"beta": beta, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                       "lr_schedule": lr_schedule, "kl_anneal": kl_anneal,
                       "anneal_per": anneal_per, "free_bits": free_bits, "objective": objective,

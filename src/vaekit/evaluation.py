@@ -91,9 +91,9 @@ def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 
             posterior = model.encode(xb, cb)
             means.append(posterior.mean.double().cpu())
             logvars.append(posterior.logvar.double().cpu())
-            kl_sum = kl_sum + posterior.kl_per_dim().double().flatten(1).sum(0).cpu()
-            z = posterior.rsample(RECON_SAMPLES, generator=generator)
-            sums["recon"] -= model.decode(z, cb).log_prob(xb).double().mean(0).sum().item()
+            draws = model.infer(xb, cb, n=RECON_SAMPLES, generator=generator)
+            kl_sum = kl_sum + draws.kl_by_dim.double().sum(0).cpu()
+            sums["recon"] -= draws.log_px_z.double().mean(0).sum().item()
             ll = model.log_likelihood(xb, cb, k=k, chunk=chunk, generator=generator)
             sums["nll"] -= ll.double().sum().item()
             if image:
@@ -116,6 +116,7 @@ def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 
             "k": k,
             "n": n,
         }
+        out.update(model.held_out_figures(x, cond))
         if image:
             out["recon_mse"] = sums["mse"] / n
             out["sharpness_ratio"] = sums["grad_r"] / sums["grad_x"] if sums["grad_x"] > 0 else None

@@ -259,6 +259,12 @@ def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, r
         "seconds_this_session": time.perf_counter() - started,
         "seconds_total": sum(r["seconds"] for r in history),
     }
+    if distributed.is_main() and net.learned_prior:
+        best = load(out)  # the prior is fitted to the codes of the weights the run keeps
+        fitted = best.fit_prior(bundle.train, bundle.train_labels, seed=train_config.seed, progress=progress)
+        if fitted is not None:
+            save(best, out)
+            summary["prior"] = fitted
     if bundle.test is not None and len(bundle.test):
         test = trainer.evaluate(bundle.test, bundle.test_labels)  # collective under torchrun: every rank takes part
         summary["test"] = {k: test[k] for k in ("elbo", "recon", "kl", "kl_per_dim")}
@@ -279,8 +285,10 @@ def _write_run_extras(run: Run, bundle: Dataset) -> None:
     from vaekit.pictures import write_run_pictures
     from vaekit.report import write_report
 
-    for step in (lambda: write_run_pictures(run, bundle), lambda: fit_gmm_sampler(run, data=bundle),
-                 lambda: write_report(run, data=bundle)):
+    steps = [lambda: write_run_pictures(run, bundle), lambda: write_report(run, data=bundle)]
+    if not run.model.learned_prior:  # a fitted prior of its own samples better than a GMM over codes
+        steps.insert(1, lambda: fit_gmm_sampler(run, data=bundle))
+    for step in steps:
         try:
             step()
         except VaekitError as e:

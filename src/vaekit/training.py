@@ -307,6 +307,7 @@ class Trainer:
         x_epoch = data.train_epoch_view(generator).to(self.device) if data.info.dynamic_binarization else train
         order = torch.randperm(len(train), generator=generator).to(self.device)
         totals = [0.0, 0.0, 0.0]  # objective, recon, KL: summed over this rank's examples
+        extra_totals: dict[str, float] = {}
         seen = 0
         rank, world = distributed.rank(), distributed.world_size()
         for i in range(steps_per_epoch):
@@ -319,7 +320,9 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
                 loss = self._train_module(x_epoch[idx], None if labels is None else labels[idx], beta=beta,
                                           free_bits=cfg.free_bits, iw_samples=cfg.loss_samples)
-            total, recon, kl = torch.stack([loss.total, loss.recon, loss.kl]).detach().tolist()  # one host sync a step
+            names = list(loss.extras)  # a family's own figures (a VQ-VAE's perplexity), logged per epoch
+            total, recon, kl, *extras = torch.stack(  # one host sync a step
+                [loss.total, loss.recon, loss.kl, *(loss.extras[k].float() for k in names)]).detach().tolist()
             if not math.isfinite(total):
                 raise VaekitError(
                     f"training diverged at epoch {epoch + 1}, step {i + 1} (loss = {total}); "
@@ -339,6 +342,8 @@ class Trainer:
             seen += m
             for j, value in enumerate((total, recon, kl)):
                 totals[j] += value * m
+            for name, value in zip(names, extras, strict=True):
+                extra_totals[name] = extra_totals.get(name, 0.0) + value * m
             bar.step(totals[0] / seen, totals[1] / seen, totals[2] / seen)
         summed = distributed.sum_across(torch.tensor([*totals, seen], dtype=torch.float64)).tolist()
         loss_mean, recon_mean, kl_mean = (t / summed[3] for t in summed[:3])
@@ -351,6 +356,7 @@ class Trainer:
             "train_recon": recon_mean,
             "train_kl": kl_mean,
             "train_elbo": recon_mean + kl_mean,
+            **{f"train_{name}": value / seen for name, value in extra_totals.items()},  # this rank's share
             "seconds": time.perf_counter() - started,
         }
 

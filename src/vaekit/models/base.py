@@ -50,6 +50,32 @@ class Loss:
 
 
 @dataclass
+class Inference:
+    """``n`` draws z ~ q(z|x) for each of B examples and the log densities the bounds need.
+
+    Shapes: ``z`` (n, B, latent_dim); ``log_px_z``, ``log_pz``, ``log_qz`` (n, B);
+    ``kl_by_dim`` (B, latent_dim), each latent dimension's KL(q || p) in closed form where
+    the family has one (for a hierarchy, conditional on the parents' first draw).
+    ``penalty``: a term the objective adds that is not part of the bound (a VQ-VAE's
+    codebook and commitment losses), 0 for a VAE. ``extras``: figures the family reports
+    along (a VQ-VAE's codebook perplexity), batch means.
+    """
+
+    z: torch.Tensor
+    log_px_z: torch.Tensor
+    log_pz: torch.Tensor
+    log_qz: torch.Tensor
+    kl_by_dim: torch.Tensor
+    penalty: torch.Tensor | float = 0.0
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def log_weights(self) -> torch.Tensor:
+        """log p(x|z) + log p(z) - log q(z|x) per draw, (n, B): importance weights in log space."""
+        return self.log_px_z + self.log_pz - self.log_qz
+
+
+@dataclass
 class ModelConfig:
     """Fields every model config has. Subclasses add their own; all JSON round-trip."""
 
@@ -208,9 +234,41 @@ class Model(nn.Module):
     def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return standard_normal_log_prob(z)
 
+    #: True for a family whose prior is fitted to the training codes after the networks
+    #: (a VQ-VAE's autoregressive prior): samples come from it, so the run's GMM sampler
+    #: is not fitted.
+    learned_prior: ClassVar[bool] = False
+
+    def fit_prior(self, train: torch.Tensor, labels: torch.Tensor | None = None, *, seed: int = 0,
+                  progress: bool = False) -> dict[str, Any] | None:
+        """Fit the prior to the training set's codes once the networks are trained.
+
+        Called by ``vaekit.train`` on the best weights, which are then saved again with
+        the prior; returns the figures of the fit for the run summary. A fixed prior
+        (N(0, I), as here) needs no fit: ``None``.
+        """
+        return None
+
+    def infer(self, x: torch.Tensor, cond: torch.Tensor | None = None, *, n: int = 1,
+              generator: torch.Generator | None = None) -> Inference:
+        """Draw ``n`` latents z ~ q(z|x) per example, with the log densities every bound is made of.
+
+        This is the one place a family's inference enters the objectives: ``loss`` (ELBO and
+        IWAE), ``log_likelihood`` and ``vaekit.evaluate`` are built on it. This version is
+        the single-Gaussian posterior of ``encode``; a family whose posterior is not one
+        diagonal Gaussian (a hierarchy of latent groups, discrete codes) overrides it.
+        """
+        posterior = self.encode(x, cond)
+        if n == 1 and generator is None:
+            z = posterior.rsample().unsqueeze(0)  # randn_like: traceable by torch.compile
+        else:
+            z = posterior.rsample(n, generator=generator)
+        return Inference(z=z, log_px_z=self.decode(z, cond).log_prob(x), log_pz=self.prior_log_prob(z),
+                         log_qz=posterior.log_prob(z), kl_by_dim=posterior.kl_per_dim().flatten(1))
+
     def loss(self, x: torch.Tensor, cond: torch.Tensor | None = None, *, beta: float = 1.0,
              free_bits: float = 0.0, iw_samples: int = 1) -> Loss:
-        """The training objective, nats per example.
+        """The training objective, nats per example, from ``infer``.
 
         With ``iw_samples == 1``: recon + beta * KL through one reparameterized sample
         (free bits floor each dimension's KL). With ``iw_samples = K > 1``: the importance
@@ -218,24 +276,22 @@ class Model(nn.Module):
         - log q(z_k|x))], which is the IWAE objective at beta = 1 and tighter than the
         ELBO. ``recon`` and ``kl`` always report the ELBO's terms, ``total`` the bound.
         """
-        posterior = self.encode(x, cond)
-        kl_elem = posterior.kl_per_dim().flatten(1)
+        if iw_samples > 1 and free_bits > 0:
+            from vaekit.errors import VaekitError
+
+            raise VaekitError("free_bits: applies to the ELBO objective only, not to iwae (set one of them)")
+        draws = self.infer(x, cond, n=iw_samples)
+        kl_elem = draws.kl_by_dim
         kl = kl_elem.sum(dim=1).mean()
         kl_per_dim = kl_elem.mean(dim=0).detach()
+        recon = -draws.log_px_z.mean()
         if iw_samples > 1:
-            if free_bits > 0:
-                from vaekit.errors import VaekitError
-
-                raise VaekitError("free_bits: applies to the ELBO objective only, not to iwae (set one of them)")
-            z = posterior.rsample(iw_samples)
-            log_px_z = self.decode(z, cond).log_prob(x)
-            log_w = log_px_z + beta * (self.prior_log_prob(z) - posterior.log_prob(z))
+            log_w = draws.log_px_z + beta * (draws.log_pz - draws.log_qz)
             bound = torch.logsumexp(log_w, dim=0) - math.log(iw_samples)
-            return Loss(total=-bound.mean(), recon=-log_px_z.mean(), kl=kl, kl_per_dim=kl_per_dim)
-        z = posterior.rsample()
-        recon = -self.decode(z, cond).log_prob(x).mean()
-        kl_term = free_bits_kl(kl_elem, free_bits) if free_bits > 0 else kl
-        return Loss(total=recon + beta * kl_term, recon=recon, kl=kl, kl_per_dim=kl_per_dim)
+            total = -bound.mean()
+        else:
+            total = recon + beta * (free_bits_kl(kl_elem, free_bits) if free_bits > 0 else kl)
+        return Loss(total=total + draws.penalty, recon=recon, kl=kl, kl_per_dim=kl_per_dim, extras=draws.extras)
 
     @torch.no_grad()
     def sample(self, n: int, cond: torch.Tensor | int | None = None, *, temperature: float = 1.0,
@@ -258,16 +314,20 @@ class Model(nn.Module):
         """Importance-sampled log p(x) per example, in nats (Burda et al. 2015).
 
         log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], z_k ~ q(z|x).
-        Samples are drawn ``chunk`` at a time and the log-mean-exp accumulated in float64.
+        Samples are drawn ``chunk`` at a time (through ``infer``, so the proposal is the
+        family's full posterior) and the log-mean-exp accumulated in float64.
         """
-        posterior = self.encode(x, cond)
         log_w = []
         for start in range(0, k, chunk):
-            m = min(chunk, k - start)
-            z = posterior.rsample(m, generator=generator)
-            lw = self.decode(z, cond).log_prob(x) + self.prior_log_prob(z) - posterior.log_prob(z)
-            log_w.append(lw.double())
+            draws = self.infer(x, cond, n=min(chunk, k - start), generator=generator)
+            log_w.append(draws.log_weights.double())
         return (torch.logsumexp(torch.cat(log_w, dim=0), dim=0) - math.log(k)).float()
+
+    @torch.no_grad()
+    def held_out_figures(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> dict[str, Any]:
+        """Figures of this family that ``vaekit.evaluate`` reports besides the bounds (a
+        VQ-VAE's codebook usage and perplexity over ``x``); none for a VAE."""
+        return {}
 
     def save(self, path: str | Path) -> None:
         """Write ``model.safetensors`` and the model section of ``config.json`` into ``path``."""
