@@ -57,9 +57,9 @@ def test_importance_sampled_likelihood_with_one_sample_is_the_elbo_in_expectatio
 
 def test_gaussian_likelihood_learned_std_is_a_parameter():
     model = VAE(VAEConfig(input_shape=(5,), likelihood="gaussian", learn_obs_std=True, latent_dim=2, hidden=[8]))
-    assert model.obs_logvar.requires_grad
+    assert model.observation.obs_logvar.requires_grad
     model.loss(torch.randn(4, 5)).total.backward()
-    assert model.obs_logvar.grad is not None
+    assert model.observation.obs_logvar.grad is not None
 
 
 def test_save_then_load_gives_identical_outputs(tmp_path):

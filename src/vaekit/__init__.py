@@ -16,7 +16,7 @@ from vaekit.data import DataConfig
 from vaekit.distributions import Bernoulli, Categorical, DiagonalGaussian, Gaussian
 from vaekit.errors import VaekitError
 from vaekit.evaluation import evaluate
-from vaekit.models import CVAE, VAE, CVAEConfig, Loss, Model, ModelConfig, VAEConfig, build
+from vaekit.models import CVAE, HVAE, VAE, CVAEConfig, HVAEConfig, Loss, Model, ModelConfig, VAEConfig, build
 from vaekit.objectives import KLSchedule
 from vaekit.runs import Run, load, open_run, resume, save, train
 from vaekit.training import TrainConfig, Trainer
@@ -37,6 +37,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "CVAE",
+    "HVAE",
     "VAE",
     "Bernoulli",
     "CVAEConfig",
@@ -44,6 +45,7 @@ __all__ = [
     "DataConfig",
     "DiagonalGaussian",
     "Gaussian",
+    "HVAEConfig",
     "KLSchedule",
     "Loss",
     "Model",

@@ -37,6 +37,29 @@ def mlp(sizes: list[int], act: str, final_activation: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class ResidualCell(nn.Module):
+    """``h + f(h)`` with ``f`` = ``blocks`` times (activation, Linear, activation, Linear).
+
+    The residual cells of a hierarchical VAE's bottom-up and top-down paths (NVAE's cells,
+    for vectors). Each block's last layer starts at zero, so a deep stack of cells begins
+    as the identity and gradients reach every latent group from the first step.
+    """
+
+    def __init__(self, width: int, act: str, blocks: int = 1) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList()
+        for _ in range(blocks):
+            last = nn.Linear(width, width)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+            self.blocks.append(nn.Sequential(activation(act), nn.Linear(width, width), activation(act), last))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            h = h + block(h)
+        return h
+
+
 def _with_condition(h: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
     """``h`` with the condition ``c`` appended on the last axis (``c`` broadcast over ``h``'s leading axes)."""
     if c is None:

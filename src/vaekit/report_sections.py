@@ -145,7 +145,8 @@ def reconstruction_section(run: Run, data: Dataset) -> Section:
 
 def samples_section(run: Run) -> Section:
     n = GRID_COLUMNS * GRID_COLUMNS
-    figures = [("Prior N(0, I)", latent_sample(run.model, n, seed=0).cpu())]
+    title = "Learned prior" if run.model.learned_prior else "Prior N(0, I)"  # e.g. a VQ-VAE's PixelCNN over codes
+    figures = [(title, latent_sample(run.model, n, seed=0).cpu())]
     # Training saves the sampler; gmm_sampler refits it if the weights changed since (a resumed run).
     if (run.path / GMM_FILE).is_file():
         figures.append(("Gaussian mixture on the codes",

@@ -7,9 +7,16 @@ from typing import Any
 from vaekit.errors import VaekitError
 from vaekit.models.base import ConditionalConfig, Loss, Model, ModelConfig
 from vaekit.models.cvae import CVAE, CVAEConfig
+from vaekit.models.hvae import HVAE, HVAEConfig
 from vaekit.models.vae import VAE, VAEConfig
+from vaekit.models.vqvae import VQVAE, VQVAEConfig
 
-MODELS: dict[str, tuple[type[Model], type[ModelConfig]]] = {"vae": (VAE, VAEConfig), "cvae": (CVAE, CVAEConfig)}
+MODELS: dict[str, tuple[type[Model], type[ModelConfig]]] = {
+    "vae": (VAE, VAEConfig),
+    "cvae": (CVAE, CVAEConfig),
+    "hvae": (HVAE, HVAEConfig),
+    "vqvae": (VQVAE, VQVAEConfig),
+}
 
 
 def build(config: dict[str, Any] | ModelConfig) -> Model:
@@ -23,5 +30,19 @@ def build(config: dict[str, Any] | ModelConfig) -> Model:
     return model_cls(config_cls.from_dict(config))
 
 
-__all__ = ["CVAE", "MODELS", "VAE", "CVAEConfig", "ConditionalConfig", "Loss", "Model", "ModelConfig", "VAEConfig",
-           "build"]
+__all__ = [
+    "CVAE",
+    "HVAE",
+    "MODELS",
+    "VAE",
+    "VQVAE",
+    "CVAEConfig",
+    "ConditionalConfig",
+    "HVAEConfig",
+    "Loss",
+    "Model",
+    "ModelConfig",
+    "VAEConfig",
+    "VQVAEConfig",
+    "build",
+]

@@ -13,12 +13,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vaekit.distributions import Bernoulli, DiagonalGaussian, Gaussian, Likelihood
+from vaekit.distributions import DiagonalGaussian, Likelihood
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model, ModelConfig
+from vaekit.models.observation import Observation, check_likelihood
 from vaekit.nn import ACTIVATIONS, ConvDecoder, ConvEncoder, LabelEncoder, MLPDecoder, MLPEncoder
-
-LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 @dataclass
@@ -45,8 +44,7 @@ class VAEConfig(ModelConfig):
     def __post_init__(self) -> None:
         if self.arch not in ("mlp", "conv"):
             raise VaekitError(f"arch: '{self.arch}' is not one of mlp, conv")
-        if self.likelihood not in LIKELIHOODS:
-            raise VaekitError(f"likelihood: '{self.likelihood}' is not one of {', '.join(LIKELIHOODS)}")
+        check_likelihood(self.likelihood, self.obs_std)
         if self.activation not in ACTIVATIONS:
             raise VaekitError(f"activation: '{self.activation}' is not one of {', '.join(ACTIVATIONS)}")
         if self.latent_dim < 1:
@@ -54,8 +52,6 @@ class VAEConfig(ModelConfig):
         if self.arch == "conv" and len(self.input_shape) != 3:
             raise VaekitError(f"arch conv needs image data (C, H, W); this data has shape {tuple(self.input_shape)}"
                               " (use --arch mlp)")
-        if self.obs_std <= 0:
-            raise VaekitError(f"obs_std: must be positive, got {self.obs_std}")
 
 
 class VAE(Model):
@@ -83,9 +79,7 @@ class VAE(Model):
             self.decoder = MLPDecoder(config.latent_dim, list(reversed(config.hidden)), shape, config.activation,
                                       cond_features=c)
         self.to_posterior = nn.Linear(self.encoder.out_features, 2 * config.latent_dim)
-        if config.likelihood == "gaussian":
-            init = torch.full(shape, 2.0 * torch.log(torch.tensor(config.obs_std)).item())
-            self.obs_logvar = nn.Parameter(init, requires_grad=config.learn_obs_std)
+        self.observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std)
 
     def _condition(self, cond: torch.Tensor | None) -> torch.Tensor | None:
         cond = self.check_cond(cond)
@@ -96,7 +90,4 @@ class VAE(Model):
         return DiagonalGaussian(mean, logvar)
 
     def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> Likelihood:
-        out = self.decoder(z, self._condition(cond))
-        if self.config.likelihood == "bernoulli":
-            return Bernoulli(out, self.event_ndim)
-        return Gaussian(out, self.obs_logvar, self.event_ndim)
+        return self.observation(self.decoder(z, self._condition(cond)))
