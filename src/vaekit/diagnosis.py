@@ -56,11 +56,18 @@ def diagnose(metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None
     return findings
 
 
+def _has_learned_prior(model: dict[str, Any]) -> bool:
+    from vaekit.models import MODELS
+
+    family = MODELS.get(str(model.get("model", "vae")))
+    return family is not None and family[0].learned_prior
+
+
 def _collapse(metrics: Mapping[str, Any], model: dict[str, Any], train: dict[str, Any]) -> Finding | None:
     kl_per_dim = list(metrics.get("kl_per_dim") or [])
     latent_dim = len(kl_per_dim) or int(model.get("latent_dim", 0))
-    if latent_dim == 0:
-        return None
+    if latent_dim == 0 or _has_learned_prior(model):
+        return None  # discrete codes under a fitted prior: no Gaussian KL to collapse
     kl, active = float(metrics["kl"]), int(metrics["active_units"])
     dead = sum(1 for v in kl_per_dim if v < COLLAPSED_KL)
     numbers = (f"{active} of {latent_dim} latent dimensions active (Var_x E[z|x] > 0.01), {dead} with KL "

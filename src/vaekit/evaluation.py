@@ -31,6 +31,9 @@ RECON_SAMPLES = 10
 #: this many examples (a seeded subset beyond).
 MI_MAX_EXAMPLES = 10_000
 SPLITS = ("train", "val", "test")
+#: The keys ``evaluation_table`` lays out itself; any other number is a family's own figure.
+TABLE_KEYS = {"elbo", "recon", "kl", "nll", "bits_per_dim", "kl_per_dim", "active_units", "mutual_info", "k", "n",
+              "recon_mse", "sharpness_ratio", "split", "findings"}
 
 
 def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100, seed: int = 0,
@@ -230,6 +233,11 @@ def evaluation_table(run_dir: Any, metrics: dict[str, Any]) -> Any:
         ratio = metrics["sharpness_ratio"]
         table.add_row("sharpness", "n/a" if ratio is None else f"{ratio:.2f}",
                       "reconstructions' edge strength / inputs' (< 1: blurrier)")
+    for key, value in metrics.items():  # a family's own figures (held_out_figures)
+        if key not in TABLE_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool):
+            table.add_row(key.replace("_", " "), f"{value:.4g}", "")
+        elif key not in TABLE_KEYS and isinstance(value, list) and key.startswith("kl_per_group"):
+            table.add_row("KL per group", "", "top first, " + ", ".join(f"{v:.2f}" for v in value))
     ranked = sorted(range(len(kl_per_dim)), key=lambda d: -kl_per_dim[d])
     shown = ", ".join(f"{d}: {kl_per_dim[d]:.2f}" for d in ranked[:8]) + (", ..." if len(ranked) > 8 else "")
     table.add_row("KL per dim", "", f"largest first, {shown}")

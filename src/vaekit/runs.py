@@ -204,7 +204,8 @@ def train(
     model_config = model_config_for(bundle.info, model or {}, bundle)
     distributed.init_from_env(resolve_device(train_config.device))
     if out is None:  # every rank must agree on the name: rank 0 picks it
-        out = distributed.gather_objects(default_run_name(data_config.source, getattr(model_config, "arch", "vae")))[0]
+        name = getattr(model_config, "arch", model_config.model)  # runs/mnist-conv, runs/mnist-hvae
+        out = distributed.gather_objects(default_run_name(data_config.source, name))[0]
     out = Path(out)
     if distributed.is_main():
         _prepare_directory(out, overwrite=overwrite)
@@ -265,6 +266,7 @@ def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, r
         if fitted is not None:
             save(best, out)
             summary["prior"] = fitted
+            trainer.model.load_state_dict(best.state_dict())  # test figures under the fitted prior
     if bundle.test is not None and len(bundle.test):
         test = trainer.evaluate(bundle.test, bundle.test_labels)  # collective under torchrun: every rank takes part
         summary["test"] = {k: test[k] for k in ("elbo", "recon", "kl", "kl_per_dim")}
