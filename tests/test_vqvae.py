@@ -222,3 +222,16 @@ def test_cli_train_sample_evaluate(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
     assert 0 < figures["codebook_usage"] <= 1 and figures["perplexity"] >= 1
+
+
+def test_multi_process_training_is_refused_with_one_line(tiny_digits, monkeypatch):
+    # Each process would move its own EMA codebook: refused before any step under torchrun.
+    from vaekit import distributed
+
+    monkeypatch.setattr(distributed, "init_from_env", lambda device: None)
+    monkeypatch.setattr(distributed, "active", lambda: True)
+    monkeypatch.setattr(distributed, "rank", lambda: 0)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    trainer = Trainer(small_model(), TrainConfig(epochs=1, batch_size=32), progress=False)
+    with pytest.raises(VaekitError, match="does not support multi-process training"):
+        trainer.fit(tiny_digits)

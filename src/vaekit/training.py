@@ -261,6 +261,9 @@ class Trainer:
             torch.manual_seed(cfg.seed + distributed.rank())  # each rank its own reparameterization noise
             self._generator = torch.Generator().manual_seed(cfg.seed)  # the same permutation on every rank
             self.model.to(self.device)
+            if distributed.active() and not self.model.distributed_training:
+                raise VaekitError(f"model '{self.model.config.model}' does not support multi-process training yet "
+                                  "(its codebook updates are per process); run it in one process")
             self._train_module = distributed.wrap(self.model)
             if cfg.compile:
                 self._train_module = torch.compile(self._train_module)

@@ -234,6 +234,10 @@ class Model(nn.Module):
     def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return standard_normal_log_prob(z)
 
+    #: False for a family whose training updates state outside the gradients (a VQ-VAE's
+    #: EMA codebook) that would drift apart across torchrun processes.
+    distributed_training: ClassVar[bool] = True
+
     #: True for a family whose prior is fitted to the training codes after the networks
     #: (a VQ-VAE's autoregressive prior): samples come from it, so the run's GMM sampler
     #: is not fitted.
