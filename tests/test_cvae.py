@@ -124,6 +124,11 @@ def test_unconditional_models_are_unchanged_by_labels(tiny_digits):
     torch.manual_seed(0)
     vae = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden=[8]))
     assert vae.sample_cond(4) is None and vae.check_cond(torch.tensor([9])) is None
+    x, labels = tiny_digits.train[:16], torch.arange(16) % 10
+    torch.manual_seed(1)
+    with_labels = vae.loss(x, labels).total
+    torch.manual_seed(1)
+    assert torch.equal(vae.loss(x).total, with_labels)
 
 
 def test_save_load_round_trip_keeps_classes_and_outputs(trained, tmp_path, monkeypatch):
