@@ -135,7 +135,7 @@ def test_arithmetic_from_two_folders_and_an_analogy(runs, tmp_path, capsys):
     (["--with", "somewhere"], "--with DIR and --without DIR go together"),
     (["--class", "1", "--alpha", "a,b"], "--alpha: expected comma-separated numbers"),
     (["--analogy", "1,2"], "--analogy: expected 3 comma-separated indices"),
-    (["--class", "seven"], "--class: unknown class 'seven' (classes: 0, 1, 2"),
+    (["--class", "seven"], "--class: unknown class 'seven' (expected an index or a name (0, 1, 2"),
 ])
 def test_arithmetic_errors(runs, capsys, args, message):
     code, _, err = cli(capsys, "arithmetic", runs["d4"], *args)

@@ -47,3 +47,26 @@ def encode_labels(values: Sequence[object], where: Callable[[int], str]) -> tupl
     class_names = sorted(set(texts))
     index = {name: i for i, name in enumerate(class_names)}
     return np.asarray([index[t] for t in texts], dtype=np.int64), class_names
+
+
+def class_index(label: int | str, names: Sequence[str] | None, field: str, num_classes: int | None = None) -> int:
+    """A class given by index (``5``, ``"5"``) or by name (``"Sneaker"``) -> its index.
+
+    The one reading of a class that users type, for a model's labels (``vaekit sample
+    --label``, with ``num_classes`` bounding the index) and a dataset's (``--class``). Errors
+    are one line naming ``field`` and the classes it accepts.
+    """
+    names = list(names or [])
+    if num_classes is not None:
+        known = f"0..{num_classes - 1}" + (f" or a name ({', '.join(names)})" if names else "")
+    else:
+        known = f"an index or a name ({', '.join(names)})" if names else "an integer index"
+    if isinstance(label, str) and label in names:
+        return names.index(label)
+    try:
+        k = int(str(label).strip())
+    except ValueError:
+        raise VaekitError(f"{field}: unknown class '{label}' (expected {known})") from None
+    if num_classes is not None and not 0 <= k < num_classes:
+        raise VaekitError(f"{field}: {k} is out of range (expected {known})")
+    return k

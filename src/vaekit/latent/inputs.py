@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from vaekit.data.bundle import Dataset
+from vaekit.data.labels import class_index
 from vaekit.errors import VaekitError
 from vaekit.pictures import is_image_run
 from vaekit.runs import Run
@@ -104,15 +105,7 @@ def load_image_folder(run: Run, value: str, flag: str) -> torch.Tensor:
 
 def parse_class(value: str, bundle: Dataset, labels: torch.Tensor, flag: str) -> int:
     """A class by index or by name (``--class 3``, ``--class Sneaker``); it must occur in ``labels``."""
-    names = bundle.info.class_names or []
-    if value in names:
-        k = names.index(value)
-    else:
-        try:
-            k = int(value)
-        except ValueError:
-            known = f" (classes: {', '.join(names)})" if names else ""
-            raise VaekitError(f"{flag}: unknown class '{value}'{known}") from None
+    k = class_index(value, bundle.info.class_names, flag)
     present = sorted(set(labels.tolist()))
     if k not in present:
         raise VaekitError(f"{flag}: class {k} does not occur in these labels (present: {present})")

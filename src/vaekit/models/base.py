@@ -142,19 +142,9 @@ class ConditionalConfig(ModelConfig):
     def class_index(self, label: int | str) -> int:
         """A label given by index (``5``, ``"5"``) or by class name (``"Sneaker"``) -> its index,
         or a one-line ``VaekitError`` naming the valid range and names."""
-        from vaekit.errors import VaekitError
+        from vaekit.data.labels import class_index
 
-        names = self.class_names or []
-        known = f"0..{self.num_classes - 1}" + (f" or a name ({', '.join(names)})" if names else "")
-        if isinstance(label, str) and label in names:
-            return names.index(label)
-        try:
-            k = int(str(label).strip())
-        except ValueError:
-            raise VaekitError(f"label: unknown class '{label}' (expected {known})") from None
-        if not 0 <= k < self.num_classes:
-            raise VaekitError(f"label: {k} is out of range (expected {known})")
-        return k
+        return class_index(label, self.class_names, "label", self.num_classes)
 
     def class_name(self, k: int) -> str:
         return self.class_names[k] if self.class_names and 0 <= k < len(self.class_names) else str(k)
