@@ -161,13 +161,23 @@ def data_classes(info: DataInfo, data: Dataset | None, model: str) -> tuple[int,
     return max(int(t.max()) for t in labels) + 1, None
 
 
-def _prepare_directory(out: Path, *, overwrite: bool) -> None:
+def check_output_directory(out: Path, *, overwrite: bool, what: str = "directory",
+                           hint: str = "use --overwrite to replace it") -> None:
+    """Refuse ``out`` when it is a file, or a non-empty directory without ``overwrite``.
+
+    Called before any work, so bad input never costs a user an existing directory; the
+    caller clears it only once the new contents are ready to be written.
+    """
     if out.exists() and not out.is_dir():
         raise VaekitError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise VaekitError(f"{out}: {what} already exists ({hint})")
+
+
+def _prepare_directory(out: Path, *, overwrite: bool) -> None:
+    check_output_directory(out, overwrite=overwrite, what="run directory",
+                           hint="use --overwrite to replace it or --resume to continue it")
     if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise VaekitError(f"{out}: run directory already exists (use --overwrite to replace it "
-                              "or --resume to continue it)")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
 

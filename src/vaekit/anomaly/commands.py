@@ -20,7 +20,6 @@ from vaekit.anomaly.files import Examples, read_examples, read_label_file
 from vaekit.anomaly.storage import load_detector, save_detector
 from vaekit.data.bundle import DataInfo
 from vaekit.data.config import DataConfig
-from vaekit.errors import VaekitError
 
 
 def fit(data: str | Path, out: str | Path, params: dict[str, Any] | None = None, *, label_column: str | None = None,
@@ -31,11 +30,10 @@ def fit(data: str | Path, out: str | Path, params: dict[str, Any] | None = None,
     left out of the features (and out of later scored tables). Data and parameters are
     checked before ``out`` is touched. Returns a summary.
     """
+    from vaekit.runs import check_output_directory
+
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise VaekitError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise VaekitError(f"{out}: already exists (use --overwrite to replace it)")
+    check_output_directory(out, overwrite=overwrite, what="detector directory")
     detector = VAEAnomalyDetector(**(params or {}))
     detector._check_params()  # settings first: a typo should not wait for the data to be read
     examples = read_examples(data, label_column=label_column, image_size=image_size, channels=channels)
