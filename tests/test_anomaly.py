@@ -86,7 +86,7 @@ def test_mismatched_columns_name_the_missing_and_extra_ones(rows):
     det = VAEAnomalyDetector(**TINY).fit(frame)
     assert list(det.feature_names_in_) == list("abcde")
     other = frame.rename(columns={"d": "x", "e": "y"})
-    with pytest.raises(VaekitError, match=r"columns differ from the detector's training data: "
+    with pytest.raises(VaekitError, match=r"columns differ from the training data's: "
                                           r"missing \['d', 'e'\], extra \['x', 'y'\]"):
         det.decision_function(other)
     shuffled = frame[list("edcba")]  # the same columns in another order are matched by name

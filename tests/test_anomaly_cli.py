@@ -109,7 +109,7 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
     r = subprocess.run([sys.executable, "-m", "vaekit", "anomaly", "score", str(run), str(tables / "other.csv")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
-    assert "columns differ from the detector's training data: missing ['c', 'd'], extra ['x']" in r.stderr
+    assert "columns differ from the training data's: missing ['c', 'd'], extra ['x']" in r.stderr
 
     (tmp_path / "bad_labels.txt").write_text("\n".join(["0"] * 49 + ["cat"]))
     assert "row 50: label 'cat' is not 0 / 1" in fails("score", str(run), str(tables / "test.csv"), "--labels",

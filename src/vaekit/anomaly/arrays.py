@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from vaekit.anomaly.errors import AnomalyInputError
+from vaekit.data import tables
 
 EXPECTED = "(N, D) rows of features, (N, H, W) grey images or (N, C, H, W) images with C = 1 or 3"
 
@@ -30,12 +31,7 @@ def column_names(X: Any) -> list[str] | None:
 
 def column_order(found: Sequence[str], expected: Sequence[str], what: str = "X") -> list[int]:
     """Positions of the ``expected`` columns in ``found``, or an error naming missing and extra columns."""
-    missing = [c for c in expected if c not in found]
-    extra = [c for c in found if c not in expected]
-    if missing or extra:
-        raise AnomalyInputError(f"{what}: columns differ from the detector's training data: "
-                                f"missing {missing or 'none'}, extra {extra or 'none'}")
-    return [list(found).index(c) for c in expected]
+    return tables.column_order(found, expected, what, AnomalyInputError)
 
 
 def match_columns(X: Any, expected: Sequence[str] | None, what: str = "X") -> Any:

@@ -24,6 +24,7 @@ from vaekit.data.readers import SUPPORTED, read_path
 from vaekit.data.registry import known_datasets
 from vaekit.data.splits import split_indices
 from vaekit.data.standardize import Standardizer
+from vaekit.data.tables import column_order
 from vaekit.errors import VaekitError
 
 __all__ = ["DataConfig", "DataInfo", "Dataset", "Standardizer", "known_datasets", "load", "load_for_model"]
@@ -134,15 +135,9 @@ def _match_standardizer(parts: Parts, standardizer: Standardizer, origin: str) -
     expected = standardizer.columns
     found = parts.columns
     if expected is not None and found is not None:
-        missing = [c for c in expected if c not in found]
-        extra = [c for c in found if c not in expected]
-        if missing or extra:
-            raise VaekitError(
-                f"'{origin}': columns differ from the trained model's: missing {missing or 'none'}, "
-                f"extra {extra or 'none'}"
-            )
+        order = column_order(found, list(expected), f"'{origin}'")
         if found != list(expected):
-            parts.x = np.ascontiguousarray(parts.x[:, [found.index(c) for c in expected]])
+            parts.x = np.ascontiguousarray(parts.x[:, order])
             parts.columns = list(expected)
     dims = int(standardizer.mean.numel())
     if parts.x.shape[1:] != (dims,):

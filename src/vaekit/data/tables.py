@@ -194,3 +194,16 @@ def read_table(path: Path, label_column: str | None = None) -> Parts:
         class_names=class_names,
         standardize=True,
     )
+
+
+def column_order(found: Sequence[str], expected: Sequence[str], what: str,
+                 error: type[VaekitError] = VaekitError) -> list[int]:
+    """Positions of the ``expected`` (training) columns in ``found``, so a table with the
+    same columns in another order is read the same; any other difference is an ``error``
+    naming the missing and the extra columns."""
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    if missing or extra:
+        raise error(f"{what}: columns differ from the training data's: missing {missing or 'none'}, "
+                    f"extra {extra or 'none'}")
+    return [list(found).index(c) for c in expected]
