@@ -146,3 +146,19 @@ def test_fit_leaves_the_global_random_state_alone(rows):
     torch.manual_seed(123)
     VAEAnomalyDetector(**TINY).fit(rows[0][:50])
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_hierarchical_vae_detector_separates_anomalies_and_round_trips(tmp_path, rows):
+    from sklearn.metrics import roc_auc_score
+
+    det = VAEAnomalyDetector(**{**TINY, "epochs": 20}, model="hvae", groups=(2, 3), anomaly_score="elbo",
+                             k=4).fit(rows[0])
+    assert det.model_.config.model == "hvae" and det.model_.config.groups == [2, 3]
+    x = np.vstack([rows[0][:100], rows[1]])
+    assert roc_auc_score([0] * 100 + [1] * 40, det.decision_function(x)) > 0.9
+    det.save(tmp_path / "det")
+    loaded = load_detector(tmp_path / "det")
+    np.testing.assert_array_equal(loaded.decision_function(x), det.decision_function(x))
+    assert loaded.get_params() == det.get_params()
+    with pytest.raises(AnomalyInputError, match="model: expected vae or hvae, got 'vqvae'"):
+        VAEAnomalyDetector(**TINY, model="vqvae").fit(rows[0])

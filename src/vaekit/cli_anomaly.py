@@ -41,7 +41,10 @@ def fit(
                                                              "held-out slice of DATA (which must be normal).")] = None,
     threshold: Annotated[Optional[float], typer.Option(help="Instead: this anomaly score is the threshold.")] = None,
     holdout_fraction: Annotated[float, typer.Option(help="Share of DATA held out for --target-fpr.")] = 0.1,
+    model: Annotated[str, typer.Option(help="vae, or hvae (a hierarchical VAE).")] = "vae",
     latent_dim: Annotated[int, typer.Option(help="Latent dimensions.")] = 16,
+    latent_groups: Annotated[Optional[str], typer.Option(help="hvae: latent dims per group, top first "
+                                                              "(default: latent-dim twice).")] = None,
     arch: Annotated[str, typer.Option(help="Network: mlp or conv (images).")] = "mlp",
     hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 512,256 (default: 512,256 for "
                                                        "images, 64,32 for tables).")] = None,
@@ -68,7 +71,8 @@ def fit(
     if color not in COLOR_CHANNELS:
         raise VaekitError(f"--color: expected auto, gray or rgb, got '{color}'")
     params = {"anomaly_score": score, "contamination": contamination, "target_fpr": target_fpr, "threshold": threshold,
-              "holdout_fraction": holdout_fraction, "latent_dim": latent_dim, "arch": arch,
+              "holdout_fraction": holdout_fraction, "model": model, "latent_dim": latent_dim,
+              "groups": _int_list(latent_groups, "--latent-groups"), "arch": arch,
               "hidden": _int_list(hidden, "--hidden"), "beta": beta, "epochs": epochs, "batch_size": batch_size,
               "lr": lr, "k": k, "random_state": seed, "device": device, "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,

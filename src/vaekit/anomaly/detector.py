@@ -34,12 +34,14 @@ from vaekit.anomaly.scores import SCORES, anomaly_scores
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.splits import holdout
 from vaekit.data.standardize import Standardizer
-from vaekit.models import VAE, VAEConfig
+from vaekit.models import build
 from vaekit.training import TrainConfig, Trainer, resolve_device
 
 #: Hidden layers when ``hidden`` is None: images get the MNIST-sized MLP of ``vaekit train``;
 #: rows of a few dozen features a small network (bigger ones only memorized the anomalies
 #: that ADBench leaves in the training part).
+#: The families a detector can train: their likelihood is the ELBO's, with no second stage.
+DETECTOR_MODELS = ("vae", "hvae")
 IMAGE_HIDDEN = (512, 256)
 TABLE_HIDDEN = (64, 32)
 #: What ``anomaly_score="auto"`` uses: the benchmark's winner for each kind of data (README):
@@ -68,7 +70,12 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         A threshold on the anomaly score set by hand (overrides the two above).
     holdout_fraction : float
         Share of the training data held out for ``target_fpr``.
-    latent_dim, arch, hidden, channels, likelihood, obs_std, learn_obs_std, beta, kl_anneal
+    model : "vae" or "hvae"
+        The family: a VAE, or a hierarchical VAE (``vaekit.HVAEConfig``) whose ``groups``
+        (latent dims per group, top first; None: ``(latent_dim, latent_dim)``) replace
+        ``latent_dim``, ``arch`` and ``channels``. (A VQ-VAE's likelihood needs its code
+        prior fitted, which the detector does not do.)
+    latent_dim, groups, arch, hidden, channels, likelihood, obs_std, learn_obs_std, beta, kl_anneal
         The VAE and its objective (``vaekit.VAEConfig``, ``vaekit.TrainConfig``);
         ``hidden=None`` picks (512, 256) for images and (64, 32) for rows;
         ``likelihood="auto"``: Bernoulli for data in [0, 1] that is not standardized;
@@ -90,8 +97,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     """
 
     def __init__(self, *, anomaly_score: str = "auto", contamination: float = 0.1, target_fpr: float | None = None,
-                 threshold: float | None = None, holdout_fraction: float = 0.1, latent_dim: int = 16,
-                 arch: str = "mlp", hidden: tuple[int, ...] | list[int] | None = None,
+                 threshold: float | None = None, holdout_fraction: float = 0.1, model: str = "vae",
+                 latent_dim: int = 16, groups: tuple[int, ...] | list[int] | None = None, arch: str = "mlp",
+                 hidden: tuple[int, ...] | list[int] | None = None,
                  channels: tuple[int, ...] | list[int] = (32, 64), likelihood: str = "auto",
                  obs_std: float = 1.0, learn_obs_std: bool = False, beta: float = 1.0,
                  kl_anneal: str = "none", epochs: int = 50, batch_size: int = 64, lr: float = 1e-3, k: int = 100,
@@ -103,6 +111,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.threshold = threshold
         self.holdout_fraction = holdout_fraction
         self.latent_dim = latent_dim
+        self.model = model
+        self.groups = groups
         self.arch = arch
         self.hidden = hidden
         self.channels = channels
@@ -144,6 +154,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             thresholds.check_rate("holdout_fraction", self.holdout_fraction, 0.9)
         if self.threshold is not None and not np.isfinite(_float("threshold", self.threshold)):
             raise AnomalyInputError(f"threshold: expected a finite number, got {self.threshold!r}")
+        if self.model not in DETECTOR_MODELS:
+            raise AnomalyInputError(f"model: expected {' or '.join(DETECTOR_MODELS)}, got {self.model!r}")
         if self.likelihood not in ("auto", "bernoulli", "gaussian"):
             raise AnomalyInputError(f"likelihood: expected auto, bernoulli or gaussian, got {self.likelihood!r}")
         if self.standardize not in ("auto", True, False):
@@ -177,17 +189,21 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         holdout_x, train = xm[holdout_idx], xm[train_idx]
 
         hidden = self.hidden if self.hidden is not None else (TABLE_HIDDEN if table else IMAGE_HIDDEN)
-        config = VAEConfig(input_shape=self.input_shape_, latent_dim=int(self.latent_dim), arch=self.arch,
-                           hidden=[int(h) for h in hidden], channels=[int(c) for c in self.channels],
-                           likelihood=likelihood, obs_std=float(self.obs_std),
-                           learn_obs_std=bool(self.learn_obs_std))
+        options: dict[str, Any] = {"input_shape": self.input_shape_, "hidden": [int(h) for h in hidden],
+                                   "likelihood": likelihood, "obs_std": float(self.obs_std),
+                                   "learn_obs_std": bool(self.learn_obs_std)}
+        if self.model == "hvae":
+            groups = self.groups if self.groups is not None else (self.latent_dim, self.latent_dim)
+            options["groups"] = [int(d) for d in groups]
+        else:
+            options.update(latent_dim=int(self.latent_dim), arch=self.arch, channels=[int(c) for c in self.channels])
         train_config = TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
                                    beta=float(self.beta), kl_anneal=self.kl_anneal, seed=seed, device=self.device)
         info = DataInfo(name="anomaly-fit", shape=self.input_shape_, kind="table" if table else "image",
                         likelihood=likelihood)
         with torch.random.fork_rng(devices=[]):  # the user's global RNG is left as it was
             torch.manual_seed(seed)
-            model = VAE(config)
+            model = build({"model": self.model, **options})
             Trainer(model, train_config, progress=bool(self.verbose)).fit(Dataset(train=train, info=info))
         self.model_ = model.eval()
         self.train_config_ = train_config

@@ -46,7 +46,7 @@ def save_detector(detector: VAEAnomalyDetector, path: str | Path, *, data: dict[
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     params = detector.get_params()
-    for name in ("hidden", "channels"):
+    for name in ("hidden", "channels", "groups"):
         if params[name] is not None:
             params[name] = [int(v) for v in params[name]]
     names = getattr(detector, "feature_names_in_", None)
@@ -87,7 +87,7 @@ def load_detector(path: str | Path) -> VAEAnomalyDetector:
         raise VaekitError(f"{path / CONFIG_FILE}: anomaly format {section.get('format')!r} is not {FORMAT} "
                           "(written by another vaekit version)")
     params = dict(section["params"])
-    for name in ("hidden", "channels"):  # JSON lists back to the tuples the parameters were
+    for name in ("hidden", "channels", "groups"):  # JSON lists back to the tuples the parameters were
         if isinstance(params.get(name), list):
             params[name] = tuple(params[name])
     try:
