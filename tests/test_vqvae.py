@@ -235,3 +235,9 @@ def test_multi_process_training_is_refused_with_one_line(tiny_digits, monkeypatc
     trainer = Trainer(small_model(), TrainConfig(epochs=1, batch_size=32), progress=False)
     with pytest.raises(VaekitError, match="does not support multi-process training"):
         trainer.fit(tiny_digits)
+
+
+def test_evaluate_leaves_out_spread_figures_for_the_point_mass_posterior(digits_tensor):
+    figures = vaekit.evaluate(small_model().eval(), digits_tensor[:40], k=2)
+    assert "active_units" not in figures and "mutual_info" not in figures
+    assert 0 < figures["codebook_usage"] <= 1

@@ -49,6 +49,7 @@ def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 
     - ``bits_per_dim``: ``nll / (ln 2 * values per example)``.
     - ``kl_per_dim``: the closed-form KL of each latent dimension (list).
     - ``active_units``: dimensions u with ``Var_x(E_q[z_u|x]) > 0.01`` (Burda et al. 2015).
+      This and ``mutual_info`` are left out for a point-mass posterior (``model.point_posterior``).
     - ``mutual_info``: I(x; z) under q, ``E_x E_q(z|x)[log q(z|x) - log q(z)]``, the
       estimator of He et al. 2019 ("lagging inference networks", ``calc_mi``) with the
       aggregate posterior q(z) taken as the mixture of q(z|x_j) over all evaluated
@@ -114,11 +115,12 @@ def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 
             "nll": nll,
             "bits_per_dim": nll / (math.log(2) * values),
             "kl_per_dim": kl_per_dim.tolist(),
-            "active_units": active_units(mean),
-            "mutual_info": mutual_information(mean, logvar, seed=seed),
             "k": k,
             "n": n,
         }
+        if not model.point_posterior:  # both measure how q(z|x) spreads; a point mass has no spread
+            out["active_units"] = active_units(mean)
+            out["mutual_info"] = mutual_information(mean, logvar, seed=seed)
         out.update(model.held_out_figures(x, cond))
         if image:
             out["recon_mse"] = sums["mse"] / n
@@ -223,11 +225,14 @@ def evaluation_table(run_dir: Any, metrics: dict[str, Any]) -> Any:
     table.add_row("  KL", f"{metrics['kl']:.2f}", "nats, closed form")
     table.add_row("NLL", f"{metrics['nll']:.2f}", f"nats, importance-sampled with k={k}")
     table.add_row("bits per dim", f"{metrics['bits_per_dim']:.4f}", "NLL / (ln 2 x values per example)")
-    table.add_row("active units", f"{metrics['active_units']} / {len(kl_per_dim)}", escape("Var_x E[z|x] > 0.01"))
-    saturated = metrics["mutual_info"] > 0.95 * math.log(n)
-    table.add_row("mutual information", f"{metrics['mutual_info']:.2f}",
-                  f"nats, I(x;z) under q (at most log n = {math.log(n):.2f}"
-                  + ("; at the bound, so the true value may be larger)" if saturated else ")"))
+    if "active_units" in metrics:
+        table.add_row("active units", f"{metrics['active_units']} / {len(kl_per_dim)}",
+                      escape("Var_x E[z|x] > 0.01"))
+    if "mutual_info" in metrics:
+        saturated = metrics["mutual_info"] > 0.95 * math.log(n)
+        table.add_row("mutual information", f"{metrics['mutual_info']:.2f}",
+                      f"nats, I(x;z) under q (at most log n = {math.log(n):.2f}"
+                      + ("; at the bound, so the true value may be larger)" if saturated else ")"))
     if "sharpness_ratio" in metrics:
         table.add_row("reconstruction MSE", f"{metrics['recon_mse']:.4f}", "per value, at the posterior mean")
         ratio = metrics["sharpness_ratio"]

@@ -224,6 +224,10 @@ class Model(nn.Module):
     def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return standard_normal_log_prob(z)
 
+    #: True for a family whose posterior is a point mass (a VQ-VAE's codes): ``evaluate``
+    #: then skips active units and the mutual-information estimate, which assume spread.
+    point_posterior: ClassVar[bool] = False
+
     #: False for a family whose training updates state outside the gradients (a VQ-VAE's
     #: EMA codebook) that would drift apart across torchrun processes.
     distributed_training: ClassVar[bool] = True

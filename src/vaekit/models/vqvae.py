@@ -151,6 +151,7 @@ class VQVAE(Model):
     config: VQVAEConfig
     learned_prior: ClassVar[bool] = True
     distributed_training: ClassVar[bool] = False  # EMA codebook updates are per process
+    point_posterior: ClassVar[bool] = True
 
     def __init__(self, config: VQVAEConfig) -> None:
         super().__init__(config)
