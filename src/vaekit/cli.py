@@ -174,7 +174,7 @@ def _preview(run: Any) -> None:
     bundle = run.load_data()
     x, labels = (bundle.test, bundle.test_labels) if bundle.test is not None else (bundle.train, bundle.train_labels)
     x = x[:8]
-    cond = labels[:8] if run.model.config.conditional and labels is not None else None
+    cond = labels[:8] if labels is not None else None  # an unconditional model ignores them
     terminal_preview(x, "inputs")
     terminal_preview(run.model.reconstruct(x, cond), "reconstructions")
     terminal_preview(run.model.sample(8, generator=torch.Generator().manual_seed(0)), "random samples")

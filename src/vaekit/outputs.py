@@ -48,7 +48,7 @@ def write_reconstructions(run: Run, *, n: int = 32, split: str = "test", output:
     bundle = run.load_data()
     x = bundle.split(split)[:n]
     labels = getattr(bundle, f"{split}_labels")
-    recon = run.model.reconstruct(x, labels[:n] if run.model.config.conditional and labels is not None else None)
+    recon = run.model.reconstruct(x, labels[:n] if labels is not None else None)
     error = (recon - x).pow(2).mean().item()
     path = Path(output) if output else _default_output(run, "reconstructions")
     if is_image_run(run.data_info.shape):

@@ -116,7 +116,7 @@ def write_run_pictures(run: Run, bundle: Dataset, n: int = 32) -> list[Path]:
     held_out, labels = (bundle.test, bundle.test_labels) if test else (bundle.train, bundle.train_labels)
     x = held_out[:n]
     config = run.model.config
-    cond = labels[:n] if config.conditional and labels is not None else None  # what a conditional model needs
+    cond = labels[:n] if labels is not None else None  # a conditional model's condition; others ignore it
     generator = torch.Generator().manual_seed(0)
     recon = run.model.reconstruct(x, cond)
     # A conditional model given no labels cycles through its classes: one class per column.

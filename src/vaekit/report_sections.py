@@ -119,15 +119,10 @@ def _grid_html(images: torch.Tensor, nrow: int, alt: str, cls: str = "px") -> st
     return pixel_image(uri, width, alt, cls)
 
 
-def _cond(run: Run, labels: torch.Tensor | None) -> torch.Tensor | None:
-    """The labels a conditional model needs as ``cond`` (``None`` for an unconditional one)."""
-    return labels if run.model.config.conditional else None
-
-
 def reconstruction_section(run: Run, data: Dataset) -> Section:
     x, y, split = held_out(data)
     x = x[: 4 * GRID_COLUMNS]
-    cond = _cond(run, None if y is None else y[: len(x)])
+    cond = None if y is None else y[: len(x)]
     recon = run.model.reconstruct(x.to(_device(run)), cond).cpu()
     rows = []
     for start in range(0, len(x), GRID_COLUMNS):
@@ -163,7 +158,7 @@ def samples_section(run: Run) -> Section:
 
 def traversal_section(run: Run, data: Dataset, kl: np.ndarray | None) -> Section:
     x_all, y_all, split = held_out(data)
-    cond = _cond(run, y_all)
+    cond = y_all
     # The run's recorded KL (when it has one) orders and flags the rows, so they agree with the KL chart.
     images, dims, collapsed = traversal(run.model, x_all[:1], values=TRAVERSAL_VALUES, dims=TRAVERSAL_MAX_DIMS,
                                         reference=x_all[:TRAVERSAL_REFERENCE], kl=kl,
@@ -197,7 +192,7 @@ def traversal_section(run: Run, data: Dataset, kl: np.ndarray | None) -> Section
 def values_section(run: Run, data: Dataset) -> Section:
     x, y, split = held_out(data)
     x = x[:TABLE_ROWS]
-    recon = run.model.reconstruct(x.to(_device(run)), _cond(run, None if y is None else y[: len(x)])).cpu()
+    recon = run.model.reconstruct(x.to(_device(run)), None if y is None else y[: len(x)]).cpu()
     flat_x, flat_r = x.reshape(len(x), -1), recon.reshape(len(recon), -1)
     standardizer = run.standardizer
     if standardizer is not None and standardizer.mean.numel() == flat_x.shape[1]:
@@ -261,7 +256,7 @@ def latent_map_section(run: Run, data: Dataset) -> Section:
     d = run.model.config.latent_dim
     n = TSNE_MAX_POINTS if d > 2 else LATENT_MAP_MAX_POINTS  # t-SNE time grows with the points
     x = x[:n]
-    cond = _cond(run, None if labels is None else labels[:n])
+    cond = None if labels is None else labels[:n]
     labels = labels[:n].cpu().numpy() if labels is not None else None
     coords, used = project_2d(encode_means(run.model, x, cond), method="auto")
     if used == "tsne":

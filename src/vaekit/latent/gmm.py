@@ -190,7 +190,7 @@ def fit_gmm_sampler(run: Run, *, n_components: int = DEFAULT_COMPONENTS, data: D
     # A conditional model's codes are fitted as encoded with their labels; samples are then
     # decoded with whichever labels the caller asks for.
     sampler = GMMSampler(n_components, seed=seed).fit(
-        encode_means(run.model, x, labels if run.model.config.conditional else None))
+        encode_means(run.model, x, labels))
     sampler.model_sha256_ = _weights_sha256(run)
     sampler.save(run.path / GMM_FILE)
     return sampler
