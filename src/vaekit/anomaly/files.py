@@ -75,7 +75,7 @@ def read_examples(source: str | Path, *, label_column: str | None = None, image_
 
 def _table_header(path: Path) -> list[str]:
     """Column names of a table file, or [] for anything else."""
-    from vaekit.data.tables import TABLE_SUFFIXES, read_csv
+    from vaekit.data.tables import TABLE_SUFFIXES, read_csv_header
 
     name = path.name.lower()
     if not name.endswith(TABLE_SUFFIXES):
@@ -87,7 +87,7 @@ def _table_header(path: Path) -> list[str]:
             return list(pq.read_schema(path).names)
         except Exception:  # the real reader reports the problem
             return []
-    return read_csv(path)[0]
+    return read_csv_header(path)
 
 
 def binary_labels(values: list[object], where: str) -> np.ndarray:

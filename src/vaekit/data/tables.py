@@ -19,6 +19,7 @@ import gzip
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -70,21 +71,35 @@ def _check_header(path: Path, header: list[str]) -> list[str]:
     return names
 
 
+def _header(path: Path, f: TextIO) -> tuple[Any, list[str]]:
+    """A csv reader over ``f`` (delimiter sniffed from the first line) and the checked header."""
+    first = f.readline()
+    if path.name.lower().endswith((".tsv", ".tsv.gz")):
+        delimiter = "\t"
+    else:
+        delimiter = ";" if "," not in first and ";" in first else ","
+    f.seek(0)
+    reader = csv.reader(f, delimiter=delimiter)
+    header = next(reader, None)
+    if header is None or not any(h.strip() for h in header):
+        raise VaekitError(f"{path} is empty (expected a header row with column names)")
+    return reader, _check_header(path, header)
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """The column names of a CSV/TSV file, reading its first line only."""
+    try:
+        with _open_text(path) as f:
+            return _header(path, f)[1]
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+        raise VaekitError(f"cannot read '{path}': {exc}") from exc
+
+
 def read_csv(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """Header, data rows (as text) and each row's line number in the file."""
     try:
         with _open_text(path) as f:
-            first = f.readline()
-            if path.name.lower().endswith((".tsv", ".tsv.gz")):
-                delimiter = "\t"
-            else:
-                delimiter = ";" if "," not in first and ";" in first else ","
-            f.seek(0)
-            reader = csv.reader(f, delimiter=delimiter)
-            header = next(reader, None)
-            if header is None or not any(h.strip() for h in header):
-                raise VaekitError(f"{path} is empty (expected a header row with column names)")
-            names = _check_header(path, header)
+            reader, names = _header(path, f)
             rows, lines = [], []
             for row in reader:
                 if not row or not any(c.strip() for c in row):
