@@ -97,6 +97,10 @@ class HVAE(Model):
         self.posterior_heads = nn.ModuleList(nn.Linear(2 * width, 2 * d) for d in config.groups)
         self.z_in = nn.ModuleList(nn.Sequential(nn.Linear(d, width), ACTIVATIONS[act]()) for d in config.groups)
         self.down_cells = nn.ModuleList(ResidualCell(width, act, blocks) for _ in config.groups)
+        # The posterior heads keep PyTorch's default init: zero heads (q = p at step 0) let the
+        # decoder learn to ignore z first (15 epochs on 10k MNIST: -ELBO 122.7 against 116.2).
+        # The decoder mirrors the bottom-up MLP without its last layer, whose place the z_in
+        # layers take; one layer more cost ~4 nats at equal epochs (a stronger decoder uses z less).
         self.decoder = MLPDecoder(width, list(reversed(config.hidden))[1:], shape, act)
         self.observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std)
 
