@@ -9,7 +9,7 @@ al. 2015, Table 1): VAE 1 stochastic layer 86.76, IWAE k=50 1 layer 84.78; VAE 2
 Prints one JSON line.
 
     VAEKIT_DATA_DIR=../shared/data python benchmarks/mnist_nll.py --epochs 100 --objective iwae --iw-samples 50
-    VAEKIT_DATA_DIR=../shared/data python benchmarks/mnist_nll.py --model hvae --epochs 300
+    VAEKIT_DATA_DIR=../shared/data python benchmarks/mnist_nll.py --model hvae --epochs 400 --threads 1
 """
 
 from __future__ import annotations
