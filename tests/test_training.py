@@ -9,7 +9,9 @@ import vaekit
 from vaekit.errors import VaekitError
 from vaekit.models import VAE, VAEConfig
 from vaekit.serialization import load_checkpoint, load_weights
-from vaekit.training import TrainConfig, Trainer, TrainingInterrupted
+from vaekit.training import TrainConfig, Trainer
+
+from interrupts import train_interrupted
 
 SMALL_MODEL = {"latent_dim": 4, "hidden": [32]}
 DATA = {"source": "digits", "limit": 200}
@@ -40,28 +42,13 @@ def test_same_seed_same_run_and_other_seed_other_run(tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-def _train_interrupted(train, out, monkeypatch, after_epochs):
-    """Train with Ctrl-C arriving right after epoch ``after_epochs`` has been checkpointed."""
-    original = Trainer._end_epoch
-
-    def end_epoch_then_interrupt(self, row, optimizer, generator):
-        original(self, row, optimizer, generator)
-        if self.state.epoch == after_epochs:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "_end_epoch", end_epoch_then_interrupt)
-    with pytest.raises(TrainingInterrupted, match=f"interrupted after {after_epochs} complete epoch"):
-        vaekit.train(DATA, SMALL_MODEL, train, out, progress=False)
-    monkeypatch.setattr(Trainer, "_end_epoch", original)
-
-
 @pytest.mark.parametrize(("train", "cut_after"), [
     ({"epochs": 4, "batch_size": 64, "seed": 1, "kl_anneal": "linear:3"}, 2),
     ({"epochs": 3, "batch_size": 64, "lr_schedule": "cosine", "free_bits": 0.2, "kl_anneal": "cyclical:2"}, 1),
 ])
 def test_resume_after_ctrl_c_ends_exactly_where_the_uninterrupted_run_ends(tmp_path, monkeypatch, train, cut_after):
     full = vaekit.train(DATA, SMALL_MODEL, train, tmp_path / "full", progress=False)
-    _train_interrupted(train, tmp_path / "cut", monkeypatch, cut_after)
+    train_interrupted((DATA, SMALL_MODEL, train), tmp_path / "cut", monkeypatch, cut_after)
     assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["state"]["epoch"] == cut_after
 
     resumed = vaekit.resume(tmp_path / "cut", progress=False)

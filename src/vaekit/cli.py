@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vaekit.errors import VaekitError
 
@@ -47,15 +48,18 @@ COLOR_CHANNELS = {"auto": None, "gray": 1, "rgb": 3}
                     "vaekit train --resume --out runs/digits --epochs 60  |  "
                     "vaekit train mnist --model cvae --epochs 10  |  "
                     "vaekit train fashion-mnist --model vqvae --epochs 10  |  "
-                    "vaekit train mnist-binarized --model hvae --latent-groups 16,32")
+                    "vaekit train mnist-binarized --model hvae --latent-groups 16,32  |  "
+                    "vaekit train moses --model seqvae --limit 250000 --epochs 5  |  "
+                    "vaekit train zinc250k --model seqvae --properties logP,qed")
 def train(
     data: Annotated[str, typer.Argument(help="Dataset name (digits, mnist, fashion-mnist, mnist-binarized, "
-                                              "frey-faces, olivetti-faces) or a path: image folder, .npy/.npz, "
-                                              ".csv, .parquet.")] = "digits",
+                                              "frey-faces, olivetti-faces; molecules: moses, zinc250k) or a "
+                                              "path: image folder, .npy/.npz, .csv, .parquet, .smi.")] = "digits",
     model: Annotated[Optional[str], typer.Option(help="Model family: vae; cvae (conditioned on the data's "
                                                       "class labels); vqvae (discrete codes with a learned "
                                                       "autoregressive prior); hvae (a hierarchy of latent groups, "
-                                                      "top-down inference).")] = None,
+                                                      "top-down inference); seqvae (molecules: a GRU sequence "
+                                                      "VAE on SELFIES or SMILES tokens).")] = None,
     latent_groups: Annotated[Optional[str], typer.Option(help="hvae: latent dims per group, top group first, "
                                                               "e.g. 16,32.")] = None,
     codebook_size: Annotated[Optional[int], typer.Option(help="vqvae: codes in the codebook (K).")] = None,
@@ -89,7 +93,16 @@ def train(
     val_fraction: Annotated[Optional[float], typer.Option(help="Share of training data for validation.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Resize image folders to this square size.")] = None,
     color: Annotated[Optional[str], typer.Option(help="Image folders: auto, gray or rgb.")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Use only the first N training examples.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N training examples (molecules: a "
+                                                      "seeded random N of the source and of its test set).")
+                     ] = None,
+    tokens: Annotated[Optional[str], typer.Option(help="Molecules: selfies (default; every decoded string is a "
+                                                       "molecule) or smiles (characters).")] = None,
+    properties: Annotated[Optional[str], typer.Option(help="Molecules: numeric columns a property head learns "
+                                                           "from z, e.g. logP,qed.")] = None,
+    augment: Annotated[Optional[int], typer.Option(help="Molecules: randomised SMILES added per training "
+                                                        "molecule.")] = None,
+    smiles_column: Annotated[Optional[str], typer.Option(help="Molecules: the SMILES column of a CSV.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same run on CPU).")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
     precision: Annotated[Optional[str], typer.Option(
@@ -126,7 +139,8 @@ def train(
                       "early_stopping": early_stopping, "seed": seed, "device": device,
                       "precision": precision, "compile": compile_step, "fused_optimizer": fused_optimizer},
             "data": {"val_fraction": val_fraction, "image_size": image_size, "limit": limit,
-                     "channels": _color(color), "label_column": label_column},
+                     "channels": _color(color), "label_column": label_column, "tokens": tokens,
+                     "properties": _names(properties), "augment": augment, "smiles_column": smiles_column},
         }
         if data != "digits" or "source" not in base["data"]:
             flags["data"]["source"] = data
@@ -137,6 +151,11 @@ def train(
 
     if distributed.is_main():  # under torchrun, one process speaks
         _report_run(run, preview=not quiet)
+
+
+def _names(value: str | None) -> list[str] | None:
+    """``--properties logP,qed`` as a list of column names."""
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
 def _color(value: str | None) -> int | None:
@@ -241,7 +260,7 @@ def info(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run dire
         out_console.print(f"[bold]{section}[/bold]")
         for k, v in (values.items() if isinstance(values, dict) else [("", values)]):
             shown = f"{v:.3f}" if isinstance(v, float) else v
-            out_console.print(f"  {k}: {shown}" if k else f"  {shown}")
+            out_console.print(f"  {k}: {shown}" if k else f"  {shown}", markup=False)  # SELFIES tokens look like markup
 
 
 # -- latent space ---------------------------------------------------------------------------
@@ -409,6 +428,10 @@ from vaekit.cli_anomaly import app as _anomaly_app  # noqa: E402  (the `vaekit a
 
 app.add_typer(_anomaly_app, name="anomaly")
 
+from vaekit.cli_molecules import app as _molecules_app  # noqa: E402  (the `vaekit molecules` sub-commands)
+
+app.add_typer(_molecules_app, name="molecules")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and an exit status.
@@ -423,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except VaekitError as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)  # '[nH]' stays
         return 2
     except TrainingInterrupted as e:
         err_console.print(f"[yellow]{e}[/yellow]", highlight=False, soft_wrap=True)

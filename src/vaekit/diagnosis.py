@@ -109,6 +109,9 @@ def _kl_remedies(train: dict[str, Any]) -> list[str]:
 
 
 def _weaker_decoder(model: dict[str, Any]) -> list[str]:
+    if "decoder_hidden" in model:  # a sequence VAE: its decoder's size is its own setting
+        return [f"decoder_hidden: {max(8, int(model['decoder_hidden']) // 2)} in a --config file (a weaker "
+                "autoregressive decoder has to rely on z; Bowman et al. 2016)"]
     hidden = [int(h) for h in model.get("hidden") or [512, 256]]
     smaller = ",".join(str(max(8, h // 2)) for h in hidden)
     text = f"--hidden {smaller}"

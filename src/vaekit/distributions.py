@@ -170,11 +170,15 @@ class Categorical(Likelihood):
 
     For sequences (molecules): x holds integer class indices of shape ``logits.shape[:-1]``.
     ``mean`` is the class probabilities (the most useful 'expected value' to show).
+    ``mask`` (boolean, broadcastable to ``logits.shape[:-1]``): the positions that count;
+    the others (padding after a sequence's end) add exactly 0 to ``log_prob`` whatever
+    token they hold.
     """
 
-    def __init__(self, logits: torch.Tensor, event_ndim: int) -> None:
+    def __init__(self, logits: torch.Tensor, event_ndim: int, mask: torch.Tensor | None = None) -> None:
         self.logits = full_precision(logits)
         self.event_ndim = event_ndim
+        self.mask = mask
 
     @property
     def mean(self) -> torch.Tensor:
@@ -182,8 +186,13 @@ class Categorical(Likelihood):
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         logp = torch.log_softmax(self.logits, dim=-1)
-        index = x.long().expand(logp.shape[:-1]).unsqueeze(-1)
-        return _sum_event(logp.gather(-1, index).squeeze(-1), self.event_ndim)
+        index = x.long().expand(logp.shape[:-1])
+        if self.mask is not None:
+            index = index.masked_fill(~self.mask, 0)  # any class: the position is zeroed below
+        elem = logp.gather(-1, index.unsqueeze(-1)).squeeze(-1)
+        if self.mask is not None:
+            elem = elem.masked_fill(~self.mask, 0.0)
+        return _sum_event(elem, self.event_ndim)
 
     def sample(self, *, generator: torch.Generator | None = None) -> torch.Tensor:
         probs = self.mean.reshape(-1, self.logits.shape[-1])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +126,17 @@ def model_config_for(info: DataInfo, options: dict[str, Any], data: Dataset | No
     name = options.pop("model", "vae")
     if name not in MODELS:
         raise VaekitError(f"model: unknown model '{name}' (known: {', '.join(MODELS)})")
+    config_cls = MODELS[name][1]
+    if info.kind == "sequence" and not config_cls.accepts_sequences:
+        sequence_models = ", ".join(n for n, (_, c) in MODELS.items() if c.accepts_sequences)
+        raise VaekitError(f"model '{name}' does not take sequence data ('{info.name}'); use --model {sequence_models}")
+    if config_cls.accepts_sequences and info.kind != "sequence":
+        raise VaekitError(f"model '{name}' takes sequences (molecules: moses, zinc250k, a .smi file or SMILES with "
+                          f"--tokens), not the {info.kind} data of '{info.name}'")
     options.setdefault("input_shape", tuple(info.shape))
-    if MODELS[name][1].conditional:
+    for key, value in config_cls.data_options(info).items():
+        options.setdefault(key, value)
+    if config_cls.conditional:
         if data is not None and data.train_labels is None:
             raise VaekitError(f"model '{name}' is conditional and needs class labels, but dataset '{info.name}' has "
                               "none (use mnist, fashion-mnist, digits, an image folder with one sub-folder per "
@@ -135,13 +144,15 @@ def model_config_for(info: DataInfo, options: dict[str, Any], data: Dataset | No
         if "num_classes" not in options:
             options["num_classes"], class_names = data_classes(info, data, name)
             options.setdefault("class_names", class_names)
+    if "likelihood" not in {f.name for f in fields(config_cls)}:  # a family with one likelihood of its own
+        return config_cls.from_dict(options)
     if options.get("likelihood") in (None, "auto"):
         options["likelihood"] = info.likelihood
     lo, hi = info.value_range
     if options["likelihood"] == "bernoulli" and (lo < 0 or hi > 1):
         raise VaekitError(f"likelihood bernoulli needs data in [0, 1]; '{info.name}' spans [{lo:g}, {hi:g}] "
                           "(use --likelihood gaussian)")
-    return MODELS[name][1].from_dict(options)
+    return config_cls.from_dict(options)
 
 
 def data_classes(info: DataInfo, data: Dataset | None, model: str) -> tuple[int, list[str] | None]:
@@ -209,6 +220,12 @@ def train(
     before anything is written.
     """
     data_config = _as_data_config(data)
+    family = MODELS.get((model or {}).get("model", "vae"))
+    if family is not None:  # a family's own defaults for settings left unset (a seqvae's KL annealing)
+        config_cls = family[1]
+        if not isinstance(train, TrainConfig):
+            train = {**config_cls.train_defaults, **(train or {})}
+        data_config = _with_data_defaults(data_config, config_cls)
     train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
     bundle = vdata.load(data_config)
     model_config = model_config_for(bundle.info, model or {}, bundle)
@@ -305,6 +322,16 @@ def _write_run_extras(run: Run, bundle: Dataset) -> None:
             step()
         except VaekitError as e:
             warnings.warn(f"{run.path}: {e}", stacklevel=2)
+
+
+def _with_data_defaults(config: DataConfig, config_cls: type[ModelConfig]) -> DataConfig:
+    """``config`` with the family's data defaults for the fields left unset (a seqvae reads a
+    CSV as SMILES). A named dataset of images or tables keeps its own reading, so that the
+    model and the data are refused with the message that names both (``model_config_for``)."""
+    unset = {k: v for k, v in config_cls.data_defaults.items() if getattr(config, k) is None}
+    if not unset or vdata.registry.normalize_name(config.source) in vdata.registry.DATASETS:
+        return config
+    return config.replace(**unset)
 
 
 def _as_data_config(data: str | DataConfig | dict[str, Any]) -> DataConfig:

@@ -308,7 +308,7 @@ class Trainer:
         model.train()
         started = time.perf_counter()
         x_epoch = data.train_epoch_view(generator).to(self.device) if data.info.dynamic_binarization else train
-        order = torch.randperm(len(train), generator=generator).to(self.device)
+        order = data.train_order(generator, cfg.batch_size).to(self.device)  # sequences: bucketed by length
         totals = [0.0, 0.0, 0.0]  # objective, recon, KL: summed over this rank's examples
         extra_totals: dict[str, float] = {}
         seen = 0

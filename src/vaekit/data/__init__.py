@@ -59,6 +59,10 @@ def load(
     """
     config = source if isinstance(source, DataConfig) else DataConfig(source=os.fspath(source))
     config = config.replace(**overrides)
+    if _molecules(config):
+        from vaekit.chem.sequences import load_molecules
+
+        return load_molecules(config)
     shape = tuple(int(s) for s in expected_shape) if expected_shape is not None else None
     parts, name, origin = _read(config, shape)
     if standardizer is not None:
@@ -85,6 +89,21 @@ def load_for_model(
         expected_shape=info.shape,
         **{"val_fraction": 0.0, "test_fraction": 0.0, **overrides},
     )
+
+
+def _molecules(config: DataConfig) -> bool:
+    """Molecule sources go to ``vaekit.chem.sequences``; molecule options elsewhere are errors."""
+    from vaekit.chem.sequences import is_molecule_source
+
+    if config.tokens is not None and registry.normalize_name(config.source) in registry.DATASETS:
+        raise VaekitError(f"tokens apply to molecules, not to the named dataset '{config.source}'")
+    if is_molecule_source(config):
+        return True
+    given = [f for f in ("properties", "smiles_column") if getattr(config, f)] + (["augment"] if config.augment else [])
+    if given:
+        raise VaekitError(f"{' and '.join(given)} apply to molecules only, not to '{config.source}' (set tokens to "
+                          "read it as SMILES)")
+    return False
 
 
 def _read(config: DataConfig, shape: tuple[int, ...] | None) -> tuple[Parts, str, str]:

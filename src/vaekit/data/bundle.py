@@ -16,6 +16,10 @@ import torch
 
 from vaekit.data.standardize import Standardizer
 
+#: Sequences: batches per length bucket of ``Dataset.train_order`` (sorted within a bucket,
+#: so a larger bucket wastes less padding but mixes the data less).
+BUCKET_BATCHES = 50
+
 
 @dataclass
 class DataInfo:
@@ -24,17 +28,28 @@ class DataInfo:
     ``shape`` is one example's shape: ``(C, H, W)`` for images, ``(D,)`` for tables and
     flat arrays. ``likelihood`` is ``"bernoulli"`` for data in [0, 1] (pixels, binary)
     and ``"gaussian"`` for real-valued data (standardized tables).
+
+    Sequences (``kind == "sequence"``, molecules: ``vaekit.chem.sequences``): each example
+    is a row of ``max_length`` token ids (padded) followed by the standardized values of the
+    ``targets`` columns, so ``shape == (max_length + len(targets),)``; ``vocabulary`` lists
+    the tokens by id (made by ``tokenizer``), ``target_mean`` / ``target_std`` undo the
+    targets' standardization, and ``likelihood`` is ``"categorical"``.
     """
 
     name: str
     shape: tuple[int, ...]
-    kind: str = "array"  # "image" | "table" | "array"
+    kind: str = "array"  # "image" | "table" | "array" | "sequence"
     value_range: tuple[float, float] = (0.0, 1.0)
     likelihood: str = "bernoulli"
     dynamic_binarization: bool = False
     columns: list[str] | None = None
     class_names: list[str] | None = None
     source: str = ""
+    vocabulary: list[str] | None = None
+    tokenizer: str | None = None
+    targets: list[str] | None = None
+    target_mean: list[float] | None = None
+    target_std: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -68,6 +83,8 @@ class Dataset:
     test_labels: torch.Tensor | None = None
     standardizer: Standardizer | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Sequences: each training example's length in tokens; ``train_order`` buckets by it.
+    train_lengths: torch.Tensor | None = None
 
     def train_epoch_view(self, generator: torch.Generator) -> torch.Tensor:
         """The training tensor for one epoch.
@@ -79,6 +96,30 @@ class Dataset:
         if self.info.dynamic_binarization:
             return torch.bernoulli(self.train, generator=generator)
         return self.train
+
+    def train_order(self, generator: torch.Generator, batch_size: int) -> torch.Tensor:
+        """The order of the training examples for one epoch; the trainer takes batches of
+        ``batch_size`` consecutive positions of it.
+
+        A random permutation; with ``train_lengths`` (sequences) the permutation is cut into
+        buckets of ``BUCKET_BATCHES`` batches, each bucket sorted by length and cut into
+        batches, and the full batches shuffled (the one short batch, if any, stays last so
+        every batch starts at a multiple of ``batch_size``). Batches then hold sequences of
+        similar length, so padding costs little, while each epoch still sees the data in a
+        new random order. Drawn only from ``generator``, so resume stays exact.
+        """
+        n = len(self.train)
+        perm = torch.randperm(n, generator=generator)
+        if self.train_lengths is None or batch_size >= n:
+            return perm
+        lengths = self.train_lengths[perm]
+        bucket = batch_size * BUCKET_BATCHES
+        sorted_perm = torch.cat([perm[s:s + bucket][torch.sort(lengths[s:s + bucket], stable=True).indices]
+                                 for s in range(0, n, bucket)])
+        full = n // batch_size
+        batches = sorted_perm[:full * batch_size].reshape(full, batch_size)
+        batches = batches[torch.randperm(full, generator=generator)]
+        return torch.cat([batches.reshape(-1), sorted_perm[full * batch_size:]])
 
     def split(self, name: str) -> torch.Tensor:
         """The tensor of split ``name`` ("train", "val" or "test"), or a clear error."""

@@ -35,6 +35,17 @@ class DataConfig:
       validation and test splits are unchanged.
     - ``label_column``: for tables, a column holding labels; it is excluded from the
       features.
+
+    Molecules (``vaekit.chem.sequences``; a named set ``moses`` / ``zinc250k``, a ``.smi``
+    file, or any SMILES file once ``tokens`` is set):
+
+    - ``tokens``: ``selfies`` or ``smiles`` (None: selfies for molecule sources; a sequence
+      model sets it, so a ``.csv`` with a SMILES column is read as molecules, not as a table).
+    - ``properties``: numeric columns (``logP``, ``qed``...) a property head learns from z.
+    - ``augment``: randomised SMILES added per training molecule (seeded).
+    - ``smiles_column``: the SMILES column of a CSV (default: the one named SMILES).
+    - ``limit`` is a seeded random subset of the molecules, taken before the split (and of a
+      named set's own test set).
     """
 
     source: str = "digits"
@@ -45,6 +56,10 @@ class DataConfig:
     limit: int | None = None
     label_column: str | None = None
     test_fraction: float = 0.1
+    tokens: str | None = None
+    properties: list[str] | None = None
+    augment: int = 0
+    smiles_column: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,3 +102,12 @@ class DataConfig:
             raise VaekitError(f"channels must be 1 (grayscale), 3 (RGB) or None (auto), got {self.channels!r}")
         if self.label_column is not None and not isinstance(self.label_column, str):
             raise VaekitError(f"label_column must be a column name or None, got {self.label_column!r}")
+        if self.tokens not in (None, "selfies", "smiles"):
+            raise VaekitError(f"tokens must be selfies or smiles, got {self.tokens!r}")
+        if self.properties is not None and (not isinstance(self.properties, list) or
+                                            not all(isinstance(p, str) and p for p in self.properties)):
+            raise VaekitError(f"properties must be a list of column names, got {self.properties!r}")
+        if not isinstance(self.augment, int) or isinstance(self.augment, bool) or self.augment < 0:
+            raise VaekitError(f"augment must be a non-negative integer, got {self.augment!r}")
+        if self.smiles_column is not None and not isinstance(self.smiles_column, str):
+            raise VaekitError(f"smiles_column must be a column name or None, got {self.smiles_column!r}")

@@ -46,6 +46,9 @@ def write_samples(run: Run, *, n: int = 64, output: Path | None = None, temperat
 
     if sampler not in ("prior", "gmm"):
         raise VaekitError(f"--sampler: expected prior or gmm, got '{sampler}'")
+    if run.data_info.kind == "sequence":
+        raise VaekitError(f"{run.path} models sequences (molecules): use vaekit molecules sample {run.path} "
+                          f"-n {n} -o gen.smi")
     if components is not None and sampler != "gmm":
         raise VaekitError("--components applies to --sampler gmm only")
     config = run.model.config

@@ -8,6 +8,7 @@ from vaekit.errors import VaekitError
 from vaekit.models.base import ConditionalConfig, Loss, Model, ModelConfig
 from vaekit.models.cvae import CVAE, CVAEConfig
 from vaekit.models.hvae import HVAE, HVAEConfig
+from vaekit.models.seqvae import SeqVAE, SeqVAEConfig
 from vaekit.models.vae import VAE, VAEConfig
 from vaekit.models.vqvae import VQVAE, VQVAEConfig
 
@@ -16,6 +17,7 @@ MODELS: dict[str, tuple[type[Model], type[ModelConfig]]] = {
     "cvae": (CVAE, CVAEConfig),
     "hvae": (HVAE, HVAEConfig),
     "vqvae": (VQVAE, VQVAEConfig),
+    "seqvae": (SeqVAE, SeqVAEConfig),
 }
 
 
@@ -42,6 +44,8 @@ __all__ = [
     "Loss",
     "Model",
     "ModelConfig",
+    "SeqVAE",
+    "SeqVAEConfig",
     "VAEConfig",
     "VQVAEConfig",
     "build",

@@ -86,6 +86,22 @@ class ModelConfig:
     #: True when encode/decode need ``cond`` (class labels): see ``ConditionalConfig``.
     conditional: ClassVar[bool] = False
 
+    #: True for a family that models sequence data (``DataInfo.kind == "sequence"``: rows of
+    #: token ids); such data and the other families refuse each other with one line.
+    accepts_sequences: ClassVar[bool] = False
+    #: Training settings (``TrainConfig`` fields) this family gets unless the user sets them
+    #: (a sequence VAE's KL annealing and free bits).
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    #: Data settings (``DataConfig`` fields) this family gets unless set (a sequence VAE reads
+    #: its data as tokenised molecules).
+    data_defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def data_options(cls, info: Any) -> dict[str, Any]:
+        """Fields this family takes from the data besides ``input_shape`` (a sequence VAE's
+        vocabulary), given the dataset's ``DataInfo``; used by ``runs.model_config_for``."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["model"] = self.model

@@ -1,0 +1,212 @@
+"""Per-molecule features for the MOSES metrics, and the reference statistics built from them.
+
+Every metric needs a few things per molecule (canonical SMILES, Morgan fingerprint, BRICS
+fragments, Bemis-Murcko scaffold, whether it passes the filters); ``describe_all`` computes
+them in one pass, in worker processes when ``n_jobs > 1``. A reference set (MOSES test or
+scaffold test, or a user's file) is summarised once into ``ReferenceStats``: ChemNet
+activation mean and covariance (FCD), fingerprints (SNN), fragment and scaffold counts
+(Frag, Scaf). The summary of the 176k-molecule MOSES test set takes minutes, so it is
+cached under ``<cache>/chem/`` as ``.npz`` (arrays) + ``.json`` (counts), never pickle,
+keyed by a hash of the reference SMILES and the RDKit / fcd versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+from rdkit import Chem, rdBase
+from rdkit.Chem.Scaffolds import MurckoScaffold
+
+from vaekit.atomic import atomic_write_text, atomic_write_with
+from vaekit.chem.metrics_filters import passes_filters
+from vaekit.chem.metrics_similarity import morgan_bits
+from vaekit.chem.molecules import to_mol
+from vaekit.data.download import cache_dir
+from vaekit.errors import VaekitError
+
+STATS_FORMAT = "vaekit-moses-reference-1"
+MIN_SCAFFOLD_RINGS = 2  # MOSES counts a scaffold only when it has at least two rings
+CHUNK = 2000
+
+
+@dataclass
+class Features:
+    """What the metrics need of one valid molecule."""
+
+    canonical: str
+    fingerprint: np.ndarray  # 128 uint8, bit-packed Morgan r=2, 1024 bits
+    fragments: list[str]
+    scaffold: str | None
+    passes_filters: bool | None  # None when not asked for
+
+
+def fragments_of(mol: Chem.Mol) -> list[str]:
+    """SMILES of the pieces left after cutting every BRICS bond (dummy atoms mark the cuts), as in MOSES."""
+    return Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(mol)).split(".")
+
+
+def scaffold_of(mol: Chem.Mol) -> str | None:
+    """Canonical SMILES of the Bemis-Murcko scaffold, or None when it has fewer than two rings (MOSES's rule)."""
+    try:
+        scaffold = MurckoScaffold.GetScaffoldForMol(mol)
+    except Exception:  # RDKit raises assorted errors on exotic molecules; MOSES skips them too
+        return None
+    smiles = Chem.MolToSmiles(scaffold)
+    if not smiles or scaffold.GetRingInfo().NumRings() < MIN_SCAFFOLD_RINGS:
+        return None
+    return smiles
+
+
+def describe(smiles: str | None, with_filters: bool = False) -> Features | None:
+    """The features of one SMILES, or None when it is not a valid molecule."""
+    mol = to_mol(smiles) if smiles else None
+    if mol is None:
+        return None
+    with rdBase.BlockLogs():
+        return Features(
+            canonical=Chem.MolToSmiles(mol),
+            fingerprint=morgan_bits(mol),
+            fragments=fragments_of(mol),
+            scaffold=scaffold_of(mol),
+            passes_filters=passes_filters(mol) if with_filters else None,
+        )
+
+
+def _describe_chunk(args: tuple[list[str | None], bool]) -> list[Features | None]:
+    chunk, with_filters = args
+    return [describe(s, with_filters) for s in chunk]
+
+
+def describe_all(smiles: Sequence[str | None], *, with_filters: bool = False, n_jobs: int = 1) -> list[Features | None]:
+    """``describe`` of every SMILES, in order; ``n_jobs > 1`` spreads chunks over worker processes."""
+    if n_jobs <= 1 or len(smiles) < 2 * CHUNK:
+        return [describe(s, with_filters) for s in smiles]
+    chunks = [(list(smiles[i:i + CHUNK]), with_filters) for i in range(0, len(smiles), CHUNK)]
+    with multiprocessing.get_context("spawn").Pool(n_jobs) as pool:
+        return [f for part in pool.imap(_describe_chunk, chunks) for f in part]
+
+
+def _canonical_chunk(chunk: list[str]) -> list[str | None]:
+    from vaekit.chem.molecules import canonical
+
+    return [canonical(s) for s in chunk]
+
+
+def canonicalize_all(smiles: Sequence[str], *, n_jobs: int = 1) -> list[str | None]:
+    """Canonical SMILES of each string (None where invalid); ``n_jobs > 1`` uses worker processes."""
+    if n_jobs <= 1 or len(smiles) < 2 * CHUNK:
+        return _canonical_chunk(list(smiles))
+    chunks = [list(smiles[i:i + CHUNK]) for i in range(0, len(smiles), CHUNK)]
+    with multiprocessing.get_context("spawn").Pool(n_jobs) as pool:
+        return [c for part in pool.imap(_canonical_chunk, chunks) for c in part]
+
+
+def chemnet_activations(smiles: Sequence[str], *, device: str | None = None, batch_size: int = 256) -> np.ndarray:
+    """ChemNet's penultimate-layer activations (N, 512) for canonical SMILES (the ``fcd`` package's model)."""
+    import warnings
+
+    import fcd
+
+    model = fcd.load_ref_model()
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fcd warns about padding lengths for SMILES over 349 characters
+        return fcd.get_predictions(model, list(smiles), batch_size=batch_size, n_jobs=0, device=device)
+
+
+def gaussian_of(activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of activations, as FCD defines them (``np.cov`` of the rows, N - 1 normalisation)."""
+    if len(activations) < 2:
+        raise VaekitError(f"FCD needs at least 2 valid molecules, got {len(activations)}")
+    return activations.mean(0).astype(np.float64), np.cov(activations.T.astype(np.float64))
+
+
+@dataclass
+class ReferenceStats:
+    """A reference set summarised for the metrics: computed once, reused for every generated set."""
+
+    size: int
+    fcd_mu: np.ndarray
+    fcd_sigma: np.ndarray
+    fingerprints: np.ndarray  # (size, 128) uint8, bit-packed
+    fragments: dict[str, int]
+    scaffolds: dict[str, int]
+
+    @classmethod
+    def from_features(cls, features: Iterable[Features], *, device: str | None = None) -> ReferenceStats:
+        valid = list(features)
+        mu, sigma = gaussian_of(chemnet_activations([f.canonical for f in valid], device=device))
+        return cls(
+            size=len(valid),
+            fcd_mu=mu,
+            fcd_sigma=sigma,
+            fingerprints=np.stack([f.fingerprint for f in valid]),
+            fragments=dict(Counter(frag for f in valid for frag in f.fragments)),
+            scaffolds=dict(Counter(f.scaffold for f in valid if f.scaffold is not None)),
+        )
+
+    def save(self, stem: Path) -> None:
+        """Write ``stem.npz`` (arrays) and ``stem.json`` (counts), each atomically."""
+        def write_npz(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, fcd_mu=self.fcd_mu, fcd_sigma=self.fcd_sigma, fingerprints=self.fingerprints)
+
+        atomic_write_with(stem.with_suffix(".npz"), write_npz)
+        meta = {"format": STATS_FORMAT, "size": self.size, "fragments": self.fragments, "scaffolds": self.scaffolds}
+        atomic_write_text(stem.with_suffix(".json"), json.dumps(meta))
+
+    @classmethod
+    def load(cls, stem: Path) -> ReferenceStats:
+        """Read what ``save`` wrote; a damaged or foreign file is a ``VaekitError`` naming it."""
+        try:
+            meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+            with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
+                mu, sigma, fps = z["fcd_mu"], z["fcd_sigma"], z["fingerprints"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise VaekitError(f"cannot read reference statistics '{stem}.npz/.json': {exc} (delete them)") from exc
+        if meta.get("format") != STATS_FORMAT or len(fps) != meta.get("size"):
+            raise VaekitError(f"'{stem}.json' is not a {STATS_FORMAT} file (delete it and its .npz)")
+        return cls(meta["size"], mu, sigma, fps, meta["fragments"], meta["scaffolds"])
+
+
+def smiles_key(smiles: Sequence[str | None], tag: str) -> str:
+    """A short hash of a SMILES list and the library versions that shape its statistics."""
+    h = hashlib.sha256(f"{tag}|rdkit {rdBase.rdkitVersion}|fcd {version('fcd')}\n".encode())
+    for s in smiles:
+        h.update((s or "").encode())
+        h.update(b"\n")
+    return h.hexdigest()[:20]
+
+
+def stats_dir() -> Path:
+    return cache_dir() / "chem"
+
+
+def reference_stats(smiles: Sequence[str], *, n_jobs: int = 1, device: str | None = None,
+                    cache: bool = True) -> ReferenceStats:
+    """The statistics of a reference SMILES list, from the cache when computed before.
+
+    Invalid reference SMILES are skipped (MOSES's sets have none); a list with no valid
+    molecule is a ``VaekitError``.
+    """
+    stem = stats_dir() / f"reference-{smiles_key(smiles, STATS_FORMAT)}"
+    if cache and stem.with_suffix(".json").is_file() and stem.with_suffix(".npz").is_file():
+        return ReferenceStats.load(stem)
+    features = [f for f in describe_all(smiles, n_jobs=n_jobs) if f is not None]
+    if not features:
+        raise VaekitError(f"none of the {len(smiles)} reference SMILES is a valid molecule")
+    stats = ReferenceStats.from_features(features, device=device)
+    if cache:
+        stats.save(stem)
+    return stats
