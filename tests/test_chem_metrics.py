@@ -177,7 +177,7 @@ def test_evaluate_command_prints_json_and_fails_in_one_line(tmp_path):
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["metrics"]["valid"] == pytest.approx(6 / 7) and report["metrics"]["Novelty"] == 0.0
     assert report["metrics"]["SNN/Test"] == pytest.approx(1.0)
-    assert any("1 of 7 SMILES are invalid (lines 7)" in n for n in report["notes"])
+    assert any("1 of 7 SMILES are invalid (line 7)" in n for n in report["notes"])
     from vaekit.cli import main
 
     assert main(["molecules", "evaluate", str(tmp_path / "missing.smi")]) == 2

@@ -366,6 +366,16 @@ def test_cli_trains_samples_and_writes_a_file_of_valid_molecules(tmp_path, capsy
     assert again.read_text() == gen.read_text()  # same seed, same molecules
 
 
+def test_the_cli_reports_dropped_smiles_as_one_warning_line(tmp_path, capsys):
+    smi = _write_smiles(tmp_path / "mols.smi", [*MOLECULES[:40], "C1CC"])
+    settings = tmp_path / "seqvae.yaml"
+    settings.write_text("model:\n  embedding_dim: 8\n  encoder_hidden: 16\n  decoder_hidden: 16\n")
+    assert main(["train", str(smi), "--model", "seqvae", "--latent-dim", "4", "--epochs", "1", "--config",
+                 str(settings), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "SMILES" in line]
+    assert lines == [f"warning: 1 of 41 SMILES in {smi} are invalid (line 41)"], lines
+
+
 def test_an_unknown_token_through_the_cli_is_one_line_and_exit_2(trained, capsys):
     code = main(["molecules", "interpolate", str(trained.path), "C[Si](C)(C)C", "CCO", "--steps", "3"])
     err = capsys.readouterr().err

@@ -7,6 +7,7 @@ during training exits with 130 after saying how to resume.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -433,6 +434,13 @@ from vaekit.cli_molecules import app as _molecules_app  # noqa: E402  (the `vaek
 app.add_typer(_molecules_app, name="molecules")
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """Show a warning a user can act on (invalid SMILES dropped, a collapsed posterior) as one
+    line: Python's default adds a file:line that points into vaekit, not at the user's input."""
+    err_console.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and an exit status.
 
@@ -442,7 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     from vaekit.training import TrainingInterrupted
 
     try:
-        app(args=argv, prog_name="vaekit")
+        with warnings.catch_warnings():  # restores the default display when main returns
+            warnings.showwarning = _one_line_warning
+            app(args=argv, prog_name="vaekit")
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except VaekitError as e:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vaekit.chem.metrics import UNIQUE_AT, moses_metrics
-from vaekit.chem.smiles_files import read_smiles, validate
+from vaekit.chem.smiles_files import lines_text, read_smiles, validate
 from vaekit.errors import VaekitError
 
 # What each metric means, for the table (direction: which way is better).
@@ -91,14 +91,8 @@ def evaluate_file(generated: str, *, ref: str = "moses", train: str | None = "au
             notes.append(f"unique@{k // 1000}k is over all {n_valid} valid molecules (fewer than {k:,})")
             break
     if n_valid < len(smiles):
-        bad = []
-        for i, s in enumerate(smiles):
-            if _invalid(s):
-                bad.append(file.line_numbers[i])
-                if len(bad) == 5:
-                    break
-        notes.append(f"{len(smiles) - n_valid} of {len(smiles)} SMILES are invalid (lines "
-                     f"{', '.join(map(str, bad))}{', ...' if len(smiles) - n_valid > 5 else ''})")
+        bad = [file.line_numbers[i] for i, s in enumerate(smiles) if _invalid(s)]
+        notes.append(f"{len(bad)} of {len(smiles)} SMILES are invalid ({lines_text(bad)})")
     return Evaluation(file.origin, len(smiles), metrics, references, notes)
 
 

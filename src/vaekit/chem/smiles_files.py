@@ -167,9 +167,10 @@ def read_smiles(source: str | Path, *, column: str | None = None, properties: Se
     return file
 
 
-def _lines_text(lines: Sequence[int]) -> str:
+def lines_text(lines: Sequence[int]) -> str:
+    """``line 4`` or ``lines 4, 17, ...`` (the first few)."""
     shown = ", ".join(str(n) for n in lines[:MAX_LINES_SHOWN])
-    return shown + (", ..." if len(lines) > MAX_LINES_SHOWN else "")
+    return ("line " if len(lines) == 1 else "lines ") + shown + (", ..." if len(lines) > MAX_LINES_SHOWN else "")
 
 
 def validate(file: SmilesFile, *, canonicalize: bool = True) -> tuple[list[str], list[int], str | None]:
@@ -195,10 +196,10 @@ def validate(file: SmilesFile, *, canonicalize: bool = True) -> tuple[list[str],
     if not kept:
         first = repr(file.smiles[0]) if file.smiles else "nothing"
         raise VaekitError(
-            f"none of the {n} SMILES in {file.origin} is valid (lines {_lines_text(bad)}; line "
+            f"none of the {n} SMILES in {file.origin} is valid ({lines_text(bad)}; line "
             f"{file.line_numbers[0] if file.line_numbers else 1} reads {first})"
         )
     report = None
     if bad:
-        report = f"{len(bad)} of {n} SMILES in {file.origin} are invalid (lines {_lines_text(bad)})"
+        report = f"{len(bad)} of {n} SMILES in {file.origin} are invalid ({lines_text(bad)})"
     return kept, indices, report
