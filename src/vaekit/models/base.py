@@ -272,7 +272,12 @@ class Model(nn.Module):
         the single-Gaussian posterior of ``encode``; a family whose posterior is not one
         diagonal Gaussian (a hierarchy of latent groups, discrete codes) overrides it.
         """
-        posterior = self.encode(x, cond)
+        return self.infer_from(self.encode(x, cond), x, cond, n=n, generator=generator)
+
+    def infer_from(self, posterior: DiagonalGaussian, x: torch.Tensor, cond: torch.Tensor | None = None, *,
+                   n: int = 1, generator: torch.Generator | None = None) -> Inference:
+        """``infer`` given the posterior ``encode`` returned: a family that adds terms of its own
+        (a sequence VAE's property head reads the posterior mean) encodes once and calls this."""
         if n == 1 and generator is None:
             z = posterior.rsample().unsqueeze(0)  # randn_like: traceable by torch.compile
         else:

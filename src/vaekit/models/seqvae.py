@@ -165,12 +165,7 @@ class SeqVAE(Model):
         the sampling noise would hide the property from it early in training, when the
         posterior is still close to the prior."""
         posterior = self.encode(x, cond)
-        if n == 1 and generator is None:
-            z = posterior.rsample().unsqueeze(0)
-        else:
-            z = posterior.rsample(n, generator=generator)
-        draws = Inference(z=z, log_px_z=self.decode(z).log_prob(x), log_pz=self.prior_log_prob(z),
-                          log_qz=posterior.log_prob(z), kl_by_dim=posterior.kl_per_dim().flatten(1))
+        draws = self.infer_from(posterior, x, cond, n=n, generator=generator)
         if self.property_head is None or self.config.property_weight == 0:
             return draws
         targets = self.targets(x)
