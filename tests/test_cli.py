@@ -65,6 +65,29 @@ def test_toml_config_file_with_flat_keys(tmp_path):
     assert json.loads((out / "config.json").read_text())["model"]["latent_dim"] == 2
 
 
+def test_set_reaches_any_field_between_the_file_and_the_flags(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("model:\n  latent_dim: 5\n  hidden: [16]\ntrain:\n  epochs: 1\n")
+    out = tmp_path / "run"
+    assert main(["train", "digits", "--config", str(cfg), "--set", "hidden=[12, 6]", "--set", "train.lr=0.003",
+                 "--set", "latent_dim=4", "--latent-dim", "2", "--set", "data.limit=100", "--quiet",
+                 "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["hidden"] == [12, 6] and config["model"]["latent_dim"] == 2  # the flag wins
+    assert config["train"]["lr"] == 0.003 and config["data"]["config"]["limit"] == 100
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("latent_dim", "--set 'latent_dim': expected KEY=VALUE"),
+    ("optim.lr=0.1", "--set 'optim.lr=0.1': the section must be one of model, train, data"),
+    ("decoder_width=3", "unknown field(s) ['decoder_width']"),
+])
+def test_a_bad_set_is_one_line(tmp_path, item, message):
+    result = run_cli("train", "digits", "--set", item, "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_flag_continues_a_run(digits_run, tmp_path):
     import shutil
 

@@ -51,7 +51,7 @@ COLOR_CHANNELS = {"auto": None, "gray": 1, "rgb": 3}
                     "vaekit train fashion-mnist --model vqvae --epochs 10  |  "
                     "vaekit train mnist-binarized --model hvae --latent-groups 16,32  |  "
                     "vaekit train moses --model seqvae --limit 250000 --epochs 5  |  "
-                    "vaekit train zinc250k --model seqvae --properties logP,qed")
+                    "vaekit train zinc250k --model seqvae --properties logP,qed --set decoder_hidden=768")
 def train(
     data: Annotated[str, typer.Argument(help="Dataset name (digits, mnist, fashion-mnist, mnist-binarized, "
                                               "frey-faces, olivetti-faces; molecules: moses, zinc250k) or a "
@@ -116,6 +116,9 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
     config: Annotated[Optional[Path], typer.Option(help="YAML or TOML settings file; flags override it.")] = None,
+    assignments: Annotated[Optional[list[str]], typer.Option(
+        "--set", metavar="KEY=VALUE", help="Any config field, repeatable: --set decoder_hidden=768 "
+                                           "--set train.lr=0.0005 (over --config, under the flags).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar or preview.")] = False,
 ) -> None:
     """Train a VAE and write a run directory (config, weights, checkpoint, metrics, pictures)."""
@@ -127,6 +130,7 @@ def train(
         run = runs.resume(out, epochs=epochs, progress=not quiet)
     else:
         base = settings.read_settings_file(config) if config else {s: {} for s in settings.SECTIONS}
+        base = settings.merge(base, settings.parse_assignments(assignments or []))
         flags: dict[str, dict[str, Any]] = {
             "model": {"model": model, "arch": arch, "latent_dim": latent_dim, "hidden": _int_list(hidden, "--hidden"),
                       "channels": _int_list(conv_channels, "--conv-channels"), "likelihood": likelihood,

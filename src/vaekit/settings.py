@@ -66,3 +66,31 @@ def merge(base: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]])
     for section, values in overrides.items():
         merged[section].update({k: v for k, v in values.items() if v is not None})
     return merged
+
+
+def parse_assignments(items: list[str], flag: str = "--set") -> dict[str, dict[str, Any]]:
+    """``KEY=VALUE`` pairs from the command line, sorted into sections like a settings file.
+
+    Every config field reaches the command line this way without a flag of its own (for
+    example the sequence VAE's ``decoder_hidden``). ``KEY`` is ``section.field`` or a bare
+    field name; ``VALUE`` is read as YAML, so ``512``, ``0.5``, ``true`` and ``[32, 64]`` keep
+    their types.
+    """
+    raw: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise VaekitError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} decoder_hidden=768")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise VaekitError(f"{flag} {item!r}: cannot read the value {text!r}") from None
+        section, dot, name = key.partition(".")
+        if dot:
+            if section not in SECTIONS or not name:
+                raise VaekitError(f"{flag} {item!r}: the section must be one of {', '.join(SECTIONS)}")
+            raw.setdefault(section, {})[name.replace("-", "_")] = value
+        else:
+            raw[key.replace("-", "_")] = value
+    return split_sections(raw, origin=flag)
