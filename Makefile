@@ -9,13 +9,13 @@ TORCH  := torch==2.13.0
 DATA_DIR ?= $(abspath ../shared/data)
 export VAEKIT_DATA_DIR ?= $(if $(wildcard $(DATA_DIR)),$(DATA_DIR),)
 
-.PHONY: install demo test test-all lint bench bench-anomaly clean
+.PHONY: install demo serve browser test test-all lint bench bench-anomaly clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet $(TORCH) -e ".[dev,chem]"
+	$(BIN)/pip install --quiet $(TORCH) -e ".[dev,chem,serve,onnx]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -23,10 +23,22 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/vaekit train digits --epochs 100 --latent-dim 8 --out runs/demo --overwrite
 
-test: install
+# the explorer page of `make demo`'s run: http://127.0.0.1:8000
+serve: install
+	$(BIN)/vaekit serve runs
+
+# headless chromium for the browser tests (Debian packages, as root); without it they are skipped
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || \
+	  echo "note: installing chromium failed: the browser tests (-m browser) will be skipped"; \
+	else echo "note: chromium is missing and apt-get as root is not available: the browser tests (-m browser) will be skipped"; fi
+
+test: install browser
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-all: install
+test-all: install browser
 	$(BIN)/python -m pytest -q
 
 lint: install

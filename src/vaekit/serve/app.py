@@ -1,0 +1,79 @@
+"""The FastAPI app: ``create_app(runs_dir)`` wires the registry, the endpoints, the page and the limits."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from vaekit.serve.errors import install_error_handlers
+from vaekit.serve.images import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
+from vaekit.serve.registry import RunRegistry
+from vaekit.serve.security import require_token
+
+TOKEN_ENV = "VAEKIT_SERVE_TOKEN"
+STATIC = Path(str(resources.files("vaekit.serve") / "static"))
+
+
+class BodyLimit:
+    """Refuse a request whose declared body is over ``max_bytes`` (413) before reading any of it.
+
+    Uploads are then checked again by size as they are read (``images.read_upload``)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            length = dict(scope.get("headers") or []).get(b"content-length", b"0")
+            if not length.isdigit() or int(length) > self.max_bytes:
+                from fastapi.responses import JSONResponse
+
+                message = f"request body over the limit of {self.max_bytes} bytes" if length.isdigit() else \
+                    "bad Content-Length header"
+                await JSONResponse({"error": message}, status_code=413 if length.isdigit() else 400)(
+                    scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(runs_dir: str | Path, token: str | None = None, *, batch_window_ms: float | None = 1.0,
+               max_batch: int = 256, max_upload_bytes: int = MAX_UPLOAD_BYTES,
+               max_upload_pixels: int = MAX_UPLOAD_PIXELS) -> FastAPI:
+    """The app serving the runs under ``runs_dir``.
+
+    ``token``: a bearer token every API call must carry (default: the ``VAEKIT_SERVE_TOKEN``
+    environment variable; none when unset). ``batch_window_ms``: how long a micro-batch waits
+    for more requests (``None``: no batching). Upload limits apply per file.
+    """
+    from vaekit.serve import routes_anomaly, routes_codes, routes_images, routes_runs
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaekit-model")
+    window_s = None if batch_window_ms is None else batch_window_ms / 1000
+    registry = RunRegistry(runs_dir, executor, window_s=window_s, max_batch=max_batch)
+    app = FastAPI(title="vaekit", version="0.1.0",
+                  description="Encode, decode, sample, interpolate and score with trained vaekit runs. "
+                              "Images come back as PNG bytes or base64 JSON; errors as {\"error\": \"...\"}.")
+    app.state.registry = registry
+    app.state.token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    app.state.limits = {"max_bytes": max_upload_bytes, "max_pixels": max_upload_pixels}
+    install_error_handlers(app)
+    api = APIRouter(dependencies=[Depends(require_token)])
+    for module in (routes_runs, routes_codes, routes_images, routes_anomaly):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.add_middleware(BodyLimit, max_bytes=2 * max_upload_bytes + 65536)
+    return app
