@@ -45,6 +45,7 @@ def test_same_seed_same_run_and_other_seed_other_run(tmp_path):
 @pytest.mark.parametrize(("train", "cut_after"), [
     ({"epochs": 4, "batch_size": 64, "seed": 1, "kl_anneal": "linear:3"}, 2),
     ({"epochs": 3, "batch_size": 64, "lr_schedule": "cosine", "free_bits": 0.2, "kl_anneal": "cyclical:2"}, 1),
+    ({"epochs": 3, "batch_size": 64, "objective": "factorvae"}, 1),  # the discriminator's state resumes too
 ])
 def test_resume_after_ctrl_c_ends_exactly_where_the_uninterrupted_run_ends(tmp_path, monkeypatch, train, cut_after):
     full = vaekit.train(DATA, SMALL_MODEL, train, tmp_path / "full", progress=False)

@@ -65,6 +65,8 @@ def train(
                                                               "e.g. 16,32.")] = None,
     codebook_size: Annotated[Optional[int], typer.Option(help="vqvae: codes in the codebook (K).")] = None,
     code_dim: Annotated[Optional[int], typer.Option(help="vqvae: dims of each code (D).")] = None,
+    lmbda: Annotated[Optional[float], typer.Option(help="codec: bits cost LMBDA squared error each (loss per "
+                                                        "pixel MSE + LMBDA * bpp; larger, smaller files).")] = None,
     condition: Annotated[Optional[str], typer.Option(help="cvae: how the label enters the networks, onehot or "
                                                           "embedding.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Tables: the column holding class labels "
@@ -85,8 +87,13 @@ def train(
         help="KL schedule: none | brief | linear:EPOCHS | cyclical:CYCLES[:RATIO].")] = None,
     anneal_per: Annotated[Optional[str], typer.Option(help="Apply the schedule per step or per epoch.")] = None,
     free_bits: Annotated[Optional[float], typer.Option(help="KL floor per latent dimension, nats.")] = None,
-    objective: Annotated[Optional[str], typer.Option(help="elbo, or iwae (importance-weighted bound, "
-                                                          "Burda et al. 2015).")] = None,
+    objective: Annotated[Optional[str], typer.Option(help="elbo; iwae (importance-weighted bound, Burda et al. "
+                                                          "2015); btcvae or factorvae (penalise the total "
+                                                          "correlation of the latents: disentangling).")] = None,
+    tc_weight: Annotated[Optional[float], typer.Option(help="btcvae/factorvae: weight on the total correlation "
+                                                            "(default 6 / 35).")] = None,
+    capacity: Annotated[Optional[str], typer.Option(help="With elbo: beta * |KL - C|, C rising linearly, given "
+                                                         "as C_MAX:EPOCHS in nats (Burgess et al. 2018).")] = None,
     iw_samples: Annotated[Optional[int], typer.Option(help="Importance samples per example for --objective iwae."
                                                       )] = None,
     grad_clip: Annotated[Optional[float], typer.Option(help="Max gradient norm (0 = off).")] = None,
@@ -136,10 +143,11 @@ def train(
                       "channels": _int_list(conv_channels, "--conv-channels"), "likelihood": likelihood,
                       "learn_obs_std": learn_obs_std, "condition": condition,
                       "groups": _int_list(latent_groups, "--latent-groups"), "codebook_size": codebook_size,
-                      "code_dim": code_dim},
+                      "code_dim": code_dim, "lmbda": lmbda},
             "train": {"beta": beta, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                       "lr_schedule": lr_schedule, "kl_anneal": kl_anneal,
                       "anneal_per": anneal_per, "free_bits": free_bits, "objective": objective,
+                      "tc_weight": tc_weight, "capacity": capacity,
                       "iw_samples": iw_samples, "grad_clip": grad_clip,
                       "early_stopping": early_stopping, "seed": seed, "device": device,
                       "precision": precision, "compile": compile_step, "fused_optimizer": fused_optimizer},
@@ -403,7 +411,8 @@ def report(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run di
 
 
 @app.command(epilog="Examples:  vaekit evaluate runs/mnist  |  vaekit evaluate runs/mnist --k 5000 --json  |  "
-                    "vaekit evaluate runs/digits --split val --limit 500")
+                    "vaekit evaluate runs/digits --split val --limit 500  |  "
+                    "vaekit evaluate runs/shapes --disentanglement")
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
     split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "test",
@@ -412,6 +421,9 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    disentanglement: Annotated[bool, typer.Option(
+        "--disentanglement", help="Instead: MIG, DCI, beta-VAE and FactorVAE scores on a dataset with factor labels "
+                                  "(shapes), on --limit grid points (default 10000) drawn with --seed.")] = False,
 ) -> None:
     """Held-out figures (ELBO, importance-sampled NLL, bits/dim, active units, mutual information,
     blur) and a diagnosis of posterior collapse and blur with the flags to try."""
@@ -421,6 +433,16 @@ def evaluate(
     from vaekit.evaluation import evaluate_run, evaluation_table
 
     run = runs.open_run(run_dir)
+    if disentanglement:
+        from vaekit import disentanglement as dis
+
+        with err_console.status(f"scoring the disentanglement of {run_dir}"):
+            scores = dis.evaluate_run(run, n=limit or dis.DEFAULT_POINTS, seed=seed, device=device)
+        if json_output:
+            print(json.dumps(scores))
+        else:
+            out_console.print(dis.disentanglement_table(run_dir, scores))
+        return
     with err_console.status(f"evaluating {run_dir} ({split} split, k={k})"):
         metrics = evaluate_run(run, split=split, k=k, limit=limit, seed=seed, device=device)
     if json_output:
@@ -436,6 +458,14 @@ app.add_typer(_anomaly_app, name="anomaly")
 from vaekit.cli_molecules import app as _molecules_app  # noqa: E402  (the `vaekit molecules` sub-commands)
 
 app.add_typer(_molecules_app, name="molecules")
+
+from vaekit.cli_compress import register as _register_compression  # noqa: E402  (compress, decompress)
+
+_register_compression(app)
+
+from vaekit.cli_codes import app as _codes_app  # noqa: E402  (`vaekit encode` and `vaekit decode`, top level)
+
+app.add_typer(_codes_app)
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

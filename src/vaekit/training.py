@@ -28,6 +28,7 @@ from vaekit.errors import VaekitError
 from vaekit.models.base import Model
 from vaekit.objectives import KLSchedule
 from vaekit.progress import TrainingProgress
+from vaekit.regularizers import DEFAULT_TC_WEIGHT, LatentRegularizer, build_regularizer, parse_capacity
 from vaekit.serialization import (
     CHECKPOINT_FILE,
     METRICS_FILE,
@@ -50,7 +51,11 @@ class TrainConfig:
     defaults (batch 64, cosine) gave ~4 nats better test ELBO than batch 128 at a constant
     rate on 10-epoch MNIST runs (benchmarks in the README).
     ``objective``: ``elbo``, or ``iwae`` with ``iw_samples`` importance samples per
-    example (Burda et al. 2015; validation and early stopping still use the ELBO).
+    example (Burda et al. 2015; validation and early stopping still use the ELBO);
+    ``btcvae`` (Chen et al. 2018) or ``factorvae`` (Kim & Mnih 2018), which penalise the
+    latents' total correlation with weight ``tc_weight`` (default 6 and 35). ``capacity``
+    (``C_MAX:EPOCHS``, with the ELBO) trains beta * |KL - C| with C rising to C_MAX nats
+    (Burgess et al. 2018). See ``vaekit.regularizers``.
     ``early_stopping`` is a patience in epochs on the validation loss
     (recon + beta * KL); ``grad_clip`` a max gradient norm; 0 turns either off.
 
@@ -74,6 +79,8 @@ class TrainConfig:
     free_bits: float = 0.0
     objective: str = "elbo"
     iw_samples: int = 5
+    tc_weight: float | None = None
+    capacity: str = "none"
     grad_clip: float = 0.0
     early_stopping: int = 0
     seed: int = 0
@@ -96,6 +103,7 @@ class TrainConfig:
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, " or ".join(LR_SCHEDULES)),
             ("objective", self.objective in OBJECTIVES, " or ".join(OBJECTIVES)),
             ("iw_samples", self.iw_samples >= 1, "at least 1"),
+            ("tc_weight", self.tc_weight is None or self.tc_weight >= 0, "non-negative"),
             ("precision", self.precision in PRECISIONS, " or ".join(PRECISIONS)),
             ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "auto, cpu or cuda"),
         ]
@@ -105,6 +113,14 @@ class TrainConfig:
         KLSchedule.parse(self.kl_anneal, self.epochs)
         if self.objective == "iwae" and self.free_bits > 0:
             raise VaekitError("free_bits: applies to the ELBO objective only, not to iwae (set one of them)")
+        if parse_capacity(self.capacity) and (self.objective != "elbo" or self.free_bits > 0):
+            raise VaekitError(f"capacity: applies to the plain ELBO only (objective elbo, no free_bits), "
+                              f"got objective {self.objective!r} and free_bits {self.free_bits}")
+        if self.objective in DEFAULT_TC_WEIGHT:
+            if self.free_bits > 0:
+                raise VaekitError(f"free_bits: does not combine with objective {self.objective} (set one of them)")
+            if self.tc_weight is None:
+                self.tc_weight = DEFAULT_TC_WEIGHT[self.objective]
 
     @property
     def loss_samples(self) -> int:
@@ -124,7 +140,7 @@ class TrainConfig:
 
 
 LR_SCHEDULES = ("constant", "cosine")
-OBJECTIVES = ("elbo", "iwae")
+OBJECTIVES = ("elbo", "iwae", "btcvae", "factorvae")
 PRECISIONS = ("float32", "bfloat16")
 
 
@@ -184,6 +200,7 @@ class Trainer:
         self._optimizer: torch.optim.Optimizer | None = None
         self._generator = torch.Generator()
         self._train_module: torch.nn.Module = model
+        self._regularizer: LatentRegularizer | None = None
         self._warned_collapse = False
 
     # -- schedule ---------------------------------------------------------------------
@@ -269,6 +286,14 @@ class Trainer:
                 self._train_module = torch.compile(self._train_module)
             self._optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                                fused=cfg.fused_optimizer or None)
+            self._regularizer = build_regularizer(cfg.objective, tc_weight=cfg.tc_weight, capacity=cfg.capacity,
+                                                  latent_dim=self.model.config.latent_dim,
+                                                  dataset_size=len(data.train))
+            if self._regularizer is not None:
+                if distributed.active() and cfg.objective == "factorvae":
+                    raise VaekitError("objective factorvae: its discriminator trains in one process; run it "
+                                      "without torchrun")
+                self._regularizer.to(self.device)
             if resume:
                 self._restore(self._optimizer, self._generator)
         optimizer, generator = self._optimizer, self._generator
@@ -321,8 +346,11 @@ class Trainer:
                 continue  # a last global batch smaller than the number of ranks
             beta = self.beta_at(epoch + i / steps_per_epoch)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
+                if self._regularizer is not None:
+                    self._regularizer.epoch = epoch + i / steps_per_epoch
                 loss = self._train_module(x_epoch[idx], None if labels is None else labels[idx], beta=beta,
-                                          free_bits=cfg.free_bits, iw_samples=cfg.loss_samples)
+                                          free_bits=cfg.free_bits, iw_samples=cfg.loss_samples,
+                                          regularizer=self._regularizer)
             names = list(loss.extras)  # a family's own figures (a VQ-VAE's perplexity), logged per epoch
             total, recon, kl, *extras = torch.stack(  # one host sync a step
                 [loss.total, loss.recon, loss.kl, *(loss.extras[k].float() for k in names)]).detach().tolist()
@@ -396,6 +424,7 @@ class Trainer:
             "torch_rng": rng_states,  # one per rank
             "state": asdict(st),
             "train_config": cfg.to_dict(),
+            "regularizer": self._regularizer.state_dict() if self._regularizer is not None else {},
         })
 
     def _warn_if_collapsed(self, row: dict[str, Any]) -> None:
@@ -422,6 +451,8 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         generator.set_state(ckpt["generator"])
+        if self._regularizer is not None:
+            self._regularizer.load_state_dict(ckpt.get("regularizer", {}))
         states = ckpt["torch_rng"]
         if len(states) != distributed.world_size():
             raise VaekitError(f"{self.run_dir / CHECKPOINT_FILE}: written by {len(states)} process(es); resume it with "

@@ -19,13 +19,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
 from vaekit.distributions import DiagonalGaussian, Likelihood, standard_normal_log_prob
 from vaekit.objectives import free_bits_kl
+
+if TYPE_CHECKING:
+    from vaekit.regularizers import LatentRegularizer
 
 
 @dataclass
@@ -68,6 +71,9 @@ class Inference:
     kl_by_dim: torch.Tensor
     penalty: torch.Tensor | float = 0.0
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: The diagonal-Gaussian posterior the draws came from, for a family that has one
+    #: (the total-correlation objectives of ``vaekit.regularizers`` need it); else None.
+    posterior: DiagonalGaussian | None = None
 
     @property
     def log_weights(self) -> torch.Tensor:
@@ -283,34 +289,42 @@ class Model(nn.Module):
         else:
             z = posterior.rsample(n, generator=generator)
         return Inference(z=z, log_px_z=self.decode(z, cond).log_prob(x), log_pz=self.prior_log_prob(z),
-                         log_qz=posterior.log_prob(z), kl_by_dim=posterior.kl_per_dim().flatten(1))
+                         log_qz=posterior.log_prob(z), kl_by_dim=posterior.kl_per_dim().flatten(1),
+                         posterior=posterior)
 
     def loss(self, x: torch.Tensor, cond: torch.Tensor | None = None, *, beta: float = 1.0,
-             free_bits: float = 0.0, iw_samples: int = 1) -> Loss:
+             free_bits: float = 0.0, iw_samples: int = 1, regularizer: LatentRegularizer | None = None) -> Loss:
         """The training objective, nats per example, from ``infer``.
 
         With ``iw_samples == 1``: recon + beta * KL through one reparameterized sample
         (free bits floor each dimension's KL). With ``iw_samples = K > 1``: the importance
         weighted bound of Burda et al. 2015, -logmeanexp_k [log p(x|z_k) + beta (log p(z_k)
         - log q(z_k|x))], which is the IWAE objective at beta = 1 and tighter than the
-        ELBO. ``recon`` and ``kl`` always report the ELBO's terms, ``total`` the bound.
+        ELBO. A ``regularizer`` (``vaekit.regularizers``: capacity annealing, beta-TCVAE,
+        FactorVAE) replaces beta * KL with its own term and adds its parts to ``extras``.
+        ``recon`` and ``kl`` always report the ELBO's terms, ``total`` the objective.
         """
-        if iw_samples > 1 and free_bits > 0:
+        if sum((free_bits > 0, iw_samples > 1, regularizer is not None)) > 1:
             from vaekit.errors import VaekitError
 
-            raise VaekitError("free_bits: applies to the ELBO objective only, not to iwae (set one of them)")
+            raise VaekitError("free_bits, iwae and the regularized objectives (btcvae, factorvae, capacity) "
+                              "do not combine: set one of them")
         draws = self.infer(x, cond, n=iw_samples)
         kl_elem = draws.kl_by_dim
         kl = kl_elem.sum(dim=1).mean()
         kl_per_dim = kl_elem.mean(dim=0).detach()
         recon = -draws.log_px_z.mean()
+        extras = draws.extras
         if iw_samples > 1:
             log_w = draws.log_px_z + beta * (draws.log_pz - draws.log_qz)
             bound = torch.logsumexp(log_w, dim=0) - math.log(iw_samples)
             total = -bound.mean()
+        elif regularizer is not None:
+            term, parts = regularizer.term(draws, beta)
+            total, extras = recon + term, {**extras, **parts}
         else:
             total = recon + beta * (free_bits_kl(kl_elem, free_bits) if free_bits > 0 else kl)
-        return Loss(total=total + draws.penalty, recon=recon, kl=kl, kl_per_dim=kl_per_dim, extras=draws.extras)
+        return Loss(total=total + draws.penalty, recon=recon, kl=kl, kl_per_dim=kl_per_dim, extras=extras)
 
     @torch.no_grad()
     def sample(self, n: int, cond: torch.Tensor | int | None = None, *, temperature: float = 1.0,
