@@ -6,6 +6,7 @@ from typing import Any
 
 from vaekit.errors import VaekitError
 from vaekit.models.base import ConditionalConfig, Loss, Model, ModelConfig
+from vaekit.models.codec import Codec, CodecConfig
 from vaekit.models.cvae import CVAE, CVAEConfig
 from vaekit.models.hvae import HVAE, HVAEConfig
 from vaekit.models.seqvae import SeqVAE, SeqVAEConfig
@@ -18,6 +19,7 @@ MODELS: dict[str, tuple[type[Model], type[ModelConfig]]] = {
     "hvae": (HVAE, HVAEConfig),
     "vqvae": (VQVAE, VQVAEConfig),
     "seqvae": (SeqVAE, SeqVAEConfig),
+    "codec": (Codec, CodecConfig),
 }
 
 
@@ -39,6 +41,8 @@ __all__ = [
     "VAE",
     "VQVAE",
     "CVAEConfig",
+    "Codec",
+    "CodecConfig",
     "ConditionalConfig",
     "HVAEConfig",
     "Loss",

@@ -1,0 +1,86 @@
+"""What ``vaekit compress`` and ``vaekit decompress`` do, over files and folders.
+
+One image file -> one ``.vkc`` file; a folder of images -> a folder of ``.vkc`` files (one
+per image, same stems), and back. A ``.vkc`` file holding several images (written from
+Python) decompresses to ``<stem>_<i>.png``. All inputs are read and coded before the first
+output is written, so a bad file in a folder leaves nothing half done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vaekit.compression.api import as_model, compress, compress_each, decompress
+from vaekit.compression.images import (
+    IMAGE_SUFFIXES,
+    VKC_SUFFIX,
+    check_outputs,
+    input_files,
+    png_bytes,
+    read_image,
+    write_files,
+)
+
+
+@dataclass
+class Done:
+    """Files written and their sizes: ``pixels`` image pixels in ``bytes_out`` bytes of output."""
+
+    paths: list[Path]
+    bytes_out: int
+    pixels: int
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return 8 * self.bytes_out / max(self.pixels, 1)
+
+
+def _outputs(source: Path, files: list[Path], output: Path | None, suffix: str) -> list[Path]:
+    if source.is_dir():
+        folder = output if output is not None else source.with_name(source.name + "-" + suffix.lstrip("."))
+        if folder.exists() and not folder.is_dir():
+            from vaekit.errors import VaekitError
+
+            raise VaekitError(f"{folder}: exists and is not a folder (a folder input writes a folder)")
+        return [folder / (f.stem + suffix) for f in files]
+    return [output if output is not None else source.with_suffix(suffix)]
+
+
+def compress_paths(run: str | Path, source: Path, output: Path | None = None, *, lossless: bool = False,
+                   seed: int = 0, overwrite: bool = False) -> Done:
+    """Compress an image file, or every image of a folder, to ``.vkc`` files."""
+    model = as_model(run)
+    files = input_files(source, IMAGE_SUFFIXES, "image")
+    targets = _outputs(source, files, output, VKC_SUFFIX)
+    check_outputs(targets, overwrite)
+    shape = tuple(int(v) for v in model.config.input_shape)
+    images = torch.stack([read_image(f, shape) for f in files])
+    if lossless:
+        blobs = [compress(model, images[i:i + 1], lossless=True, seed=seed) for i in range(len(images))]
+    else:
+        blobs = compress_each(model, images)
+    outputs = dict(zip(targets, blobs, strict=True))
+    write_files(outputs)
+    return Done(paths=targets, bytes_out=sum(map(len, blobs)), pixels=images[0].numel() * len(images))
+
+
+def decompress_paths(run: str | Path, source: Path, output: Path | None = None, *, overwrite: bool = False) -> Done:
+    """Decompress a ``.vkc`` file, or every one of a folder, to PNG files."""
+    model = as_model(run)
+    files = input_files(source, (VKC_SUFFIX,), "vkc")
+    targets = _outputs(source, files, output, ".png")
+    outputs: dict[Path, bytes] = {}
+    pixels = 0
+    for f, target in zip(files, targets, strict=True):
+        images = decompress(model, f.read_bytes(), name=str(f))
+        pixels += images[0].numel() * len(images) if len(images) else 0
+        if len(images) == 1:
+            outputs[target] = png_bytes(images[0])
+        else:
+            outputs.update({target.with_name(f"{target.stem}_{i}.png"): png_bytes(im) for i, im in enumerate(images)})
+    check_outputs(list(outputs), overwrite)
+    write_files(outputs)
+    return Done(paths=list(outputs), bytes_out=sum(map(len, outputs.values())), pixels=pixels)

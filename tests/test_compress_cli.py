@@ -1,0 +1,77 @@
+"""`vaekit compress` / `vaekit decompress` on a tiny codec run trained through `vaekit train`."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vaekit import runs
+from vaekit.cli import main
+
+
+@pytest.fixture(scope="module")
+def codec_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("codec") / "run"
+    code = main(["train", "digits", "--model", "codec", "--lmbda", "0.002", "--epochs", "1", "--limit", "300",
+                 "--conv-channels", "16", "--out", str(out), "--quiet"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture
+def pngs(tmp_path, digits_tensor):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray((digits_tensor[1000 + i, 0] * 255).round().to(torch.uint8).numpy()).save(folder / f"d{i}.png")
+    return folder
+
+
+def _pixels(path):
+    return torch.from_numpy(np.asarray(Image.open(path), dtype=np.uint8).copy()).float() / 255
+
+
+def test_train_passes_lmbda_into_the_run(codec_run):
+    run = runs.open_run(codec_run)
+    assert run.config["model"]["model"] == "codec" and run.config["model"]["lmbda"] == 0.002
+    assert run.config["model"]["channels"] == 16
+
+
+def test_file_round_trip(codec_run, pngs, tmp_path, capsys):
+    assert main(["compress", str(codec_run), str(pngs / "d0.png"), "-o", str(tmp_path / "d0.vkc")]) == 0
+    assert "bits per pixel" in capsys.readouterr().out
+    assert main(["decompress", str(codec_run), str(tmp_path / "d0.vkc"), "-o", str(tmp_path / "d0.png")]) == 0
+    model = runs.load(codec_run)
+    expected = (model.reconstruct(_pixels(pngs / "d0.png")[None, None]) * 255).round() / 255
+    assert torch.equal(_pixels(tmp_path / "d0.png"), expected[0, 0])
+
+
+def test_folder_round_trip(codec_run, pngs, tmp_path):
+    assert main(["compress", str(codec_run), str(pngs), "-o", str(tmp_path / "vkc")]) == 0
+    assert sorted(p.name for p in (tmp_path / "vkc").iterdir()) == [f"d{i}.vkc" for i in range(5)]
+    assert main(["decompress", str(codec_run), str(tmp_path / "vkc"), "-o", str(tmp_path / "out")]) == 0
+    model = runs.load(codec_run)
+    for i in range(5):
+        expected = (model.reconstruct(_pixels(pngs / f"d{i}.png")[None, None]) * 255).round() / 255
+        assert torch.equal(_pixels(tmp_path / "out" / f"d{i}.png"), expected[0, 0])
+
+
+def test_bad_files_are_one_line_errors_and_write_nothing(codec_run, pngs, tmp_path, capsys):
+    vkc = tmp_path / "d0.vkc"
+    assert main(["compress", str(codec_run), str(pngs / "d0.png"), "-o", str(vkc)]) == 0
+    data = vkc.read_bytes()
+    (tmp_path / "cut.vkc").write_bytes(data[:-2])
+    flipped = bytearray(data)
+    flipped[-1] ^= 1
+    (tmp_path / "flip.vkc").write_bytes(bytes(flipped))
+    for name, message in (("cut", "truncated"), ("flip", "corrupted")):
+        capsys.readouterr()
+        assert main(["decompress", str(codec_run), str(tmp_path / f"{name}.vkc"), "-o", str(tmp_path / "x.png")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and f"{name}.vkc" in err and "Traceback" not in err
+        assert not (tmp_path / "x.png").exists()
+    Image.new("L", (9, 8)).save(tmp_path / "big.png")
+    assert main(["compress", str(codec_run), str(tmp_path / "big.png")]) == 2
+    assert "8x8" in capsys.readouterr().err
+    assert main(["compress", str(codec_run), str(pngs / "d0.png"), "-o", str(vkc)]) == 2  # exists
+    assert "already exists" in capsys.readouterr().err
