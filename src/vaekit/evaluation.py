@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from vaekit.disentanglement import dci, mig  # noqa: F401  (re-exported: score any codes against factor labels)
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model
 from vaekit.pictures import is_image_run

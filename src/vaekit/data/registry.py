@@ -364,8 +364,27 @@ DATASETS: dict[str, DatasetSpec] = {
                 ),
             ),
         ),
+        DatasetSpec(
+            "shapes",
+            "dSprites' factor grid re-rendered here (not the dSprites file): 737,280 64x64 binary sprites, "
+            "3 shapes x 6 scales x 40 orientations x 32 x 32 positions, factor labels; use --limit",
+            "Matthey et al. 2017 (dSprites), re-rendered by vaekit.data.shapes",
+            embedded=lambda: _load_shapes("shapes"),
+        ),
+        DatasetSpec(
+            "shapes-small",
+            "the shapes grid with 10 orientations and 8 x 8 positions: 11,520 64x64 binary sprites, factor labels",
+            "vaekit.data.shapes",
+            embedded=lambda: _load_shapes("shapes-small"),
+        ),
     )
 }
+
+
+def _load_shapes(name: str) -> Parts:
+    from vaekit.data.shapes import load_parts  # rendered on demand; no file to find
+
+    return load_parts(name)
 
 
 def known_datasets() -> list[str]:
