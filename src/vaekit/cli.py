@@ -463,6 +463,10 @@ from vaekit.cli_compress import register as _register_compression  # noqa: E402 
 
 _register_compression(app)
 
+from vaekit.cli_serve import register as _register_serving  # noqa: E402  (serve, export)
+
+_register_serving(app)
+
 from vaekit.cli_codes import app as _codes_app  # noqa: E402  (`vaekit encode` and `vaekit decode`, top level)
 
 app.add_typer(_codes_app)
