@@ -231,6 +231,7 @@ def reconstruct(
 
 @app.command(epilog="Examples:  vaekit sample runs/digits -n 64 -o samples.png --temperature 0.8 --seed 0  |  "
                     "vaekit sample runs/mnist --sampler gmm --components 10 --binarize  |  "
+                    "vaekit sample runs/mnist --sampler diffusion --steps 16  |  "
                     "vaekit sample runs/mnist-cvae --label 5 -n 64")
 def sample(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
@@ -238,8 +239,12 @@ def sample(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG (images) or CSV (tables).")] = None,
     temperature: Annotated[float, typer.Option(help="Scale of the sampler's standard deviation.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    sampler: Annotated[str, typer.Option(help="prior (N(0, I)) or gmm (mixture fitted to the training codes; "
-                                              "fitted and saved in the run on first use).")] = "prior",
+    sampler: Annotated[str, typer.Option(help="prior (N(0, I)); gmm (mixture fitted to the training codes); "
+                                              "diffusion (a flow-matching model of the training codes, "
+                                              "latent diffusion). gmm and diffusion are fitted and saved in the "
+                                              "run on first use.")] = "prior",
+    steps: Annotated[Optional[int], typer.Option(help="--sampler diffusion: integration steps (default 32; "
+                                                      "fewer is faster, coarser).")] = None,
     components: Annotated[Optional[int], typer.Option(help="GMM components (default: the saved fit, or 10).")
                           ] = None,
     binarize: Annotated[bool, typer.Option(help="Bernoulli draws (binary images) instead of mean images.")] = False,
@@ -252,7 +257,7 @@ def sample(
     from vaekit.latent.outputs import write_samples
 
     path = write_samples(runs.open_run(run_dir), n=n, output=output, temperature=temperature, seed=seed,
-                         sampler=sampler, components=components, binarize=binarize, label=label)
+                         sampler=sampler, components=components, binarize=binarize, label=label, steps=steps)
     out_console.print(f"wrote {path}")
 
 

@@ -11,7 +11,8 @@ so it serves every model family and gives the same picture every time::
     smile = latent.attribute_vector(run.model, with_smile, without_smile)
     rows, dims, collapsed = latent.traversal(run.model, x[:1], reference=x)
 
-One job per module: ``encoding`` (batched encode/decode), ``gmm`` (mixture sampler),
+One job per module: ``encoding`` (batched encode/decode), ``gmm`` (mixture sampler), ``diffusion`` (a flow-matching
+sampler over the codes),
 ``sampling``, ``paths`` (lerp/slerp), ``vectors`` (attribute arithmetic),
 ``dimensions`` (KL order, traversals), ``maps`` (2-D maps), ``inputs`` and ``outputs``
 (what the CLI commands read and write), ``conditional`` (a conditional model's codes
@@ -20,6 +21,7 @@ conditional model; the run-level writers in ``outputs`` pass a split's labels th
 """
 
 from vaekit.latent.conditional import restyle, restyle_examples
+from vaekit.latent.diffusion import DIFFUSION_FILE, DiffusionSampler, diffusion_sampler, fit_diffusion_sampler
 from vaekit.latent.dimensions import COLLAPSED_KL, active_dims, kl_order, traversal
 from vaekit.latent.encoding import decode_means, encode_means
 from vaekit.latent.gmm import GMM_FILE, GMMSampler, fit_gmm_sampler, gmm_sampler
@@ -39,8 +41,10 @@ from vaekit.latent.vectors import (
 
 __all__ = [
     "COLLAPSED_KL",
+    "DIFFUSION_FILE",
     "GMM_FILE",
     "VECTORS_FILE",
+    "DiffusionSampler",
     "GMMSampler",
     "active_dims",
     "analogy",
@@ -49,7 +53,9 @@ __all__ = [
     "class_vector",
     "decode_means",
     "decode_path",
+    "diffusion_sampler",
     "encode_means",
+    "fit_diffusion_sampler",
     "fit_gmm_sampler",
     "gmm_sampler",
     "interpolate",

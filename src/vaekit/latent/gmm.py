@@ -157,7 +157,7 @@ class GMMSampler:
         return f"GMMSampler(n_components={self.n_components}, covariance_type='{self.covariance_type}'{fitted})"
 
 
-def _weights_sha256(run: Run) -> str | None:
+def weights_sha256(run: Run) -> str | None:
     """The checksum ``model.safetensors`` records for its weights (ties a fit to a model)."""
     from safetensors import safe_open
 
@@ -191,7 +191,7 @@ def fit_gmm_sampler(run: Run, *, n_components: int = DEFAULT_COMPONENTS, data: D
     # decoded with whichever labels the caller asks for.
     sampler = GMMSampler(n_components, seed=seed).fit(
         encode_means(run.model, x, labels))
-    sampler.model_sha256_ = _weights_sha256(run)
+    sampler.model_sha256_ = weights_sha256(run)
     sampler.save(run.path / GMM_FILE)
     return sampler
 
@@ -202,7 +202,7 @@ def gmm_sampler(run: Run, *, n_components: int | None = None) -> GMMSampler:
     path = run.path / GMM_FILE
     if path.is_file():
         sampler = GMMSampler.load(path)
-        same_model = sampler.model_sha256_ is None or sampler.model_sha256_ == _weights_sha256(run)
+        same_model = sampler.model_sha256_ is None or sampler.model_sha256_ == weights_sha256(run)
         if same_model and n_components in (None, sampler.n_components) and sampler.latent_dim == \
                 run.model.config.latent_dim:
             return sampler

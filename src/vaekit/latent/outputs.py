@@ -16,9 +16,10 @@ import torch
 from vaekit.errors import VaekitError
 from vaekit.latent import inputs
 from vaekit.latent.conditional import require_conditional, restyle
+from vaekit.latent.diffusion import DiffusionSampler, diffusion_sampler
 from vaekit.latent.dimensions import COLLAPSED_KL, traversal
 from vaekit.latent.encoding import encode_means, mean_kl_per_dim
-from vaekit.latent.gmm import gmm_sampler
+from vaekit.latent.gmm import GMMSampler, gmm_sampler
 from vaekit.latent.maps import manifold_grid, project_2d
 from vaekit.latent.paths import decode_path, interpolate, label_path
 from vaekit.latent.sampling import sample
@@ -27,6 +28,8 @@ from vaekit.pictures import is_image_run, save_gif, save_grid, save_labeled_grid
 from vaekit.runs import Run
 
 MANIFOLD_FILE = "manifold.png"
+#: What ``vaekit sample --sampler`` accepts.
+SAMPLERS = ("prior", "gmm", "diffusion")
 #: Examples the KL order of a traversal is measured on.
 KL_REFERENCE = 2000
 
@@ -37,27 +40,36 @@ def _output(run: Run, output: Path | None, default: str) -> Path:
 
 def write_samples(run: Run, *, n: int = 64, output: Path | None = None, temperature: float = 1.0, seed: int = 0,
                   sampler: str = "prior", components: int | None = None, binarize: bool = False,
-                  label: str | int | None = None) -> Path:
-    """Decoded draws from the prior or the run's GMM sampler (fitted and saved on first use):
+                  label: str | int | None = None, steps: int | None = None) -> Path:
+    """Decoded draws from the prior, the run's GMM sampler or its diffusion sampler (each fitted
+    and saved on first use; ``steps``: the diffusion sampler's integration steps):
     a PNG grid for images, a CSV in original units for tables. A conditional run draws class
     ``label`` (an index or a class name); without one it draws the classes in turn, one
     class per column."""
     from vaekit.outputs import write_table
 
-    if sampler not in ("prior", "gmm"):
-        raise VaekitError(f"--sampler: expected prior or gmm, got '{sampler}'")
+    if sampler not in SAMPLERS:
+        raise VaekitError(f"--sampler: expected {', '.join(SAMPLERS)}, got '{sampler}'")
     if run.data_info.kind == "sequence":
         raise VaekitError(f"{run.path} models sequences (molecules): use vaekit molecules sample {run.path} "
                           f"-n {n} -o gen.smi")
     if components is not None and sampler != "gmm":
         raise VaekitError("--components applies to --sampler gmm only")
+    if steps is not None and sampler != "diffusion":
+        raise VaekitError("--steps applies to --sampler diffusion only")
     config = run.model.config
     if label is not None:
         require_conditional(run.model, "--label")
         cond: int | None = config.class_index(label)
     else:
         cond = None
-    chosen = gmm_sampler(run, n_components=components) if sampler == "gmm" else "prior"
+    chosen: str | GMMSampler | DiffusionSampler = "prior"
+    if sampler == "gmm":
+        chosen = gmm_sampler(run, n_components=components)
+    elif sampler == "diffusion":
+        chosen = diffusion_sampler(run)
+        if steps is not None:
+            chosen.steps = steps
     images = sample(run.model, n, sampler=chosen, temperature=temperature, seed=seed, binarize=binarize, cond=cond)
     is_image = is_image_run(run.data_info.shape)
     path = _output(run, output, "samples.png" if is_image else "samples.csv")

@@ -1,4 +1,4 @@
-"""Generating new examples from the prior or from a fitted latent mixture."""
+"""Generating new examples from the prior, a fitted latent mixture or a latent flow model."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import torch
 
 from vaekit.distributions import Bernoulli
 from vaekit.errors import VaekitError
+from vaekit.latent.diffusion import DiffusionSampler
 from vaekit.latent.gmm import GMMSampler
 from vaekit.models.base import Model
 
 
 @torch.no_grad()
-def sample(model: Model, n: int, *, sampler: str | GMMSampler = "prior", temperature: float = 1.0, seed: int = 0,
-           binarize: bool = False, cond: torch.Tensor | int | None = None) -> torch.Tensor:
-    """Decode ``n`` latents drawn from ``sampler``: ``"prior"`` or a fitted ``GMMSampler``
-    (get the run's with ``gmm_sampler(run)``).
+def sample(model: Model, n: int, *, sampler: str | GMMSampler | DiffusionSampler = "prior",
+           temperature: float = 1.0, seed: int = 0, binarize: bool = False,
+           cond: torch.Tensor | int | None = None) -> torch.Tensor:
+    """Decode ``n`` latents drawn from ``sampler``: ``"prior"``, a fitted ``GMMSampler`` (get
+    the run's with ``gmm_sampler(run)``) or ``DiffusionSampler`` (``diffusion_sampler(run)``).
 
     Returns decoder means (``(n, *shape)``), or with ``binarize`` one Bernoulli draw per
     pixel: the binary images the model actually describes, rather than their grey
@@ -29,16 +31,16 @@ def sample(model: Model, n: int, *, sampler: str | GMMSampler = "prior", tempera
     if temperature <= 0:
         raise VaekitError(f"temperature: expected a positive number, got {temperature}")
     generator = torch.Generator().manual_seed(seed)
-    if isinstance(sampler, GMMSampler):
+    if isinstance(sampler, GMMSampler | DiffusionSampler):
         if sampler.latent_dim != model.config.latent_dim:
-            raise VaekitError(f"GMM sampler has {sampler.latent_dim} latent dimensions, the model "
+            raise VaekitError(f"{type(sampler).__name__} has {sampler.latent_dim} latent dimensions, the model "
                               f"{model.config.latent_dim}")
         z = sampler.sample(n, seed=seed, temperature=temperature)
     elif sampler == "prior":
         z = model.prior_sample(n, temperature=temperature, generator=generator)
     else:
-        raise VaekitError(f"sampler: expected 'prior' or a GMMSampler (vaekit.latent.gmm_sampler(run)), "
-                          f"got {sampler!r}")
+        raise VaekitError(f"sampler: expected 'prior', a GMMSampler (vaekit.latent.gmm_sampler(run)) or a "
+                          f"DiffusionSampler (vaekit.latent.diffusion_sampler(run)), got {sampler!r}")
     parameter = next(model.parameters())
     likelihood = model.decode(z.to(device=parameter.device, dtype=parameter.dtype), model.sample_cond(n, cond))
     if not binarize:
