@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
@@ -29,10 +30,13 @@ class DigitClassifier(nn.Module):
         self.conv1, self.conv2 = nn.Conv2d(1, 16, 5, padding=2), nn.Conv2d(16, 32, 5, padding=2)
         self.fc = nn.Linear(32 * 7 * 7, 10)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate activations (1568 pooled conv features) the head reads."""
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc(x.flatten(1))
+        return F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
 
 
 def accuracy(model: DigitClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -80,3 +84,21 @@ def judge(model: DigitClassifier, images: torch.Tensor, confident: float = 0.9) 
     return {"confident_fraction": (probs.max(1).values > confident).double().mean().item(),
             "class_entropy_nats": entropy,
             "class_histogram": [round(v, 4) for v in hist.tolist()]}
+
+
+def features(model: DigitClassifier, x: torch.Tensor, batch: int = 2000) -> np.ndarray:
+    """Penultimate features of ``x``, float64 ``(N, 1568)``."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model.features(x[i:i + batch]) for i in range(0, len(x), batch)]).double().numpy()
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (FID's formula, Heusel et al.
+    2017, on this classifier's features instead of Inception's: comparable within this benchmark only)."""
+    from scipy import linalg
+
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root.real))
