@@ -1,0 +1,237 @@
+"""Lossless compression of binarized images with a VAE: bits-back coding with ANS (BB-ANS).
+
+Townsend, Bird & Barber 2019, "Practical lossless compression with latent variables using
+bits back coding". The entropy coder is ``constriction``'s ANS stack coder; this module
+only decides *what* is pushed and popped. Encoding one image x (a stack: last in, first out):
+
+1. pop a latent z from the posterior q(z|x) ("getting the bits back": the bits already on
+   the stack choose z, so they are not lost, they are recovered by the decoder in step 3),
+2. push x with the likelihood p(x|z) (Bernoulli pixels),
+3. push z with the prior p(z).
+
+Decoding undoes the three steps in reverse order (pop z with the prior, pop x with p(x|z),
+push z back with q(z|x)), image by image from the last to the first. The net cost of an
+image is -log2 p(x|z) - log2 p(z) + log2 q(z|x) bits: on average the negative ELBO.
+
+Discretised latent: every latent dimension is cut into ``BUCKETS`` intervals of equal mass
+under the N(0, 1) prior (edges Phi^-1(i / K)), so the prior over buckets is uniform (exactly
+``LATENT_BITS`` bits per dimension) and the posterior over buckets is the Gaussian's mass
+on each interval; the decoder sees each bucket's centre Phi^-1((i + 1/2) / K).
+
+Clean bits: the first image's step 1 needs bits on the stack before anything was pushed.
+The stack starts with ``clean_words(latent_dim)`` words drawn from ``seed``: enough for
+the worst case of one posterior draw (``latent_dim`` symbols of at most 24 bits each, the
+precision of constriction's models). They are part of the payload; that is the one-off
+overhead, ``clean_bits(latent_dim)`` bits for the whole payload (832 bits for 32 latent
+dimensions, 0.0001 bits per pixel over the 10,000 MNIST test images).
+
+Exactness: the decoder must rebuild every probability table bit for bit. Float results of
+a network depend on the batch shape (a batched matrix product sums in another order than a
+single row), and elementwise kernels may round a value differently in the vectorised body
+and the scalar tail of a tensor, so every table is computed from one image (or one latent)
+at a time, through one function used by both directions, on one thread (a thread count
+could change a kernel's split). A payload therefore decodes with the same weights on the
+same kind of machine and torch build; across CPU architectures float kernels may differ.
+Batching the encoder over all images in ``compress_lossless`` would break this (tested:
+the per-row results of a batched product differ in the last bits), which is why it is not
+done; the networks' share of the time is small beside the posterior tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit.errors import VaekitError
+from vaekit.models.base import Model
+
+#: Latent buckets per dimension, 2^12, equal mass under the prior.
+LATENT_BITS = 8
+BUCKETS = 1 << LATENT_BITS
+#: Bits of one probability in constriction's default models: the most one symbol can cost.
+MODEL_PRECISION = 24
+WORD_BITS = 32
+#: Images coded side by side: their network calls and tables are one batch, in encoding and
+#: decoding alike (the same images in the same batch, so the same floats).
+LANES = 16
+#: The posterior tables' float type: float32 halves their cost, and constriction quantises
+#: every probability to 24 bits anyway.
+TABLE_DTYPE = torch.float32
+
+__all__ = ["BUCKETS", "LANES", "clean_bits", "clean_words", "compress_lossless", "decompress_lossless", "lanes"]
+
+
+def lanes(n: int) -> int:
+    """Images coded side by side in one step (``LANES``, fewer for a short set)."""
+    return max(1, min(LANES, n))
+
+
+def clean_words(latent_dim: int, n: int) -> int:
+    """32-bit words the stack starts with: the worst case of the first step's posterior draws
+    (``lanes(n) * latent_dim`` symbols of at most 24 bits each) plus the coder's 64-bit head."""
+    return math.ceil(lanes(n) * latent_dim * MODEL_PRECISION / WORD_BITS) + 2
+
+
+def clean_bits(latent_dim: int, n: int) -> int:
+    """The one-off overhead of a payload of ``n`` images, in bits (the initial "clean" bits)."""
+    return WORD_BITS * clean_words(latent_dim, n)
+
+
+def compress_lossless(model: Model, images: torch.Tensor, seed: int = 0, *, latent_bits: int = LATENT_BITS
+                      ) -> bytes:
+    """Bits-back code binarized ``images`` ``(n, *shape)`` (every value 0 or 1) with a trained
+    VAE (``model="vae"``, Bernoulli likelihood). ``seed`` draws the initial clean bits;
+    ``latent_bits``: 2^latent_bits buckets per latent dimension (decode with the same).
+    Returns the payload: little-endian 32-bit words of the ANS stack."""
+    coder = _Coding(model, latent_bits)
+    x = coder.check_images(images)
+    n, step = len(x), lanes(len(x))
+    ans = _ans_coder(_initial_words(clean_words(coder.latent_dim, n), seed))
+    categorical, bernoulli, _ = _entropy_models()
+    pixels = x.reshape(n, math.prod(coder.shape)).to(torch.int32).numpy()
+    with _one_thread(), torch.no_grad():
+        for start in range(0, n, step):
+            block = slice(start, min(start + step, n))
+            z = ans.decode(categorical, coder.posterior(x[block]))
+            ans.encode_reverse(pixels[block].reshape(-1), bernoulli, coder.likelihood(z))
+            ans.encode_reverse(z, coder.prior)
+    return ans.get_compressed().astype("<u4").tobytes()
+
+
+def decompress_lossless(model: Model, payload: bytes, n: int, shape: tuple[int, ...], *,
+                        latent_bits: int = LATENT_BITS) -> torch.Tensor:
+    """The ``n`` images ``(n, *shape)`` (float32, 0/1) that ``compress_lossless`` coded into
+    ``payload`` with the same model, or a ``VaekitError`` if the payload does not decode to
+    exactly ``n`` images (truncated, corrupted, or coded with other weights)."""
+    coder = _Coding(model, latent_bits)
+    shape = tuple(int(s) for s in shape)
+    if shape != coder.shape:
+        raise VaekitError(f"lossless payload: image shape {shape} does not match the model's {coder.shape}")
+    if n < 0:
+        raise VaekitError(f"lossless payload: image count must be >= 0, got {n}")
+    initial = clean_words(coder.latent_dim, n)
+    if len(payload) % 4 or len(payload) < 4 * initial:
+        raise VaekitError(f"lossless payload: {len(payload)} bytes is not a bits-back stack of {n} images for this "
+                          f"model (expected a multiple of 4, at least {4 * initial})")
+    ans = _ans_coder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+    categorical, bernoulli, _ = _entropy_models()
+    out = np.empty((n, int(np.prod(shape))), dtype=np.float32)
+    step = lanes(n)
+    with _one_thread(), torch.no_grad():
+        for start in reversed(range(0, n, step)):
+            block = slice(start, min(start + step, n))
+            count = block.stop - block.start
+            z = ans.decode(coder.prior, count * coder.latent_dim)
+            pixels = ans.decode(bernoulli, coder.likelihood(z)).reshape(count, -1)
+            x = torch.from_numpy(pixels.astype(np.float32)).reshape(count, *shape)
+            ans.encode_reverse(z, categorical, coder.posterior(x))
+            out[block] = pixels
+    if ans.num_words() != initial:
+        raise VaekitError(f"lossless payload: {n} images decoded but {ans.num_words()} words remain instead of the "
+                          f"{initial} initial ones: the payload is corrupted, truncated or was coded with another "
+                          "model or image count")
+    return torch.from_numpy(out).reshape(n, *shape)
+
+
+# -- the coding model ---------------------------------------------------------------------
+
+@functools.cache
+def _entropy_models() -> tuple[Any, Any, Any]:
+    """constriction's model families: posterior tables, Bernoulli pixels, the uniform prior over buckets."""
+    try:
+        import constriction
+    except ImportError:
+        raise VaekitError("lossless compression needs the constriction package: pip install 'vaekit[compress]'"
+                          ) from None
+    family = constriction.stream.model
+    return family.Categorical(perfect=False), family.Bernoulli(perfect=False), family.Uniform
+
+
+class _Coding:
+    """A VAE seen as the three distributions bits-back coding needs, as numpy tables."""
+
+    def __init__(self, model: Model, latent_bits: int = LATENT_BITS) -> None:
+        _entropy_models()  # a missing constriction is one line, before any work
+        config = model.config
+        if config.model != "vae" or getattr(config, "likelihood", None) != "bernoulli":
+            raise VaekitError(f"lossless (bits-back) coding needs a plain VAE with a Bernoulli likelihood "
+                              f"(vaekit train mnist-binarized); this model is '{config.model}' with "
+                              f"{getattr(config, 'likelihood', 'no')} likelihood")
+        self.model = model.eval()
+        self.latent_dim = int(config.latent_dim)
+        self.shape = tuple(int(s) for s in config.input_shape)
+        parameter = next(model.parameters())
+        self.device, self.dtype = parameter.device, parameter.dtype
+        buckets = 1 << latent_bits
+        self.prior = _entropy_models()[2](buckets)
+        levels = torch.arange(buckets + 1, dtype=torch.float64) / buckets
+        self.edges = torch.special.ndtri(levels).to(TABLE_DTYPE)  # -inf .. +inf, equal prior mass between them
+        self.centres = torch.special.ndtri((torch.arange(buckets, dtype=torch.float64) + 0.5) / buckets).to(
+            self.dtype)
+
+    def check_images(self, images: torch.Tensor) -> torch.Tensor:
+        if not isinstance(images, torch.Tensor):
+            images = torch.as_tensor(np.asarray(images))
+        x = images.detach().cpu()
+        if tuple(x.shape[1:]) != self.shape:
+            raise VaekitError(f"lossless coding: images have shape {tuple(x.shape)}, expected (n, "
+                              f"{', '.join(map(str, self.shape))}) for this model")
+        binary = (x == 0) | (x == 1)
+        if not bool(binary.all()):
+            bad = int((~binary).reshape(len(x), -1).any(1).nonzero()[0, 0])
+            value = float(x[bad][~binary[bad]][0])
+            raise VaekitError(f"lossless coding needs binarized images (every value 0 or 1); image {bad} holds "
+                              f"{value:g}")
+        return x.to(torch.float32)
+
+    def posterior(self, x: torch.Tensor) -> np.ndarray:
+        """q(bucket | x) for each latent dimension of images ``(b, *shape)``: ``(b * D, K)``.
+
+        Each bucket's mass is a difference of Gaussian tail probabilities taken on the side of
+        the mean the bucket lies on, so far-out buckets keep their relative precision."""
+        q = self.model.encode(x.to(device=self.device, dtype=self.dtype))
+        mean = q.mean.reshape(-1, 1).to(TABLE_DTYPE).cpu()
+        std = q.std.reshape(-1, 1).to(TABLE_DTYPE).cpu()
+        t = (self.edges - mean) / std  # standardized bucket edges, -inf .. +inf
+        tail = torch.special.ndtr(-t.abs())  # mass beyond each edge, away from the mean
+        lo, hi, tail_lo, tail_hi = t[:, :-1], t[:, 1:], tail[:, :-1], tail[:, 1:]
+        mass = torch.where(lo >= 0, tail_lo - tail_hi, torch.where(hi <= 0, tail_hi - tail_lo, 1 - tail_lo - tail_hi))
+        return mass.clamp_(min=0).numpy()
+
+    def likelihood(self, buckets: np.ndarray) -> np.ndarray:
+        """p(pixel = 1 | z) for latents at the centres of ``buckets`` ``(b * D,)``: ``(b * P,)`` float64."""
+        z = self.centres[torch.from_numpy(buckets.astype(np.int64))].reshape(-1, self.latent_dim).to(self.device)
+        logits = self.model.decode(z).logits
+        return torch.sigmoid(logits.reshape(-1).double()).cpu().numpy()
+
+
+def _initial_words(count: int, seed: int) -> np.ndarray:
+    words = np.random.default_rng(seed).integers(0, 2**32, size=count, dtype=np.uint32)
+    words[-1] |= np.uint32(1 << 31)  # a stack must not end in a zero word
+    return words
+
+
+def _ans_coder(words: np.ndarray) -> Any:
+    import constriction
+
+    try:
+        return constriction.stream.stack.AnsCoder(np.ascontiguousarray(words, dtype=np.uint32))
+    except Exception as exc:  # constriction refuses e.g. a stack ending in a zero word
+        raise VaekitError(f"lossless payload: not a valid ANS stack ({exc})") from None
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the coding on one thread, so a kernel's work split never changes a table."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
