@@ -75,3 +75,28 @@ def test_bad_files_are_one_line_errors_and_write_nothing(codec_run, pngs, tmp_pa
     assert "8x8" in capsys.readouterr().err
     assert main(["compress", str(codec_run), str(pngs / "d0.png"), "-o", str(vkc)]) == 2  # exists
     assert "already exists" in capsys.readouterr().err
+
+
+def test_lossless_round_trip_is_exact(tmp_path):
+    """--lossless: the container carries mode=lossless and bits-back coding (compression.bitsback)."""
+    bitsback = pytest.importorskip("vaekit.compression.bitsback")
+    if not hasattr(bitsback, "compress_lossless"):
+        pytest.skip("bits-back coding not available yet")
+    from vaekit.compression import compress, decompress, unpack
+    from vaekit.models import build
+
+    torch.manual_seed(0)
+    vae = build({"model": "vae", "input_shape": [1, 8, 8], "latent_dim": 4, "hidden": [32]}).eval()
+    vae.save(tmp_path / "vae")
+    x = (torch.rand(6, 1, 8, 8) > 0.5).float()
+    data = compress(vae, x, lossless=True)
+    assert unpack(data)[0].mode == "lossless"
+    assert torch.equal(decompress(vae, data).float(), x)
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        Image.fromarray((x[i, 0] * 255).to(torch.uint8).numpy()).save(tmp_path / "in" / f"b{i}.png")
+    assert main(["compress", str(tmp_path / "vae"), str(tmp_path / "in"), "-o", str(tmp_path / "vkc"),
+                 "--lossless"]) == 0
+    assert main(["decompress", str(tmp_path / "vae"), str(tmp_path / "vkc"), "-o", str(tmp_path / "out")]) == 0
+    for i in range(3):
+        assert torch.equal(_pixels(tmp_path / "out" / f"b{i}.png"), x[i, 0])
