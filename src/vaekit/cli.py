@@ -94,6 +94,11 @@ def train(
                                                             "(default 6 / 35).")] = None,
     capacity: Annotated[Optional[str], typer.Option(help="With elbo: beta * |KL - C|, C rising linearly, given "
                                                          "as C_MAX:EPOCHS in nats (Burgess et al. 2018).")] = None,
+    recon_term: Annotated[Optional[str], typer.Option(help="Images: none, ssim or perceptual (features of a CNN "
+                                                           "trained on the data's labels first): an extra "
+                                                           "reconstruction term for sharper images.")] = None,
+    recon_weight: Annotated[Optional[float], typer.Option(help="Weight of --recon-term (1 weighs it like the "
+                                                               "likelihood's per-pixel nats).")] = None,
     iw_samples: Annotated[Optional[int], typer.Option(help="Importance samples per example for --objective iwae."
                                                       )] = None,
     grad_clip: Annotated[Optional[float], typer.Option(help="Max gradient norm (0 = off).")] = None,
@@ -147,7 +152,8 @@ def train(
             "train": {"beta": beta, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                       "lr_schedule": lr_schedule, "kl_anneal": kl_anneal,
                       "anneal_per": anneal_per, "free_bits": free_bits, "objective": objective,
-                      "tc_weight": tc_weight, "capacity": capacity,
+                      "tc_weight": tc_weight, "capacity": capacity, "recon_term": recon_term,
+                      "recon_weight": recon_weight,
                       "iw_samples": iw_samples, "grad_clip": grad_clip,
                       "early_stopping": early_stopping, "seed": seed, "device": device,
                       "precision": precision, "compile": compile_step, "fused_optimizer": fused_optimizer},

@@ -25,6 +25,7 @@ import torch
 from vaekit import distributed
 from vaekit.data.bundle import Dataset
 from vaekit.errors import VaekitError
+from vaekit.image_terms import RECON_TERMS, ReconstructionTerm, build_recon_term
 from vaekit.models.base import Model
 from vaekit.objectives import KLSchedule
 from vaekit.progress import TrainingProgress
@@ -55,7 +56,9 @@ class TrainConfig:
     ``btcvae`` (Chen et al. 2018) or ``factorvae`` (Kim & Mnih 2018), which penalise the
     latents' total correlation with weight ``tc_weight`` (default 6 and 35). ``capacity``
     (``C_MAX:EPOCHS``, with the ELBO) trains beta * |KL - C| with C rising to C_MAX nats
-    (Burgess et al. 2018). See ``vaekit.regularizers``.
+    (Burgess et al. 2018). See ``vaekit.regularizers``. ``recon_term`` ``ssim`` or
+    ``perceptual`` adds ``recon_weight`` times a structural comparison of reconstruction and
+    input, for sharper images (``vaekit.image_terms``).
     ``early_stopping`` is a patience in epochs on the validation loss
     (recon + beta * KL); ``grad_clip`` a max gradient norm; 0 turns either off.
 
@@ -81,6 +84,8 @@ class TrainConfig:
     iw_samples: int = 5
     tc_weight: float | None = None
     capacity: str = "none"
+    recon_term: str = "none"
+    recon_weight: float = 1.0
     grad_clip: float = 0.0
     early_stopping: int = 0
     seed: int = 0
@@ -104,6 +109,8 @@ class TrainConfig:
             ("objective", self.objective in OBJECTIVES, " or ".join(OBJECTIVES)),
             ("iw_samples", self.iw_samples >= 1, "at least 1"),
             ("tc_weight", self.tc_weight is None or self.tc_weight >= 0, "non-negative"),
+            ("recon_term", self.recon_term in RECON_TERMS, " or ".join(RECON_TERMS)),
+            ("recon_weight", self.recon_weight >= 0, "non-negative"),
             ("precision", self.precision in PRECISIONS, " or ".join(PRECISIONS)),
             ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "auto, cpu or cuda"),
         ]
@@ -201,6 +208,7 @@ class Trainer:
         self._generator = torch.Generator()
         self._train_module: torch.nn.Module = model
         self._regularizer: LatentRegularizer | None = None
+        self._recon_term: ReconstructionTerm | None = None
         self._warned_collapse = False
 
     # -- schedule ---------------------------------------------------------------------
@@ -294,6 +302,9 @@ class Trainer:
                     raise VaekitError("objective factorvae: its discriminator trains in one process; run it "
                                       "without torchrun")
                 self._regularizer.to(self.device)
+            self._recon_term = build_recon_term(cfg.recon_term, data, seed=cfg.seed)
+            if self._recon_term is not None:
+                self._recon_term.to(self.device)
             if resume:
                 self._restore(self._optimizer, self._generator)
         optimizer, generator = self._optimizer, self._generator
@@ -350,7 +361,8 @@ class Trainer:
                     self._regularizer.epoch = epoch + i / steps_per_epoch
                 loss = self._train_module(x_epoch[idx], None if labels is None else labels[idx], beta=beta,
                                           free_bits=cfg.free_bits, iw_samples=cfg.loss_samples,
-                                          regularizer=self._regularizer)
+                                          regularizer=self._regularizer, recon_term=self._recon_term,
+                                          recon_weight=cfg.recon_weight)
             names = list(loss.extras)  # a family's own figures (a VQ-VAE's perplexity), logged per epoch
             total, recon, kl, *extras = torch.stack(  # one host sync a step
                 [loss.total, loss.recon, loss.kl, *(loss.extras[k].float() for k in names)]).detach().tolist()
@@ -425,6 +437,7 @@ class Trainer:
             "state": asdict(st),
             "train_config": cfg.to_dict(),
             "regularizer": self._regularizer.state_dict() if self._regularizer is not None else {},
+            "recon_term": self._recon_term.state_dict() if self._recon_term is not None else {},
         })
 
     def _warn_if_collapsed(self, row: dict[str, Any]) -> None:
@@ -453,6 +466,8 @@ class Trainer:
         generator.set_state(ckpt["generator"])
         if self._regularizer is not None:
             self._regularizer.load_state_dict(ckpt.get("regularizer", {}))
+        if self._recon_term is not None:
+            self._recon_term.load_state_dict(ckpt.get("recon_term", {}))
         states = ckpt["torch_rng"]
         if len(states) != distributed.world_size():
             raise VaekitError(f"{self.run_dir / CHECKPOINT_FILE}: written by {len(states)} process(es); resume it with "

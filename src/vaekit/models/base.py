@@ -28,6 +28,7 @@ from vaekit.distributions import DiagonalGaussian, Likelihood, standard_normal_l
 from vaekit.objectives import free_bits_kl
 
 if TYPE_CHECKING:
+    from vaekit.image_terms import ReconstructionTerm
     from vaekit.regularizers import LatentRegularizer
 
 
@@ -74,6 +75,9 @@ class Inference:
     #: The diagonal-Gaussian posterior the draws came from, for a family that has one
     #: (the total-correlation objectives of ``vaekit.regularizers`` need it); else None.
     posterior: DiagonalGaussian | None = None
+    #: p(x|z) for the draws (its ``mean`` is the decoded image the sharpness terms of
+    #: ``vaekit.image_terms`` compare with the input), for a family that keeps it; else None.
+    likelihood: Likelihood | None = None
 
     @property
     def log_weights(self) -> torch.Tensor:
@@ -288,12 +292,14 @@ class Model(nn.Module):
             z = posterior.rsample().unsqueeze(0)  # randn_like: traceable by torch.compile
         else:
             z = posterior.rsample(n, generator=generator)
-        return Inference(z=z, log_px_z=self.decode(z, cond).log_prob(x), log_pz=self.prior_log_prob(z),
+        likelihood = self.decode(z, cond)
+        return Inference(z=z, log_px_z=likelihood.log_prob(x), log_pz=self.prior_log_prob(z),
                          log_qz=posterior.log_prob(z), kl_by_dim=posterior.kl_per_dim().flatten(1),
-                         posterior=posterior)
+                         posterior=posterior, likelihood=likelihood)
 
     def loss(self, x: torch.Tensor, cond: torch.Tensor | None = None, *, beta: float = 1.0,
-             free_bits: float = 0.0, iw_samples: int = 1, regularizer: LatentRegularizer | None = None) -> Loss:
+             free_bits: float = 0.0, iw_samples: int = 1, regularizer: LatentRegularizer | None = None,
+             recon_term: ReconstructionTerm | None = None, recon_weight: float = 1.0) -> Loss:
         """The training objective, nats per example, from ``infer``.
 
         With ``iw_samples == 1``: recon + beta * KL through one reparameterized sample
@@ -301,7 +307,9 @@ class Model(nn.Module):
         weighted bound of Burda et al. 2015, -logmeanexp_k [log p(x|z_k) + beta (log p(z_k)
         - log q(z_k|x))], which is the IWAE objective at beta = 1 and tighter than the
         ELBO. A ``regularizer`` (``vaekit.regularizers``: capacity annealing, beta-TCVAE,
-        FactorVAE) replaces beta * KL with its own term and adds its parts to ``extras``.
+        FactorVAE) replaces beta * KL with its own term and adds its parts to ``extras``; a
+        ``recon_term`` (``vaekit.image_terms``: SSIM, perceptual) adds ``recon_weight`` times
+        its own comparison of the decoded images with ``x``.
         ``recon`` and ``kl`` always report the ELBO's terms, ``total`` the objective.
         """
         if sum((free_bits > 0, iw_samples > 1, regularizer is not None)) > 1:
@@ -324,6 +332,9 @@ class Model(nn.Module):
             total, extras = recon + term, {**extras, **parts}
         else:
             total = recon + beta * (free_bits_kl(kl_elem, free_bits) if free_bits > 0 else kl)
+        if recon_term is not None:
+            term, parts = recon_term.term(x, draws)
+            total, extras = total + recon_weight * term, {**extras, **parts}
         return Loss(total=total + draws.penalty, recon=recon, kl=kl, kl_per_dim=kl_per_dim, extras=extras)
 
     @torch.no_grad()
