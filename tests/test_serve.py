@@ -261,3 +261,29 @@ def test_page_and_openapi_are_served(client):
     assert {"/api/runs", "/api/runs/{name}/decode", "/api/runs/{name}/encode", "/api/runs/{name}/sample",
             "/api/runs/{name}/interpolate", "/api/runs/{name}/traversal", "/api/runs/{name}/anomaly",
             "/api/runs/{name}/map"} <= set(paths)
+
+
+@pytest.fixture(scope="module")
+def codec_client(runs_dir):
+    pytest.importorskip("constriction", reason="the compress extra is not installed (pip install vaekit[compress])")
+    assert main(["train", "digits", "--model", "codec", "--epochs", "2", "--limit", "300", "--quiet",
+                 "--out", str(runs_dir.parent / "codec-runs" / "codec")]) == 0
+    with TestClient(create_app(runs_dir.parent / "codec-runs")) as c:
+        yield c
+
+
+def test_compress_and_decompress_round_trip(codec_client, runs_dir):
+    from vaekit.compression import decompress
+
+    vkc = codec_client.post("/api/runs/codec/compress", files={"file": ("x.png", digit_png(3))})
+    assert vkc.status_code == 200 and vkc.content.startswith(b"VKC")
+    png_answer = codec_client.post("/api/runs/codec/decompress", files={"file": ("x.vkc", vkc.content)})
+    image = np.asarray(Image.open(io.BytesIO(png_answer.content)), dtype=np.float32) / 255
+    expected = decompress(runs_dir.parent / "codec-runs" / "codec", vkc.content)[0, 0].numpy()
+    assert np.abs(image - expected).max() <= 0.5 / 255 + 1e-6
+    assert is_error(codec_client.post("/api/runs/codec/decompress", files={"file": ("x.vkc", vkc.content[:-3])}), 400)
+    assert is_error(codec_client.post("/api/runs/codec/decompress", files={"file": ("x.vkc", b"garbage")}), 400)
+
+
+def test_compress_needs_a_codec_run(client):
+    assert is_error(client.post("/api/runs/digits4/compress", files={"file": ("x.png", digit_png(3))}), 400)

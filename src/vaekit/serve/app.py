@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -53,7 +53,7 @@ def create_app(runs_dir: str | Path, token: str | None = None, *, batch_window_m
     environment variable; none when unset). ``batch_window_ms``: how long a micro-batch waits
     for more requests (``None``: no batching). Upload limits apply per file.
     """
-    from vaekit.serve import routes_anomaly, routes_codes, routes_images, routes_runs
+    from vaekit.serve import routes_anomaly, routes_codes, routes_compression, routes_images, routes_runs
 
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaekit-model")
     window_s = None if batch_window_ms is None else batch_window_ms / 1000
@@ -65,10 +65,9 @@ def create_app(runs_dir: str | Path, token: str | None = None, *, batch_window_m
     app.state.token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     app.state.limits = {"max_bytes": max_upload_bytes, "max_pixels": max_upload_pixels}
     install_error_handlers(app)
-    api = APIRouter(dependencies=[Depends(require_token)])
-    for module in (routes_runs, routes_codes, routes_images, routes_anomaly):
-        api.include_router(module.router)
-    app.include_router(api)
+    # flat: one routing level per request
+    for module in (routes_runs, routes_codes, routes_images, routes_anomaly, routes_compression):
+        app.include_router(module.router, dependencies=[Depends(require_token)])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
