@@ -5,6 +5,7 @@ Every model here is tiny and trains for one or two epochs on ~120 MOSES test mol
 """
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -68,6 +69,14 @@ def test_padding_is_masked_out_of_the_log_likelihood():
     # By hand: the short row is scored on its own two targets (C after bos, eos after C), bos never.
     logp = torch.log_softmax(model.teacher_forced_logits(z[1:], torch.tensor([[1, 3, 2]])), dim=-1)[0]
     assert torch.allclose(log_p[1], logp[0, 3] + logp[1, 2], atol=1e-5)
+
+
+def test_bits_per_dim_counts_the_predicted_tokens_not_the_padding():
+    model = _toy_model()
+    x = torch.tensor([[1, 3, 4, 5, 2, 0, 0, 0], [1, 3, 2, 0, 0, 0, 0, 0]], dtype=torch.float32)
+    assert model.values_per_example(x).tolist() == [4.0, 2.0]  # C C C eos | C eos
+    figures = vaekit.evaluate(model, x, k=4)
+    assert figures["bits_per_dim"] == pytest.approx(figures["nll"] * 2 / (6 * math.log(2)))
 
 
 def test_word_dropout_hides_the_previous_tokens_in_training_only():

@@ -47,7 +47,9 @@ def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 
     - ``nll``: ``-log p(x)`` by importance sampling with ``k`` samples from q(z|x)
       (``model.log_likelihood``, float64 log-mean-exp). It is an upper bound on the true
       NLL that tightens as ``k`` grows; with ``k=1`` it equals ``elbo`` in expectation.
-    - ``bits_per_dim``: ``nll / (ln 2 * values per example)``.
+    - ``bits_per_dim``: ``nll / (ln 2 * values per example)``, with the values the
+      likelihood scores (``model.values_per_example``: pixels or columns; for sequences the
+      tokens each row predicts, so bits per token, padding not counted).
     - ``kl_per_dim``: the closed-form KL of each latent dimension (list).
     - ``active_units``: dimensions u with ``Var_x(E_q[z_u|x]) > 0.01`` (Burda et al. 2015).
       This and ``mutual_info`` are left out for a point-mass posterior (``model.point_posterior``).
@@ -87,7 +89,7 @@ def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 
     was_training = model.training
     model.eval()
     try:
-        sums = {"recon": 0.0, "nll": 0.0, "mse": 0.0, "grad_x": 0.0, "grad_r": 0.0}
+        sums = {"recon": 0.0, "nll": 0.0, "mse": 0.0, "grad_x": 0.0, "grad_r": 0.0, "values": 0.0}
         kl_sum = torch.zeros((), dtype=torch.float64)
         means, logvars = [], []
         for start in range(0, n, batch_size):
@@ -101,6 +103,7 @@ def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 
             sums["recon"] -= draws.log_px_z.double().mean(0).sum().item()
             ll = model.log_likelihood(xb, cb, k=k, chunk=chunk, generator=generator)
             sums["nll"] -= ll.double().sum().item()
+            sums["values"] += model.values_per_example(xb).sum().item()
             if image:
                 r = model.decode(posterior.mode(), cb).mean
                 sums["mse"] += (r - xb).double().pow(2).mean(dim=tuple(range(1, r.dim()))).sum().item()
@@ -114,7 +117,7 @@ def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 
             "recon": recon,
             "kl": kl,
             "nll": nll,
-            "bits_per_dim": nll / (math.log(2) * values),
+            "bits_per_dim": sums["nll"] / (math.log(2) * sums["values"]),
             "kl_per_dim": kl_per_dim.tolist(),
             "k": k,
             "n": n,

@@ -367,6 +367,12 @@ class Model(nn.Module):
             log_w.append(draws.log_weights.double())
         return (torch.logsumexp(torch.cat(log_w, dim=0), dim=0) - math.log(k)).float()
 
+    def values_per_example(self, x: torch.Tensor) -> torch.Tensor:
+        """How many values the likelihood scores in each example of ``x``, ``(B,)`` float64:
+        what bits per dim divides by. Every pixel or column here; a sequence VAE counts each
+        row's predicted tokens, not its padding."""
+        return torch.full((len(x),), float(math.prod(self.config.input_shape)), dtype=torch.float64)
+
     @torch.no_grad()
     def held_out_figures(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> dict[str, Any]:
         """Figures of this family that ``vaekit.evaluate`` reports besides the bounds (a

@@ -143,6 +143,10 @@ class SeqVAE(Model):
         lengths = torch.where(is_eos.any(-1), is_eos.int().argmax(-1) + 1, self.max_length)
         return ids[..., :int(lengths.max())], lengths
 
+    def values_per_example(self, x: torch.Tensor) -> torch.Tensor:
+        """The tokens each row's likelihood predicts (after bos, up to and including eos)."""
+        return (self.tokens(x)[1] - 1).double().cpu()
+
     def targets(self, x: torch.Tensor) -> torch.Tensor:
         """The standardized property values of rows ``x`` (NaN where unknown)."""
         return x[..., self.max_length:].to(self.embedding.weight.device).float()
