@@ -57,7 +57,10 @@ def read_upload(data: bytes, shape: tuple[int, ...], *, what: str = "file", max_
 
 def png_bytes(images: torch.Tensor, *, nrow: int | None = None, min_width: int = 0) -> bytes:
     """``(N, C, H, W)`` images in [0, 1] tiled into one PNG, scaled up (nearest) to at least ``min_width``."""
-    arr = grid(images, nrow=nrow, padding=1 if len(images) > 1 else 0)
+    if len(images) == 1:  # one image (the explorer's live decode): no grid canvas to build
+        arr = (images[0].detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    else:
+        arr = grid(images, nrow=nrow)
     img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
     scale = max(1, math.ceil(min_width / img.width)) if min_width else 1
     if scale > 1:
