@@ -8,8 +8,11 @@ one call on the model thread. While that call runs, new requests queue up and fo
 batch, so batches grow with the load by themselves. With ``window_s=None`` every request
 runs alone (the benchmark's reference).
 
-A batch runs in one worker thread shared by all models (``executor``): the event loop keeps
-accepting requests meanwhile, and the model work is serialised as torch's own threads expect.
+A batch of more than ``inline_rows`` rows runs in one worker thread shared by all models
+(``executor``): the event loop keeps accepting requests meanwhile, and the model work is
+serialised as torch's own threads expect. A smaller batch runs on the event loop itself: a
+few rows take well under a millisecond, less than the hand-over to a thread costs (measured:
+about 0.6 ms of CPU per request at concurrency 1 for an MNIST MLP VAE).
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ class MicroBatcher:
     """
 
     def __init__(self, fn: BatchFunction, executor: Executor, *, window_s: float | None = 0.001,
-                 max_batch: int = 256) -> None:
+                 max_batch: int = 256, inline_rows: int = 4) -> None:
         self.fn = fn
         self.executor = executor
+        self.inline_rows = inline_rows
         self.window_s = window_s
         self.max_batch = max_batch
         self._pending: list[tuple[torch.Tensor, torch.Tensor | None, asyncio.Future]] = []
@@ -47,6 +51,8 @@ class MicroBatcher:
         """The output row of ``x`` (``(1, ...)`` in, ``(1, ...)`` out)."""
         loop = asyncio.get_running_loop()
         if self.window_s is None:
+            if len(x) <= self.inline_rows:
+                return self._call(x, cond)
             return await loop.run_in_executor(self.executor, self._call, x, cond)
         future = loop.create_future()
         self._pending.append((x, cond, future))
@@ -81,7 +87,10 @@ class MicroBatcher:
         cond = None if conds[0] is None else torch.cat(conds)
         loop = asyncio.get_running_loop()
         try:
-            out = await loop.run_in_executor(self.executor, self._call, x, cond)
+            if len(x) <= self.inline_rows:
+                out = self._call(x, cond)
+            else:
+                out = await loop.run_in_executor(self.executor, self._call, x, cond)
         except Exception as exc:  # every waiting request gets the error (the handlers turn it into JSON)
             for _, _, future in batch:
                 if not future.done():

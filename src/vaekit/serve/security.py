@@ -17,8 +17,9 @@ from vaekit.serve.errors import ApiError
 bearer = HTTPBearer(auto_error=False, description="Needed when the server was started with --token.")
 
 
-def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-    """Refuse the request (401) unless it carries the server's token; a no-op without one."""
+async def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    """Refuse the request (401) unless it carries the server's token; a no-op without one. Async so that
+    FastAPI calls it on the event loop instead of a worker thread (a thread hop per request)."""
     token: str | None = request.app.state.token
     if token is None:
         return
