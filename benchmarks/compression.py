@@ -207,6 +207,11 @@ def bd_rate(test: list[tuple[float, float]], reference: list[tuple[float, float]
     return float(math.exp(mean_diff) - 1)
 
 
+def _range(points: list[tuple[float, float]]) -> list[float]:
+    """[min, max] PSNR of a curve: BD-rate is ``null`` where two curves' ranges do not overlap."""
+    return [round(min(d for _, d in points), 2), round(max(d for _, d in points), 2)]
+
+
 def _monotone(points: list[dict[str, Any]]) -> list[tuple[float, float]]:
     """(bpp, PSNR) of a codec's sweep, keeping the points no other point beats in both."""
     pts = sorted((p["bpp"], p["psnr"]) for p in points)
@@ -267,6 +272,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     best_sheet = _monotone([p for fmt in args.codecs for p in pil[f"{fmt}_sheet"]])
     line["bd_rate_vs_best_sheet"] = bd_rate(ours_one_file, best_sheet)
     line["bd_rate_per_image_files_vs_best_sheet"] = bd_rate(ours_per_image, best_sheet)
+    line["psnr_ranges"] = {"vaekit": _range(ours_per_image),
+                           **{k: _range([(p["bpp"], p["psnr"]) for p in v]) for k, v in pil.items()}}
     line["codec_points"] = codec_points
     line["pillow"] = pil
     line["training_seconds"] = seconds
