@@ -287,3 +287,8 @@ def test_compress_and_decompress_round_trip(codec_client, runs_dir):
 
 def test_compress_needs_a_codec_run(client):
     assert is_error(client.post("/api/runs/digits4/compress", files={"file": ("x.png", digit_png(3))}), 400)
+
+
+def test_serve_command_refuses_a_missing_directory(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "nope")]) == 2
+    assert "no such directory of runs" in capsys.readouterr().err
