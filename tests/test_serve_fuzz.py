@@ -1,6 +1,8 @@
 """Fuzz the HTTP API from its own OpenAPI document with schemathesis: whatever a client sends
 (random bodies, uploads, numbers at and past their bounds, unknown run names), every
-operation answers without a 5xx. A bounded number of cases per operation keeps it quick."""
+operation answers without a 5xx, with a documented status code and content type, and a body
+that matches its documented schema (the OpenAPI document is accurate). A bounded number of
+cases per operation keeps it quick."""
 
 import pytest
 
@@ -8,12 +10,18 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed (pip ins
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install vaekit[dev])")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from test_serve import make_runs  # noqa: E402
 from vaekit.serve import create_app  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 RUNS = ["digits4", "cvae", "detector"]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 CASES_PER_OPERATION = 25
 
 
@@ -28,7 +36,7 @@ def test_schema_covers_every_endpoint(api_schema):
     assert len(operations) >= 12 and "POST /api/runs/{name}/decode" in operations
 
 
-def test_no_server_errors(api_schema):
+def test_no_server_errors_and_answers_as_documented(api_schema):
     statuses = []
     for result in api_schema.get_all_operations():
         operation = result.ok()
@@ -40,7 +48,7 @@ def test_no_server_errors(api_schema):
             name = (case.path_parameters or {}).get("name")
             if name is not None and len(name) % 4:  # most cases reach a real run; the rest try unknown names
                 case.path_parameters["name"] = RUNS[len(name) % len(RUNS)]
-            statuses.append(case.call_and_validate(checks=[not_a_server_error]).status_code)
+            statuses.append(case.call_and_validate(checks=CHECKS).status_code)
 
         no_5xx()
     assert len(statuses) >= 100

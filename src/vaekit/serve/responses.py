@@ -14,8 +14,9 @@ from vaekit.serve.registry import ServedRun
 from vaekit.serve.schemas import ErrorBody, ImageData
 
 #: OpenAPI entry of an endpoint that answers image/png, or JSON with a base64 PNG (``format``).
+PNG_CONTENT = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
 IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+    200: {"model": ImageData, "content": PNG_CONTENT,
           "description": "PNG bytes (format png) or ImageData JSON (format base64)."},
 }
 #: OpenAPI entries of the error answers every run endpoint can give.

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from vaekit.serve.errors import ApiError
 from vaekit.serve.images import png_bytes
 from vaekit.serve.registry import ServedRun
-from vaekit.serve.responses import ERROR_RESPONSES, IMAGE_RESPONSES, image_response, served
+from vaekit.serve.responses import ERROR_RESPONSES, PNG_CONTENT, image_response, served
 from vaekit.serve.schemas import DecodeRequest, ImageData, Label, Posterior, RowRequest, Values
 
 router = APIRouter(tags=["latent codes"])
@@ -55,7 +55,8 @@ async def encode_row(request: Request, name: str, body: RowRequest) -> dict[str,
 
 
 @router.post("/api/runs/{name}/decode", response_model=ImageData | Values,
-             responses={**IMAGE_RESPONSES, **ERROR_RESPONSES})
+             responses={200: {"content": PNG_CONTENT, "description": "PNG bytes (format png), ImageData (base64) "
+                                                                     "or Values (values)."}, **ERROR_RESPONSES})
 async def decode(request: Request, name: str, body: DecodeRequest) -> Any:
     """The decoder's mean for a latent vector: a PNG (``format`` png or base64) or its values.
     A conditional run decodes with ``label`` (default class 0)."""
