@@ -182,7 +182,7 @@ def test_sample_from_prior_equals_model_sample_and_binarize_gives_binary_images(
     assert set(binary.unique().tolist()) <= {0.0, 1.0}
     gmm = latent.GMMSampler(3).fit(torch.randn(100, 8))
     assert latent.sample(run.model, 4, sampler=gmm).shape == (4, 1, 8, 8)
-    with pytest.raises(VaekitError, match="sampler: expected 'prior' or a GMMSampler"):
+    with pytest.raises(VaekitError, match=r"sampler: expected 'prior', a GMMSampler .* or a DiffusionSampler"):
         latent.sample(run.model, 4, sampler="gmm")
 
 

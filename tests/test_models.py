@@ -144,7 +144,12 @@ def test_iwae_loss_matches_log_likelihood_estimator_and_has_gradients():
     assert all(p.grad is not None for p in model.encoder.parameters())
 
 
-def test_iwae_with_free_bits_is_refused():
+def test_iwae_with_free_bits_or_a_regularizer_is_refused():
+    from vaekit.regularizers import BetaTCVAE
+
     model = VAE(VAEConfig(input_shape=(4,), latent_dim=2, hidden=[8]))
-    with pytest.raises(VaekitError, match="free_bits: applies to the ELBO objective only"):
+    message = r"free_bits, iwae and the regularized objectives \(btcvae, factorvae, capacity\) do not combine"
+    with pytest.raises(VaekitError, match=message):
         model.loss(torch.rand(2, 4), iw_samples=5, free_bits=0.5)
+    with pytest.raises(VaekitError, match=message):
+        model.loss(torch.rand(2, 4), iw_samples=5, regularizer=BetaTCVAE(6.0, 100))
