@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--ssim-weight", type=float, default=1.0)
     parser.add_argument("--perceptual-weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variants", nargs="+", default=["bce", "bce+perceptual", "bce+ssim"],
+                        choices=["bce", "bce+perceptual", "bce+ssim"], help="bce is always trained (the reference)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--picture", type=Path, default=Path("docs/images/sharpness.png"))
     args = parser.parse_args()
@@ -46,6 +48,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="vaekit-sharp-"))
     variants = {"bce": {}, "bce+perceptual": {"recon_term": "perceptual", "recon_weight": args.perceptual_weight},
                 "bce+ssim": {"recon_term": "ssim", "recon_weight": args.ssim_weight}}
+    variants = {name: extra for name, extra in variants.items() if name == "bce" or name in args.variants}
     rows, pictures = {}, []
     for name, extra in variants.items():
         started = time.perf_counter()
