@@ -132,6 +132,18 @@ def test_sample_grid_prior_and_gmm(client):
     assert cvae.status_code == 200
 
 
+def test_the_diffusion_sampler_is_served_once_the_run_has_one(client, runs_dir):
+    import vaekit
+    from vaekit.latent.diffusion import fit_diffusion_sampler
+
+    before = client.post("/api/runs/cvae/sample", json={"n": 4, "sampler": "diffusion"})
+    assert before.status_code == 409 and "vaekit sample cvae --sampler diffusion" in before.json()["error"]
+    assert client.get("/api/runs/cvae").json()["has_diffusion"] is False
+    fit_diffusion_sampler(vaekit.open_run(runs_dir / "cvae"), hidden=16, blocks=1, train_steps=50, batch_size=64)
+    after = client.post("/api/runs/cvae/sample", json={"n": 4, "sampler": "diffusion", "label": 1})
+    assert after.status_code == 200 and client.get("/api/runs/cvae").json()["has_diffusion"] is True
+
+
 def test_interpolate_uploads_and_indices(client):
     files = {"file_a": ("a.png", digit_png(0)), "file_b": ("b.png", digit_png(1))}
     r = client.post("/api/runs/digits4/interpolate", files=files, data={"steps": "5"})

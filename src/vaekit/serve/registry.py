@@ -155,6 +155,16 @@ class ServedRun:
 
         return self.once("gmm", lambda: gmm_sampler(self.run))
 
+    def diffusion(self) -> Any:
+        """The run's saved latent diffusion sampler. Fitting one takes minutes, too long for a
+        request, so the server uses it only once ``vaekit sample RUN --sampler diffusion`` made it."""
+        from vaekit.latent.diffusion import DIFFUSION_FILE, diffusion_sampler
+
+        if not (self.run.path / DIFFUSION_FILE).is_file():
+            raise ApiError(409, f"sampler: run '{self.name}' has no diffusion sampler yet; fit it once with "
+                                f"vaekit sample {self.name} --sampler diffusion")
+        return self.once("diffusion", lambda: diffusion_sampler(self.run))
+
 
 class RunRegistry:
     """The runs under ``runs_dir``, opened lazily and kept (one ``ServedRun`` per name)."""

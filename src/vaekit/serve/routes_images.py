@@ -28,7 +28,7 @@ async def sample(request: Request, name: str, body: SampleRequest) -> Response:
     cond = None if body.label is None else run.cond(body.label)
 
     def draw() -> torch.Tensor:
-        sampler = run.gmm() if body.sampler == "gmm" else "prior"
+        sampler = {"gmm": run.gmm, "diffusion": run.diffusion}.get(body.sampler, lambda: "prior")()
         return latent.sample(run.model, body.n, sampler=sampler, temperature=body.temperature, seed=body.seed,
                              cond=None if cond is None else int(cond[0]))
 

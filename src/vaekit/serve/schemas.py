@@ -51,6 +51,7 @@ class RunDetail(RunSummary):
     threshold: float | None = Field(None, description="An anomaly run's threshold on its score.")
     score_name: str | None = Field(None, description="An anomaly run's score: recon, elbo or nll.")
     has_data: bool = Field(description="Whether the run's dataset can be read (dataset indices, the latent map).")
+    has_diffusion: bool = Field(False, description="Whether the run has a fitted latent diffusion sampler.")
 
 
 class Posterior(BaseModel):
@@ -85,8 +86,10 @@ class Values(BaseModel):
 
 class SampleRequest(BaseModel):
     n: Annotated[int, Field(ge=1, le=MAX_SAMPLES)] = 16
-    sampler: Literal["prior", "gmm"] = Field("prior", description="gmm: a Gaussian mixture over the training "
-                                                                  "codes (fitted on first use if missing).")
+    sampler: Literal["prior", "gmm", "diffusion"] = Field(
+        "prior", description="gmm: a Gaussian mixture over the training codes (fitted on first use if missing); "
+                             "diffusion: the run's latent flow model (fitted beforehand by `vaekit sample RUN "
+                             "--sampler diffusion`, else 409).")
     temperature: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 1.0
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     label: Label | None = None

@@ -88,7 +88,8 @@ async function selectRun(name) {
   $("map-card").hidden = !d.image || !d.has_data;
   $("anomaly-card").hidden = !(d.kind === "anomaly" && d.image);
   $("sampler").querySelector('option[value="gmm"]').disabled = !d.has_data;
-  if (!d.has_data) $("sampler").value = "prior";
+  $("sampler").querySelector('option[value="diffusion"]').disabled = !d.has_diffusion;
+  if (!d.has_data || ($("sampler").value === "diffusion" && !d.has_diffusion)) $("sampler").value = "prior";
   if (!d.image) setStatus(`Run ${name} models table rows: the page draws images only; use the API (/docs).`);
   setupLabels();
   state.z = new Array(d.latent_dim).fill(0);
