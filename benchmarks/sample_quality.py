@@ -70,7 +70,8 @@ def main() -> None:
                "epochs": run.summary.get("epochs"), "test_elbo": run.summary.get("test", {}).get("elbo"),
                "samples": args.samples, "seed": seed, "classifier_test_accuracy": round(classifier_accuracy, 4),
                "classifier_seconds": round(classifier_s, 1), "real_train_images": real,
-               "diffusion_fit_seconds": round(diffusion_fit_s, 1), "diffusion_steps": args.steps}
+               "diffusion_fit_seconds": round(diffusion_fit_s, 1),
+               "diffusion_train_loss": round(diffusion.train_loss_, 4), "diffusion_steps": args.steps}
         for name, sampler in (("prior", "prior"), ("gmm", gmm), ("diffusion", diffusion)):
             images = latent.sample(run.model, args.samples, sampler=sampler, seed=seed)
             row[name] = scored(images)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.errors import VaekitError
+from vaekit.objective_terms import ObjectiveTerm
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
@@ -62,20 +63,11 @@ def ssim(a: torch.Tensor, b: torch.Tensor, *, data_range: float = 1.0, window: i
     return index.flatten(1).mean(dim=1)
 
 
-class ReconstructionTerm:
+class ReconstructionTerm(ObjectiveTerm):
     """An extra reconstruction term: ``term(x, draws) -> (per-batch tensor, parts to log)``."""
 
     def term(self, x: torch.Tensor, draws: Inference) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None
-
-    def to(self, device: torch.device) -> ReconstructionTerm:
-        return self
 
 
 def _decoded_images(x: torch.Tensor, draws: Inference, name: str) -> torch.Tensor:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.errors import VaekitError
+from vaekit.objective_terms import ObjectiveTerm
 
 if TYPE_CHECKING:
     from vaekit.models.base import Inference
@@ -36,24 +37,11 @@ if TYPE_CHECKING:
 CAPACITY_HELP = "C_MAX:EPOCHS (nats, epochs of linear growth), e.g. 25:50"
 
 
-class LatentRegularizer:
+class LatentRegularizer(ObjectiveTerm):
     """The KL-side term of an objective: ``term(draws, beta) -> (term, parts)``."""
-
-    #: The training progress in (fractional) epochs, set by the trainer before each step.
-    epoch: float = 0.0
 
     def term(self, draws: Inference, beta: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
-
-    def state_dict(self) -> dict[str, Any]:
-        """State to keep in the checkpoint so a resumed run continues exactly (none by default)."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None
-
-    def to(self, device: torch.device) -> LatentRegularizer:
-        return self
 
 
 def parse_capacity(spec: str) -> tuple[float, float] | None:

@@ -27,6 +27,7 @@ from vaekit.data.bundle import Dataset
 from vaekit.errors import VaekitError
 from vaekit.image_terms import RECON_TERMS, ReconstructionTerm, build_recon_term
 from vaekit.models.base import Model
+from vaekit.objective_terms import ObjectiveTerm
 from vaekit.objectives import KLSchedule
 from vaekit.progress import TrainingProgress
 from vaekit.regularizers import DEFAULT_TC_WEIGHT, LatentRegularizer, build_regularizer, parse_capacity
@@ -211,6 +212,11 @@ class Trainer:
         self._recon_term: ReconstructionTerm | None = None
         self._warned_collapse = False
 
+    def _objective_terms(self) -> dict[str, ObjectiveTerm]:
+        """The extra terms of this run's objective, by their checkpoint key."""
+        terms = {"regularizer": self._regularizer, "recon_term": self._recon_term}
+        return {name: term for name, term in terms.items() if term is not None}
+
     # -- schedule ---------------------------------------------------------------------
     def beta_at(self, epoch: float) -> float:
         """Effective beta (configured beta times the schedule's weight) at a fractional epoch."""
@@ -297,14 +303,12 @@ class Trainer:
             self._regularizer = build_regularizer(cfg.objective, tc_weight=cfg.tc_weight, capacity=cfg.capacity,
                                                   latent_dim=self.model.config.latent_dim,
                                                   dataset_size=len(data.train))
-            if self._regularizer is not None:
-                if distributed.active() and cfg.objective == "factorvae":
-                    raise VaekitError("objective factorvae: its discriminator trains in one process; run it "
-                                      "without torchrun")
-                self._regularizer.to(self.device)
+            if self._regularizer is not None and distributed.active() and cfg.objective == "factorvae":
+                raise VaekitError("objective factorvae: its discriminator trains in one process; run it "
+                                  "without torchrun")
             self._recon_term = build_recon_term(cfg.recon_term, data, seed=cfg.seed)
-            if self._recon_term is not None:
-                self._recon_term.to(self.device)
+            for term in self._objective_terms().values():
+                term.to(self.device)
             if resume:
                 self._restore(self._optimizer, self._generator)
         optimizer, generator = self._optimizer, self._generator
@@ -357,8 +361,8 @@ class Trainer:
                 continue  # a last global batch smaller than the number of ranks
             beta = self.beta_at(epoch + i / steps_per_epoch)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
-                if self._regularizer is not None:
-                    self._regularizer.epoch = epoch + i / steps_per_epoch
+                for term in self._objective_terms().values():
+                    term.epoch = epoch + i / steps_per_epoch
                 loss = self._train_module(x_epoch[idx], None if labels is None else labels[idx], beta=beta,
                                           free_bits=cfg.free_bits, iw_samples=cfg.loss_samples,
                                           regularizer=self._regularizer, recon_term=self._recon_term,
@@ -436,8 +440,7 @@ class Trainer:
             "torch_rng": rng_states,  # one per rank
             "state": asdict(st),
             "train_config": cfg.to_dict(),
-            "regularizer": self._regularizer.state_dict() if self._regularizer is not None else {},
-            "recon_term": self._recon_term.state_dict() if self._recon_term is not None else {},
+            **{name: term.state_dict() for name, term in self._objective_terms().items()},
         })
 
     def _warn_if_collapsed(self, row: dict[str, Any]) -> None:
@@ -464,10 +467,8 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         generator.set_state(ckpt["generator"])
-        if self._regularizer is not None:
-            self._regularizer.load_state_dict(ckpt.get("regularizer", {}))
-        if self._recon_term is not None:
-            self._recon_term.load_state_dict(ckpt.get("recon_term", {}))
+        for name, term in self._objective_terms().items():
+            term.load_state_dict(ckpt.get(name, {}))
         states = ckpt["torch_rng"]
         if len(states) != distributed.world_size():
             raise VaekitError(f"{self.run_dir / CHECKPOINT_FILE}: written by {len(states)} process(es); resume it with "

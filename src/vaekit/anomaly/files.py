@@ -23,6 +23,7 @@ import numpy as np
 from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.data.config import DataConfig
 from vaekit.data.readers import SUPPORTED, read_path
+from vaekit.data.tables import table_columns
 
 LABEL_COLUMNS = ("label", "labels", "anomaly", "is_anomaly", "outlier", "y", "target")
 _BINARY = {"0": 0, "1": 1, "false": 0, "true": 1, "normal": 0, "anomaly": 1, "inlier": 0, "outlier": 1,
@@ -57,7 +58,7 @@ def read_examples(source: str | Path, *, label_column: str | None = None, image_
     if not path.exists():
         raise AnomalyInputError(f"no such file or directory: '{source}' (expected {SUPPORTED})")
     column = label_column
-    if column is None and ignore_column is not None and path.is_file() and ignore_column in _table_header(path):
+    if column is None and ignore_column is not None and path.is_file() and ignore_column in table_columns(path):
         column = ignore_column
     config = DataConfig(source=str(path), label_column=column, image_size=image_size, channels=channels)
     parts = read_path(path, config, shape if shape is not None and len(shape) == 3 else None)
@@ -71,23 +72,6 @@ def read_examples(source: str | Path, *, label_column: str | None = None, image_
         labels = binary_labels(raw, f"{path}: column '{label_column}'")
     return Examples(x=parts.x, kind=parts.kind, source=str(path), columns=parts.columns, names=parts.names,
                     labels=labels)
-
-
-def _table_header(path: Path) -> list[str]:
-    """Column names of a table file, or [] for anything else."""
-    from vaekit.data.tables import TABLE_SUFFIXES, read_csv_header
-
-    name = path.name.lower()
-    if not name.endswith(TABLE_SUFFIXES):
-        return []
-    if name.endswith((".parquet", ".pq")):
-        try:
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(path).names)
-        except Exception:  # the real reader reports the problem
-            return []
-    return read_csv_header(path)
 
 
 def binary_labels(values: list[object], where: str) -> np.ndarray:

@@ -95,6 +95,22 @@ def read_csv_header(path: Path) -> list[str]:
         raise VaekitError(f"cannot read '{path}': {exc}") from exc
 
 
+def table_columns(path: Path) -> list[str]:
+    """Column names of a table file (CSV/TSV, gzipped or not, or Parquet); [] for anything else,
+    for a missing file and for a Parquet file that cannot be read, whose real reader reports it."""
+    name = path.name.lower()
+    if not name.endswith(TABLE_SUFFIXES) or not path.is_file():
+        return []
+    if name.endswith((".parquet", ".pq")):
+        try:
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        except Exception:  # the real reader reports the problem
+            return []
+    return read_csv_header(path)
+
+
 def read_csv(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """Header, data rows (as text) and each row's line number in the file."""
     try:

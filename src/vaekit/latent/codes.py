@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from vaekit.atomic import atomic_path, atomic_write_text
+from vaekit.data.tables import table_columns
 from vaekit.errors import VaekitError
 
 CODE_SUFFIXES = (".npy", ".csv", ".parquet")
@@ -105,18 +106,12 @@ def _examples(run: Any, data: str, split: str | None
     if split is not None:
         raise VaekitError(f"--split applies to named datasets; '{data}' is a file or folder, encoded whole")
     label_column = run.data_config.label_column
-    if label_column is not None and label_column not in _table_columns(Path(data).expanduser()):
+    if label_column is not None and label_column not in table_columns(Path(data).expanduser()):
         label_column = None  # new rows without the run's label column: no labels to carry
     bundle = vdata.load_for_model(data, run.data_info, run.standardizer, label_column=label_column)
     x = bundle.train
     ids = bundle.extras.get("train_files") or list(range(len(x)))
     return bundle, x, bundle.train_labels, list(ids), "train"
-
-
-def _table_columns(path: Path) -> list[str]:
-    from vaekit.anomaly.files import _table_header
-
-    return _table_header(path) if path.is_file() else []
 
 
 # -- files ----------------------------------------------------------------------------------
