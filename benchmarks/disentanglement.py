@@ -13,9 +13,15 @@ Quick check (minutes on one core; figures from so short a run say little):
 
     python benchmarks/disentanglement.py --limit 3000 --epochs 3 --seeds 0 1 --points 2000 --threads 1
 
-The issue's setting (several seeds, the whole grid's worth of steps; hours on 2 cores):
+The run behind the README's figures: batches of 256, since beta-TCVAE's minibatch-weighted
+estimate of the total correlation improves with the batch (Chen et al. used 2,048 on
+dSprites), one core per process so two processes share the models; then their run lines
+merged into one summary:
 
-    python benchmarks/disentanglement.py --limit 100000 --epochs 10 --seeds 0 1 2 3 4 --threads 2
+    python benchmarks/disentanglement.py --limit 100000 --epochs 3 --batch-size 256 --lr 2e-3 \
+        --seeds 0 1 2 --models beta-tcvae vae --threads 1 > core0.jsonl   # taskset -c 0
+    python benchmarks/disentanglement.py ... --models beta-vae factorvae > core1.jsonl   # taskset -c 1
+    python benchmarks/disentanglement.py --summarize core0.jsonl core1.jsonl
 """
 
 from __future__ import annotations
@@ -70,6 +76,40 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def summaries(rows: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One line per model: the median, min and max over its seeds of every score, and its
+    median training time as a ratio to the plain VAE's (when the VAE ran alongside)."""
+    times = [r["train_s"] for r in rows.get("vae", [])]
+    reference = statistics.median(times) if times else None
+    lines = []
+    for name, done in rows.items():
+        summary: dict[str, Any] = {"kind": "summary", "model": name, "seeds": [r["seed"] for r in done],
+                                   **MODELS[name]}
+        for key in ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "beta_vae_score",
+                    "factor_vae_score"):
+            if key in done[0]:
+                summary[key] = spread([r[key] for r in done])
+        summary["train_s"] = spread([r["train_s"] for r in done])
+        if reference:
+            summary["train_time_vs_vae"] = statistics.median(r["train_s"] for r in done) / reference
+        lines.append(summary)
+    return lines
+
+
+def summarize_files(paths: list[Path]) -> None:
+    """Merge the run lines of earlier invocations (one per core, say) into one summary per model."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            record = json.loads(line) if line.startswith("{") else {}
+            if record.get("kind") == "run":
+                rows.setdefault(record["model"], []).append(record)
+    if not rows:
+        raise SystemExit(f"error: no run lines in {', '.join(map(str, paths))}")
+    for summary in summaries(rows):
+        print(json.dumps(summary), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="shapes", choices=["shapes", "shapes-small"])
@@ -85,7 +125,12 @@ def main() -> None:
     parser.add_argument("--scores", action="store_true", help="also the beta-VAE and FactorVAE scores (slower)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, help="keep the runs' checkpoints here (default: a temporary folder)")
+    parser.add_argument("--summarize", type=Path, nargs="+", metavar="JSONL",
+                        help="train nothing: merge the run lines of these earlier outputs into one summary")
     args = parser.parse_args()
+    if args.summarize:
+        summarize_files(args.summarize)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     env = environment()
@@ -107,15 +152,7 @@ def main() -> None:
                    **{k: v for k, v in scores.items() if k not in ("factor_names", "seconds")}}
             rows[name].append(row)
             print(json.dumps({"kind": "run", **row}), flush=True)
-    reference = statistics.median(r["train_s"] for r in rows.get("vae", [])) if rows.get("vae") else None
-    for name, done in rows.items():
-        summary: dict[str, Any] = {"kind": "summary", "model": name, "seeds": args.seeds, **MODELS[name]}
-        for key in ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "beta_vae_score",
-                    "factor_vae_score"):
-            if key in done[0]:
-                summary[key] = spread([r[key] for r in done])
-        if reference:
-            summary["train_time_vs_vae"] = statistics.median(r["train_s"] for r in done) / reference
+    for summary in summaries(rows):
         print(json.dumps(summary), flush=True)
     print(json.dumps({"kind": "setup", "data": args.data, "train_examples": len(bundle.train),
                       "val_examples": 0 if bundle.val is None else len(bundle.val), "epochs": args.epochs,
