@@ -85,17 +85,30 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> float:
 
 # -- the learned codec --------------------------------------------------------------------------
 
+def codec_overrides(items: list[str]) -> dict[str, Any]:
+    """``--codec-set KEY=VALUE`` pairs as CodecConfig fields (``vaekit train --set`` rules)."""
+    from vaekit.settings import parse_assignments
+
+    sections = parse_assignments(items, flag="--codec-set")
+    unknown = sorted(name for name, values in sections.items() if values and name != "model")
+    if unknown:
+        raise SystemExit(f"error: --codec-set takes codec fields only, not {', '.join(unknown)} settings")
+    return sections.get("model", {})
+
+
 def trained_codec(name: str, lmbda: float, args: argparse.Namespace, data: Any) -> tuple[Any, float]:
     """The codec for (dataset, lambda): loaded from ``--runs`` if trained before, else trained now."""
     from vaekit import load
     from vaekit.models.codec import Codec, CodecConfig
     from vaekit.training import TrainConfig, Trainer
 
-    out = Path(args.runs) / f"{name}-lmbda{lmbda:g}-e{args.epochs}-n{args.limit or 'all'}"
+    overrides = codec_overrides(args.codec_set)
+    tag = "".join(f"-{k}{v}" for k, v in sorted(overrides.items()))
+    out = Path(args.runs) / f"{name}-lmbda{lmbda:g}-e{args.epochs}-n{args.limit or 'all'}{tag}"
     if (out / "model.safetensors").is_file():
         return load(out), 0.0
     torch.manual_seed(args.seed)
-    model = Codec(CodecConfig(input_shape=tuple(data.info.shape), lmbda=lmbda))
+    model = Codec(CodecConfig(input_shape=tuple(data.info.shape), lmbda=lmbda, **overrides))
     train = data.train if not args.limit else data.train[:args.limit]
     from vaekit.data.bundle import Dataset
 
@@ -325,6 +338,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sheet", type=int, default=10, help="images per sheet side")
     parser.add_argument("--throughput-images", type=int, default=2000)
     parser.add_argument("--runs", default="runs/compression-bench", help="trained codecs are cached here")
+    parser.add_argument("--codec-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a codec setting, e.g. dense=true latent_channels=32 (repeatable)")
     parser.add_argument("--plot", default="", help="PNG path; {dataset} is replaced by the dataset name")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)

@@ -12,9 +12,11 @@ from vaekit.models import build
 from vaekit.models.codec import Codec, CodecConfig
 
 
-def _trained_codec(x: torch.Tensor, seed: int = 0, steps: int = 150, lmbda: float = 0.002) -> Codec:
+def _trained_codec(x: torch.Tensor, seed: int = 0, steps: int = 150, lmbda: float = 0.002, dense: bool = False
+                   ) -> Codec:
     torch.manual_seed(seed)
-    model = Codec(CodecConfig(input_shape=(1, 8, 8), channels=16, latent_channels=8, stages=1, lmbda=lmbda))
+    model = Codec(CodecConfig(input_shape=(1, 8, 8), channels=16, latent_channels=8, stages=1, lmbda=lmbda,
+                              dense=dense))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for step in range(steps):
         batch = x[(step * 64) % 256:(step * 64) % 256 + 64]
@@ -123,6 +125,16 @@ def test_config_round_trips_and_derives_latent_dim():
     assert CodecConfig.from_dict(config.to_dict()) == config
     with pytest.raises(VaekitError, match="lmbda"):
         CodecConfig(lmbda=0)
+
+
+def test_a_dense_codec_codes_one_latent_vector_per_image_exactly(digits_tensor, held_out):
+    dense = _trained_codec(digits_tensor[:300], dense=True)
+    assert dense.config.grid == (1, 1) and dense.config.latent_dim == 8
+    data = compress(dense, held_out)
+    assert torch.equal(decompress(dense, data), dense.reconstruct(held_out))
+    estimate = float(dense.rate_bits(held_out).sum()) / 8
+    assert abs(len(data) - estimate) <= 0.03 * estimate + 40
+    assert CodecConfig.from_dict(dense.config.to_dict()) == dense.config
 
 
 def test_prior_samples_decode_to_images(codec):
