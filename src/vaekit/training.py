@@ -353,6 +353,7 @@ class Trainer:
         extra_totals: dict[str, float] = {}
         seen = 0
         rank, world = distributed.rank(), distributed.world_size()
+        terms = list(self._objective_terms().values())  # looked up once per epoch, not per step
         for i in range(steps_per_epoch):
             # batch_size is the global batch: under torchrun each rank takes every world-th example
             # of it, and DistributedDataParallel averages the ranks' gradients.
@@ -361,7 +362,7 @@ class Trainer:
                 continue  # a last global batch smaller than the number of ranks
             beta = self.beta_at(epoch + i / steps_per_epoch)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
-                for term in self._objective_terms().values():
+                for term in terms:
                     term.epoch = epoch + i / steps_per_epoch
                 loss = self._train_module(x_epoch[idx], None if labels is None else labels[idx], beta=beta,
                                           free_bits=cfg.free_bits, iw_samples=cfg.loss_samples,

@@ -106,6 +106,12 @@ class ServedRun:
     def has_data(self) -> bool:
         return "data" in self.run.config
 
+    def has_diffusion(self) -> bool:
+        """Whether ``vaekit sample RUN --sampler diffusion`` has fitted and saved the run's sampler."""
+        from vaekit.latent.diffusion import DIFFUSION_FILE
+
+        return (self.run.path / DIFFUSION_FILE).is_file()
+
     def examples(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         from vaekit.latent.inputs import split_examples
 
@@ -158,9 +164,9 @@ class ServedRun:
     def diffusion(self) -> Any:
         """The run's saved latent diffusion sampler. Fitting one takes minutes, too long for a
         request, so the server uses it only once ``vaekit sample RUN --sampler diffusion`` made it."""
-        from vaekit.latent.diffusion import DIFFUSION_FILE, diffusion_sampler
+        from vaekit.latent.diffusion import diffusion_sampler
 
-        if not (self.run.path / DIFFUSION_FILE).is_file():
+        if not self.has_diffusion():
             raise ApiError(409, f"sampler: run '{self.name}' has no diffusion sampler yet; fit it once with "
                                 f"vaekit sample {self.name} --sampler diffusion")
         return self.once("diffusion", lambda: diffusion_sampler(self.run))

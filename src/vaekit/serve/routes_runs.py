@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from vaekit.errors import VaekitError
-from vaekit.latent.diffusion import DIFFUSION_FILE
 from vaekit.models import MODELS
 from vaekit.pictures import is_image_run
 from vaekit.serialization import CONFIG_FILE, METRICS_FILE, read_json, read_metrics
@@ -68,7 +67,7 @@ def run_detail(request: Request, name: str) -> dict[str, Any]:
     run = served(request, name)
     detail = summarize(name, run.run.path)
     detail.update(kl_per_dim=finite_json(run.kl_per_dim()), dims_by_kl=run.dims_by_kl(), has_data=run.has_data(),
-                  has_diffusion=(run.run.path / DIFFUSION_FILE).is_file())
+                  has_diffusion=run.has_diffusion())
     if run.is_anomaly:
         detector = run.detector()
         detail.update(threshold=float(detector.threshold_), score_name=detector.score_)
