@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from vaekit.atomic import atomic_path, atomic_write_text
-from vaekit.data.tables import table_columns
+from vaekit.data.tables import read_csv, table_columns
 from vaekit.errors import VaekitError
 
 CODE_SUFFIXES = (".npy", ".csv", ".parquet")
@@ -230,14 +230,10 @@ def _read_npy(path: Path, latent_dim: int) -> Codes:
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            rows = [r for r in csv.reader(f) if r]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise VaekitError(f"{path}: cannot read CSV ({exc})") from None
-    if not rows:
-        raise VaekitError(f"{path}: empty file (expected a header row)")
-    return [c.strip() for c in rows[0]], rows[1:]
+    """Header and rows of a codes or ids CSV, read by the data module's CSV reader (its
+    one-line errors name the file and the line of a ragged row)."""
+    header, rows, _ = read_csv(path)
+    return header, rows
 
 
 _CODE_COLUMN = re.compile(r"z(\d+)")
