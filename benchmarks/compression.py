@@ -2,10 +2,14 @@
 
 For each dataset's TEST set (MNIST, Fashion-MNIST, Frey faces, Olivetti faces):
 
-- vaekit: a ladder of ``--lambdas``, one codec each, trained through the ordinary ``Trainer``
-  on the training split (``--epochs``, ``--limit``; cached under ``--runs`` and reused). Its
-  bits per pixel are counted from ``.vkc`` bytes, headers included, two ways: one file per
-  image (``per_image``) and one file holding the whole test set (``one_file``).
+- vaekit: a ladder of ``--lambdas`` with the ``--codec-set`` settings, or of ``--rung``s each
+  with its own settings (e.g. dense latents for the low rates, a latent grid for the high
+  ones), one codec each, trained through the ordinary ``Trainer`` on the training split
+  (``--epochs``, raised to ``--min-steps`` optimizer steps for small sets; ``--limit``;
+  cached under ``--runs`` and reused). Its bits per pixel are counted from ``.vkc`` bytes,
+  headers included, two ways: one file per image (``per_image``) and one file holding the
+  whole test set (``one_file``). BD-rates use the rungs no other rung beats in both bits
+  and PSNR (the ones a user would pick); every rung's point is in ``codec_points``.
 - JPEG / WebP (and AVIF with ``--codecs``) through Pillow at a sweep of qualities, as one
   file per image and as tiled sheets (``--sheet`` x ``--sheet`` images per file, headers
   amortised: what a careful user would store), greyscale 8-bit.
@@ -96,29 +100,56 @@ def codec_overrides(items: list[str]) -> dict[str, Any]:
     return sections.get("model", {})
 
 
-def trained_codec(name: str, lmbda: float, args: argparse.Namespace, data: Any) -> tuple[Any, float]:
-    """The codec for (dataset, lambda): loaded from ``--runs`` if trained before, else trained now."""
+def training_epochs(n_train: int, args: argparse.Namespace) -> int:
+    """``--epochs``, raised for a small training set until it gets ``--min-steps`` optimizer
+    steps: 400 Olivetti faces make 6 batches an epoch, 54,000 MNIST digits 844."""
+    from vaekit.training import TrainConfig
+
+    steps_per_epoch = math.ceil(n_train / TrainConfig.batch_size)
+    return max(args.epochs, math.ceil(args.min_steps / steps_per_epoch))
+
+
+def ladder(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The codec settings of each rung of the ladder, ``lmbda`` included: one per ``--rung``
+    (on top of ``--codec-set``), else one per ``--lambdas`` value with ``--codec-set``."""
+    if not args.rung:
+        return [{**codec_overrides(args.codec_set), "lmbda": float(v)} for v in args.lambdas.split(",")]
+    rungs = [codec_overrides(args.codec_set + rung.split()) for rung in args.rung]
+    for rung, text in zip(rungs, args.rung, strict=True):
+        if "lmbda" not in rung:
+            raise SystemExit(f"error: --rung {text!r}: give its lmbda=VALUE")
+    return rungs
+
+
+def trained_codec(name: str, rung: dict[str, Any], args: argparse.Namespace, data: Any
+                  ) -> tuple[Any, float | None]:
+    """The codec for (dataset, rung) and its training seconds: loaded from ``--runs`` if
+    trained before (seconds ``None`` where that run did not record them), else trained now."""
     from vaekit import load
     from vaekit.models.codec import Codec, CodecConfig
     from vaekit.training import TrainConfig, Trainer
 
-    overrides = codec_overrides(args.codec_set)
+    overrides = {k: v for k, v in rung.items() if k != "lmbda"}
+    lmbda = float(rung["lmbda"])
     tag = "".join(f"-{k}{v}" for k, v in sorted(overrides.items()))
-    out = Path(args.runs) / f"{name}-lmbda{lmbda:g}-e{args.epochs}-n{args.limit or 'all'}{tag}"
+    train = data.train if not args.limit else data.train[:args.limit]
+    epochs = training_epochs(len(train), args)
+    out = Path(args.runs) / f"{name}-lmbda{lmbda:g}-e{epochs}-n{args.limit or 'all'}{tag}"
     if (out / "model.safetensors").is_file():
-        return load(out), 0.0
+        record = out / "training.json"
+        return load(out), json.loads(record.read_text())["seconds"] if record.is_file() else None
     torch.manual_seed(args.seed)
     model = Codec(CodecConfig(input_shape=tuple(data.info.shape), lmbda=lmbda, **overrides))
-    train = data.train if not args.limit else data.train[:args.limit]
     from vaekit.data.bundle import Dataset
 
     bundle = Dataset(train=train, val=None, test=None, info=data.info)
-    config = TrainConfig(epochs=args.epochs, seed=args.seed, device="cpu", **CodecConfig.train_defaults)
+    config = TrainConfig(epochs=epochs, seed=args.seed, device="cpu", **CodecConfig.train_defaults)
     started = time.perf_counter()
     Trainer(model, config, None, progress=False).fit(bundle)
     seconds = time.perf_counter() - started
     model.eval()
     model.save(out)
+    (out / "training.json").write_text(json.dumps({"seconds": seconds, "epochs": epochs}))
     return model, seconds
 
 
@@ -225,9 +256,14 @@ def _range(points: list[tuple[float, float]]) -> list[float]:
     return [round(min(d for _, d in points), 2), round(max(d for _, d in points), 2)]
 
 
-def _monotone(points: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """(bpp, PSNR) of a codec's sweep, keeping the points no other point beats in both."""
-    pts = sorted((p["bpp"], p["psnr"]) for p in points)
+def _points(sweep: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(bpp, PSNR) of a Pillow codec's sweep, keeping the points no other point beats in both."""
+    return _monotone([(p["bpp"], p["psnr"]) for p in sweep])
+
+
+def _monotone(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (bpp, PSNR) points no other point beats in both: fewer bits and more PSNR."""
+    pts = sorted(points)
     out: list[tuple[float, float]] = []
     for r, d in pts:
         if not out or d > out[-1][1]:
@@ -265,32 +301,32 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     data = vdata.load(name)
     x = data.test if not args.test_limit else data.test[:args.test_limit]
     x = (x * 255).round() / 255
-    codec_points, seconds = [], {}
+    codec_points = []
     model = None
-    for lmbda in args.lambdas:
-        model, spent = trained_codec(name, lmbda, args, data)
-        seconds[f"{lmbda:g}"] = spent
-        codec_points.append(codec_point(model, x))
+    for rung in ladder(args):
+        model, spent = trained_codec(name, rung, args, data)
+        codec_points.append({"settings": rung, "training_seconds": spent, **codec_point(model, x)})
     pil: dict[str, Any] = {}
     for fmt in args.codecs:
         pil[fmt] = [pil_per_image(x, fmt, q) for q in args.qualities]
         pil[f"{fmt}_sheet"] = [pil_sheets(x, fmt, q, args.sheet) for q in args.qualities]
-    ours_per_image = [(p["bpp_per_image"], p["psnr"]) for p in codec_points]
-    ours_one_file = [(p["bpp_one_file"], p["psnr"]) for p in codec_points]
+    # the rungs a user would pick: those no other rung beats in both bits and PSNR
+    ours_per_image = _monotone([(p["bpp_per_image"], p["psnr"]) for p in codec_points])
+    ours_one_file = _monotone([(p["bpp_one_file"], p["psnr"]) for p in codec_points])
     line: dict[str, Any] = {"dataset": name, "test_images": len(x), "image_shape": list(x.shape[1:])}
     for fmt in args.codecs:
-        line[f"bd_rate_vs_{fmt}"] = bd_rate(ours_per_image, _monotone(pil[fmt]))
-        line[f"bd_rate_one_file_vs_{fmt}_sheet"] = bd_rate(ours_one_file, _monotone(pil[f"{fmt}_sheet"]))
+        line[f"bd_rate_vs_{fmt}"] = bd_rate(ours_per_image, _points(pil[fmt]))
+        line[f"bd_rate_one_file_vs_{fmt}_sheet"] = bd_rate(ours_one_file, _points(pil[f"{fmt}_sheet"]))
     # the better sheet codec: the lower envelope of every sheet codec's points
-    best_sheet = _monotone([p for fmt in args.codecs for p in pil[f"{fmt}_sheet"]])
+    best_sheet = _points([p for fmt in args.codecs for p in pil[f"{fmt}_sheet"]])
     line["bd_rate_vs_best_sheet"] = bd_rate(ours_one_file, best_sheet)
     line["bd_rate_per_image_files_vs_best_sheet"] = bd_rate(ours_per_image, best_sheet)
     line["psnr_ranges"] = {"vaekit": _range(ours_per_image),
                            **{k: _range([(p["bpp"], p["psnr"]) for p in v]) for k, v in pil.items()}}
     line["codec_points"] = codec_points
     line["pillow"] = pil
-    line["training_seconds"] = seconds
-    line["training"] = {"epochs": args.epochs, "limit": args.limit, "seed": args.seed}
+    n_train = len(data.train) if not args.limit else min(args.limit, len(data.train))
+    line["training"] = {"epochs": training_epochs(n_train, args), "limit": args.limit, "seed": args.seed}
     if model is not None and tuple(x.shape[1:]) == (1, 28, 28):
         line["throughput"] = throughput(model, x[:args.throughput_images])
     line.update(environment())
@@ -330,7 +366,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--lambdas", default="0.0005,0.001,0.002,0.004,0.008,0.016")
+    parser.add_argument("--rung", action="append", default=[], metavar="'lmbda=L KEY=VALUE ...'",
+                        help="one codec of the ladder with its own settings (repeatable; replaces --lambdas)")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--min-steps", type=int, default=0,
+                        help="optimizer steps a small training set gets at least (raises its epochs)")
     parser.add_argument("--limit", type=int, default=0, help="training examples (0: all)")
     parser.add_argument("--test-limit", type=int, default=0, help="test images (0: all)")
     parser.add_argument("--codecs", default="jpeg,webp", help="of jpeg, webp, avif")
@@ -346,7 +386,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-lossless", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    args.lambdas = [float(v) for v in args.lambdas.split(",")]
     args.qualities = [int(v) for v in args.qualities.split(",")]
     args.codecs = [c for c in args.codecs.split(",") if c]
     for name in args.datasets.split(","):
