@@ -90,14 +90,15 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> float:
 # -- the learned codec --------------------------------------------------------------------------
 
 def codec_overrides(items: list[str]) -> dict[str, Any]:
-    """``--codec-set KEY=VALUE`` pairs as CodecConfig fields (``vaekit train --set`` rules)."""
+    """``KEY=VALUE`` pairs (``vaekit train --set`` rules) as CodecConfig fields, with the
+    training settings among them (``lr=...``) under ``"train"``."""
     from vaekit.settings import parse_assignments
 
     sections = parse_assignments(items, flag="--codec-set")
-    unknown = sorted(name for name, values in sections.items() if values and name != "model")
-    if unknown:
-        raise SystemExit(f"error: --codec-set takes codec fields only, not {', '.join(unknown)} settings")
-    return sections.get("model", {})
+    if sections.get("data"):
+        names = ", ".join(sorted(sections["data"]))
+        raise SystemExit(f"error: --codec-set / --rung take codec and training settings, not data settings ({names})")
+    return {**sections.get("model", {}), **({"train": sections["train"]} if sections.get("train") else {})}
 
 
 def training_epochs(n_train: int, args: argparse.Namespace) -> int:
@@ -129,9 +130,9 @@ def trained_codec(name: str, rung: dict[str, Any], args: argparse.Namespace, dat
     from vaekit.models.codec import Codec, CodecConfig
     from vaekit.training import TrainConfig, Trainer
 
-    overrides = {k: v for k, v in rung.items() if k != "lmbda"}
-    lmbda = float(rung["lmbda"])
-    tag = "".join(f"-{k}{v}" for k, v in sorted(overrides.items()))
+    overrides = {k: v for k, v in rung.items() if k not in ("lmbda", "train")}
+    lmbda, training = float(rung["lmbda"]), rung.get("train", {})
+    tag = "".join(f"-{k}{v}" for k, v in sorted({**overrides, **training}.items()))
     train = data.train if not args.limit else data.train[:args.limit]
     epochs = training_epochs(len(train), args)
     out = Path(args.runs) / f"{name}-lmbda{lmbda:g}-e{epochs}-n{args.limit or 'all'}{tag}"
@@ -143,7 +144,7 @@ def trained_codec(name: str, rung: dict[str, Any], args: argparse.Namespace, dat
     from vaekit.data.bundle import Dataset
 
     bundle = Dataset(train=train, val=None, test=None, info=data.info)
-    config = TrainConfig(epochs=epochs, seed=args.seed, device="cpu", **CodecConfig.train_defaults)
+    config = TrainConfig(epochs=epochs, seed=args.seed, device="cpu", **{**CodecConfig.train_defaults, **training})
     started = time.perf_counter()
     Trainer(model, config, None, progress=False).fit(bundle)
     seconds = time.perf_counter() - started
@@ -382,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--throughput-images", type=int, default=2000)
     parser.add_argument("--runs", default="runs/compression-bench", help="trained codecs are cached here")
     parser.add_argument("--codec-set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a codec setting, e.g. dense=true latent_channels=32 (repeatable)")
+                        help="a codec or training setting, e.g. dense=true latent_channels=32 lr=1e-3 (repeatable)")
     parser.add_argument("--plot", default="", help="PNG path; {dataset} is replaced by the dataset name")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
