@@ -101,13 +101,14 @@ def codec_overrides(items: list[str]) -> dict[str, Any]:
     return {**sections.get("model", {}), **({"train": sections["train"]} if sections.get("train") else {})}
 
 
-def training_epochs(n_train: int, args: argparse.Namespace) -> int:
-    """``--epochs``, raised for a small training set until it gets ``--min-steps`` optimizer
-    steps: 400 Olivetti faces make 6 batches an epoch, 54,000 MNIST digits 844."""
+def training_epochs(n_train: int, args: argparse.Namespace, epochs: int | None = None) -> int:
+    """``epochs`` (a rung's own) or ``--epochs``, raised for a small training set until it gets
+    ``--min-steps`` optimizer steps: 324 Olivetti faces make 6 batches an epoch, 54,000 MNIST
+    digits 844."""
     from vaekit.training import TrainConfig
 
     steps_per_epoch = math.ceil(n_train / TrainConfig.batch_size)
-    return max(args.epochs, math.ceil(args.min_steps / steps_per_epoch))
+    return max(epochs or args.epochs, math.ceil(args.min_steps / steps_per_epoch))
 
 
 def ladder(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -131,10 +132,10 @@ def trained_codec(name: str, rung: dict[str, Any], args: argparse.Namespace, dat
     from vaekit.training import TrainConfig, Trainer
 
     overrides = {k: v for k, v in rung.items() if k not in ("lmbda", "train")}
-    lmbda, training = float(rung["lmbda"]), rung.get("train", {})
-    tag = "".join(f"-{k}{v}" for k, v in sorted({**overrides, **training}.items()))
+    lmbda, training = float(rung["lmbda"]), dict(rung.get("train", {}))
     train = data.train if not args.limit else data.train[:args.limit]
-    epochs = training_epochs(len(train), args)
+    epochs = training_epochs(len(train), args, training.pop("epochs", None))
+    tag = "".join(f"-{k}{v}" for k, v in sorted({**overrides, **training}.items()))
     out = Path(args.runs) / f"{name}-lmbda{lmbda:g}-e{epochs}-n{args.limit or 'all'}{tag}"
     if (out / "model.safetensors").is_file():
         record = out / "training.json"
