@@ -77,6 +77,18 @@ def test_set_reaches_any_field_between_the_file_and_the_flags(tmp_path):
     assert config["train"]["lr"] == 0.003 and config["data"]["config"]["limit"] == 100
 
 
+def test_exponent_numbers_are_numbers_in_files_and_flags(tmp_path):
+    """PyYAML reads 1e-3 as a string; a user writing lr: 1e-3 means the number."""
+    from vaekit.settings import parse_assignments, read_settings_file
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("train:\n  lr: 1e-3\nweight_decay: 5E-4\nobjective: elbo\n")
+    sections = read_settings_file(cfg)
+    assert sections["train"] == {"lr": 0.001, "weight_decay": 0.0005, "objective": "elbo"}
+    assert parse_assignments(["lr=1e-3", "train.beta=2e0", "hidden=[16]"]) == {
+        "model": {"hidden": [16]}, "train": {"lr": 0.001, "beta": 2.0}, "data": {}}
+
+
 @pytest.mark.parametrize(("item", "message"), [
     ("latent_dim", "--set 'latent_dim': expected KEY=VALUE"),
     ("optim.lr=0.1", "--set 'optim.lr=0.1': the section must be one of model, train, data"),

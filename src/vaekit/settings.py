@@ -7,6 +7,7 @@ the command line override the file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,15 @@ from vaekit.errors import VaekitError
 from vaekit.training import TrainConfig
 
 SECTIONS = ("model", "train", "data")
+
+#: YAML 1.1 (PyYAML) reads ``1e-3`` as a string (it wants ``1.0e-3``); no setting is a string
+#: of that form, so such values are read as the numbers users meant.
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _number(value: Any) -> Any:
+    """``value``, or the float a YAML-1.1 string like ``"1e-3"`` stands for."""
+    return float(value) if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()) else value
 
 
 def read_settings_file(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -50,13 +60,13 @@ def split_sections(raw: dict[str, Any], origin: str = "config") -> dict[str, dic
         if key in SECTIONS:
             if not isinstance(value, dict):
                 raise VaekitError(f"{origin}: section '{key}' must be a mapping")
-            out[key].update(value)
+            out[key].update({k: _number(v) for k, v in value.items()})
         elif key in train_names:
-            out["train"][key] = value
+            out["train"][key] = _number(value)
         elif key in data_names:
-            out["data"][key] = value
+            out["data"][key] = _number(value)
         else:
-            out["model"][key.replace("-", "_")] = value
+            out["model"][key.replace("-", "_")] = _number(value)
     return out
 
 
