@@ -306,7 +306,9 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     codec_points = []
     for rung in ladder(args):
         model, spent = trained_codec(name, rung, args, data)
-        point = {"settings": rung, "training_seconds": spent, **codec_point(model, x)}
+        epochs = training_epochs(len(data.train) if not args.limit else min(args.limit, len(data.train)), args,
+                                 rung.get("train", {}).get("epochs"))
+        point = {"settings": rung, "epochs": epochs, "training_seconds": spent, **codec_point(model, x)}
         if tuple(x.shape[1:]) == (1, 28, 28):
             point["throughput"] = throughput(model, x[:args.throughput_images])
         codec_points.append(point)
@@ -329,8 +331,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
                            **{k: _range([(p["bpp"], p["psnr"]) for p in v]) for k, v in pil.items()}}
     line["codec_points"] = codec_points
     line["pillow"] = pil
-    n_train = len(data.train) if not args.limit else min(args.limit, len(data.train))
-    line["training"] = {"epochs": training_epochs(n_train, args), "limit": args.limit, "seed": args.seed}
+    line["training"] = {"limit": args.limit, "seed": args.seed}  # each rung's epochs are in its point
     timed = [p["throughput"] for p in codec_points if "throughput" in p]
     if timed:  # the slowest rung's: what a user's ladder guarantees
         line["throughput"] = min(timed, key=lambda t: t["images_per_s_per_image_files"])
