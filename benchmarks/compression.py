@@ -349,10 +349,11 @@ def plot(line: dict[str, Any], path: Path, codecs: list[str]) -> None:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ours = line["codec_points"]
-    ax.plot([p["bpp_per_image"] for p in ours], [p["psnr"] for p in ours], "o-", color="C3",
-            label="vaekit codec, one file per image")
-    ax.plot([p["bpp_one_file"] for p in ours], [p["psnr"] for p in ours], "o--", color="C3",
-            label="vaekit codec, one file for all")
+    for key, style, label in (("bpp_per_image", "-", "one file per image"), ("bpp_one_file", "--", "one file for all")):
+        every = [(p[key], p["psnr"]) for p in ours]
+        best = _monotone(every)  # the line joins the rungs a user would pick; dominated ones are markers only
+        ax.plot(*zip(*best, strict=True), "o" + style, color="C3", label=f"vaekit codec, {label}")
+        ax.plot(*zip(*every, strict=True), "o", color="C3", mfc="none")
     for i, fmt in enumerate(codecs):
         for suffix, style in (("", "s-"), ("_sheet", "s--")):
             pts = line["pillow"][fmt + suffix]
