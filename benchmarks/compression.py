@@ -124,10 +124,12 @@ def ladder(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def trained_codec(name: str, rung: dict[str, Any], args: argparse.Namespace, data: Any
-                  ) -> tuple[Any, float | None]:
-    """The codec for (dataset, rung) and its training seconds: loaded from ``--runs`` if
-    trained before (seconds ``None`` where that run did not record them), else trained now."""
+                  ) -> tuple[Any, int, float | None]:
+    """The codec for (dataset, rung), its epochs and its training seconds: loaded from
+    ``--runs`` if trained before (seconds ``None`` where that run did not record them), else
+    trained now."""
     from vaekit import load
+    from vaekit.atomic import atomic_write_text
     from vaekit.models.codec import Codec, CodecConfig
     from vaekit.training import TrainConfig, Trainer
 
@@ -139,7 +141,7 @@ def trained_codec(name: str, rung: dict[str, Any], args: argparse.Namespace, dat
     out = Path(args.runs) / f"{name}-lmbda{lmbda:g}-e{epochs}-n{args.limit or 'all'}{tag}"
     if (out / "model.safetensors").is_file():
         record = out / "training.json"
-        return load(out), json.loads(record.read_text())["seconds"] if record.is_file() else None
+        return load(out), epochs, json.loads(record.read_text())["seconds"] if record.is_file() else None
     torch.manual_seed(args.seed)
     model = Codec(CodecConfig(input_shape=tuple(data.info.shape), lmbda=lmbda, **overrides))
     from vaekit.data.bundle import Dataset
@@ -151,8 +153,8 @@ def trained_codec(name: str, rung: dict[str, Any], args: argparse.Namespace, dat
     seconds = time.perf_counter() - started
     model.eval()
     model.save(out)
-    (out / "training.json").write_text(json.dumps({"seconds": seconds, "epochs": epochs}))
-    return model, seconds
+    atomic_write_text(out / "training.json", json.dumps({"seconds": seconds, "epochs": epochs}))
+    return model, epochs, seconds
 
 
 def codec_point(model: Any, x: torch.Tensor) -> dict[str, Any]:
@@ -305,9 +307,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     x = (x * 255).round() / 255
     codec_points = []
     for rung in ladder(args):
-        model, spent = trained_codec(name, rung, args, data)
-        epochs = training_epochs(len(data.train) if not args.limit else min(args.limit, len(data.train)), args,
-                                 rung.get("train", {}).get("epochs"))
+        model, epochs, spent = trained_codec(name, rung, args, data)
         point = {"settings": rung, "epochs": epochs, "training_seconds": spent, **codec_point(model, x)}
         if tuple(x.shape[1:]) == (1, 28, 28):
             point["throughput"] = throughput(model, x[:args.throughput_images])
