@@ -344,6 +344,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
 def plot(line: dict[str, Any], path: Path, codecs: list[str]) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     fig = Figure(figsize=(6, 4.2))
     FigureCanvasAgg(fig)
@@ -360,6 +361,9 @@ def plot(line: dict[str, Any], path: Path, codecs: list[str]) -> None:
             ax.plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], style, color=f"C{i}", markersize=3,
                     label=f"{fmt.upper()}{', 10x10 sheets' if suffix else ', one file per image'}")
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 0.1, 0.2, 0.5, 1, 2, 5 bpp
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # the default labels at 2x, 3x ... overlap
     ax.set_xlabel("bits per pixel (file sizes, headers included)")
     ax.set_ylabel("PSNR (dB)")
     ax.set_title(f"{line['dataset']} test set ({line['test_images']} images)")
