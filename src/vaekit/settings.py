@@ -21,14 +21,22 @@ from vaekit.training import TrainConfig
 
 SECTIONS = ("model", "train", "data")
 
-#: YAML 1.1 (PyYAML) reads ``1e-3`` as a string (it wants ``1.0e-3``); no setting is a string
-#: of that form, so such values are read as the numbers users meant.
-_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+class _SettingsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader reading floats as YAML 1.2 does: PyYAML follows YAML 1.1, where
+    ``1e-3`` (no dot) is a string, and a user writing ``lr: 1e-3`` means the number."""
 
 
-def _number(value: Any) -> Any:
-    """``value``, or the float a YAML-1.1 string like ``"1e-3"`` stands for."""
-    return float(value) if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()) else value
+_SettingsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _load_yaml(text: str) -> Any:
+    """``text`` as YAML through the safe loader, with YAML 1.2 floats."""
+    return yaml.load(text, Loader=_SettingsLoader)  # a SafeLoader subclass: no arbitrary objects
 
 
 def read_settings_file(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -41,7 +49,7 @@ def read_settings_file(path: str | Path) -> dict[str, dict[str, Any]]:
         if path.suffix == ".toml":
             raw = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml", ".json"):
-            raw = yaml.safe_load(text) or {}
+            raw = _load_yaml(text) or {}
         else:
             raise VaekitError(f"{path}: expected a .yaml, .yml, .toml or .json config file")
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
@@ -60,13 +68,13 @@ def split_sections(raw: dict[str, Any], origin: str = "config") -> dict[str, dic
         if key in SECTIONS:
             if not isinstance(value, dict):
                 raise VaekitError(f"{origin}: section '{key}' must be a mapping")
-            out[key].update({k: _number(v) for k, v in value.items()})
+            out[key].update(value)
         elif key in train_names:
-            out["train"][key] = _number(value)
+            out["train"][key] = value
         elif key in data_names:
-            out["data"][key] = _number(value)
+            out["data"][key] = value
         else:
-            out["model"][key.replace("-", "_")] = _number(value)
+            out["model"][key.replace("-", "_")] = value
     return out
 
 
@@ -93,7 +101,7 @@ def parse_assignments(items: list[str], flag: str = "--set") -> dict[str, dict[s
         if not sep or not key:
             raise VaekitError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} decoder_hidden=768")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = _load_yaml(text) if text.strip() else None
         except yaml.YAMLError:
             raise VaekitError(f"{flag} {item!r}: cannot read the value {text!r}") from None
         section, dot, name = key.partition(".")

@@ -196,7 +196,7 @@ def read_codes(path: Path, latent_dim: int) -> Codes:
     if suffix == ".npy":
         return _read_npy(path, latent_dim)
     if suffix == ".csv":
-        header, rows = _read_csv(path)
+        header, rows, _ = read_csv(path)
         table = {name: [r[j] if j < len(r) else "" for r in rows] for j, name in enumerate(header)}
     else:
         pa, pq = _pyarrow(path)
@@ -219,7 +219,7 @@ def _read_npy(path: Path, latent_dim: int) -> Codes:
     codes = Codes(codes=_finite(path, a.astype(np.float32)), ids=list(range(len(a))))
     ids_path, _ = sidecars(path)
     if ids_path.is_file():
-        header, rows = _read_csv(ids_path)
+        header, rows, _ = read_csv(ids_path)
         if len(rows) != len(a):
             raise VaekitError(f"{ids_path}: {len(rows)} rows for the {len(a)} codes of {path}")
         if "id" in header:
@@ -227,13 +227,6 @@ def _read_npy(path: Path, latent_dim: int) -> Codes:
         if "label" in header:
             codes.labels = [r[header.index("label")] for r in rows]
     return codes
-
-
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a codes or ids CSV, read by the data module's CSV reader (its
-    one-line errors name the file and the line of a ragged row)."""
-    header, rows, _ = read_csv(path)
-    return header, rows
 
 
 _CODE_COLUMN = re.compile(r"z(\d+)")
