@@ -108,11 +108,14 @@ def test_wrong_shapes_and_values_are_one_line_errors(fitted, rows):
         images.predict(np.zeros((3, 5, 5), dtype=np.float32))
     with pytest.raises(AnomalyInputError, match="contamination: expected a number in"):
         VAEAnomalyDetector(**TINY, contamination=0.7).fit(rows[0])
-    with pytest.raises(AnomalyInputError, match=r"anomaly_score: expected auto, recon, elbo, nll, got .mse."):
+    with pytest.raises(AnomalyInputError, match=r"anomaly_score: expected auto, recon, elbo, nll, knn or a sum of "
+                                                r"them such as recon\+knn, got .mse."):
         VAEAnomalyDetector(**TINY, anomaly_score="mse").fit(rows[0])
+    with pytest.raises(AnomalyInputError, match=r"got .recon\+recon."):
+        VAEAnomalyDetector(**TINY, anomaly_score="recon+recon").fit(rows[0])
 
 
-@pytest.mark.parametrize("score", ["recon", "elbo", "nll"])
+@pytest.mark.parametrize("score", ["recon", "elbo", "nll", "knn", "recon+knn"])
 def test_save_and_load_give_identical_scores(tmp_path, rows, score):
     det = VAEAnomalyDetector(**TINY, anomaly_score=score, k=8, target_fpr=0.05).fit(rows[0])
     det.save(tmp_path / "det")
@@ -126,10 +129,10 @@ def test_save_and_load_give_identical_scores(tmp_path, rows, score):
     np.testing.assert_array_equal(loaded.holdout_scores_, det.holdout_scores_)
 
 
-def test_auto_score_is_recon_for_images_and_elbo_for_rows(fitted, digits_tensor):
+def test_auto_score_is_recon_knn_for_images_and_elbo_for_rows(fitted, digits_tensor):
     assert fitted.anomaly_score == "auto" and fitted.score_ == "elbo"
     det = VAEAnomalyDetector(**TINY).fit(digits_tensor[:200].numpy()[:, 0])  # (N, H, W) grey images
-    assert det.score_ == "recon"
+    assert det.score_ == "recon+knn"
     assert det.set_params(anomaly_score="nll").score_ == "nll"
 
 
@@ -162,3 +165,42 @@ def test_a_hierarchical_vae_detector_separates_anomalies_and_round_trips(tmp_pat
     assert loaded.get_params() == det.get_params()
     with pytest.raises(AnomalyInputError, match="model: expected vae or hvae, got 'vqvae'"):
         VAEAnomalyDetector(**TINY, model="vqvae").fit(rows[0])
+
+
+def _mean_nearest(codes: np.ndarray, reference: np.ndarray, n: int, *, skip_self: bool = False) -> np.ndarray:
+    d = np.sqrt(((codes[:, None, :].astype(np.float64) - reference[None, :, :]) ** 2).sum(axis=-1))
+    d.sort(axis=1)
+    return d[:, 1:n + 1].mean(axis=1) if skip_self else d[:, :n].mean(axis=1)
+
+
+def test_knn_is_the_mean_distance_to_the_nearest_training_codes_leaving_each_training_example_out(rows):
+    normal, anomalies = rows
+    det = VAEAnomalyDetector(**TINY, anomaly_score="knn", n_neighbors=3, target_fpr=0.1).fit(normal)
+    with torch.no_grad():
+        codes = det.model_.encode(det.transform_input(normal)).mean.numpy()
+        new = det.model_.encode(det.transform_input(anomalies)).mean.numpy()
+    train = det.codes_.numpy()
+    assert len(train) == 360  # the 40 held-out rows are not reference codes
+    np.testing.assert_allclose(det.decision_function(anomalies), _mean_nearest(new, train, 3), rtol=1e-5)
+    in_train = np.isin(codes, train).all(axis=1)
+    assert in_train.sum() == 360
+    np.testing.assert_allclose(det.decision_scores_[in_train], _mean_nearest(codes[in_train], train, 3,
+                                                                            skip_self=True), rtol=1e-5)
+    np.testing.assert_allclose(det.holdout_scores_, _mean_nearest(codes[~in_train], train, 3), rtol=1e-5)
+
+
+def test_a_sum_adds_its_parts_standardized_by_their_training_mean_and_std(rows):
+    normal, anomalies = rows
+    det = VAEAnomalyDetector(**TINY, anomaly_score="recon+knn").fit(normal)
+    x = np.vstack([normal[:50], anomalies])
+    recon = det.set_params(anomaly_score="recon").decision_function(x)
+    knn = det.set_params(anomaly_score="knn").decision_function(x)
+    (r_mean, r_std), (k_mean, k_std) = det.score_stats_["recon"], det.score_stats_["knn"]
+    recon_train_scores = det.set_params(anomaly_score="recon").decision_function(normal)
+    assert (r_mean, r_std) == pytest.approx((recon_train_scores.mean(), recon_train_scores.std()), rel=1e-6)
+    combined = det.set_params(anomaly_score="recon+knn").decision_function(x)
+    np.testing.assert_allclose(combined, (recon - r_mean) / r_std + (knn - k_mean) / k_std, rtol=1e-6)
+    assert abs(det.decision_scores_.mean()) < 1e-6  # the training scores: a sum of standardized parts
+    with pytest.raises(AnomalyInputError, match=r"anomaly_score recon\+elbo: the training statistics of elbo were "
+                                                r"not computed .* fit it with anomaly_score='recon\+elbo'"):
+        det.set_params(anomaly_score="recon+elbo").decision_function(x)

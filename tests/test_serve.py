@@ -81,7 +81,7 @@ def test_run_detail_orders_dimensions_by_kl(client, runs_dir):
     assert [kl[d] for d in detail["dims_by_kl"]] == sorted(kl, reverse=True)
     assert kl == pytest.approx(json.loads((runs_dir / "digits4" / "summary.json").read_text())["test"]["kl_per_dim"])
     detector = client.get("/api/runs/detector").json()
-    assert detector["threshold"] > 0 and detector["score_name"] == "recon"
+    assert detector["threshold"] > 0 and detector["score_name"] == "recon+knn"
 
 
 def test_encode_upload_equals_the_library(client, runs_dir):
@@ -175,7 +175,7 @@ def test_anomaly_scores_a_one_above_zeros(client):
     assert one["score"] > zero["score"] and one["threshold"] == zero["threshold"]
     assert one["anomaly"] == (one["score"] > one["threshold"])
     row = client.post("/api/runs/detector/anomaly/row", json={"x": [0.0] * 64}).json()
-    assert row["score_name"] == "recon"
+    assert row["score_name"] == "recon+knn"
 
 
 # -- bad input: a 4xx with a JSON error, never a 500 ----------------------------------------

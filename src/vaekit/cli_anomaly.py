@@ -32,9 +32,11 @@ COLOR_CHANNELS = {"auto": None, "gray": 1, "rgb": 3}
 def fit(
     data: Annotated[str, typer.Argument(help="Normal data: an image folder, .npy/.npz, .csv/.tsv or .parquet.")],
     out: Annotated[Path, typer.Option(help="Directory for the detector (created).")],
-    score: Annotated[str, typer.Option(help="auto (recon for images, elbo for tables: the benchmark's winners), "
-                                            "recon (squared reconstruction error), elbo (negative ELBO) or "
-                                            "nll (importance-sampled negative log-likelihood).")] = "auto",
+    score: Annotated[str, typer.Option(help="auto (recon+knn for images, elbo for tables: the winners on "
+                                            "validation splits), recon (squared reconstruction error), elbo "
+                                            "(negative ELBO), nll (importance-sampled negative log-likelihood), "
+                                            "knn (distance to the nearest training codes) or a sum such as "
+                                            "recon+knn (each part standardized on the training data).")] = "auto",
     contamination: Annotated[float, typer.Option(help="Expected share of anomalies in DATA: the threshold "
                                                       "flags that share of it.")] = 0.1,
     target_fpr: Annotated[Optional[float], typer.Option(help="Instead: threshold at this false-positive rate on a "
@@ -53,6 +55,7 @@ def fit(
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     k: Annotated[int, typer.Option("--k", help="Posterior samples per example for elbo and nll.")] = 100,
+    neighbors: Annotated[int, typer.Option(help="Nearest training codes averaged over by knn.")] = 5,
     label_column: Annotated[Optional[str], typer.Option(help="Tables: a column to leave out of the features "
                                                              "(e.g. labels).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Resize image folders to this square size.")] = None,
@@ -74,7 +77,8 @@ def fit(
               "holdout_fraction": holdout_fraction, "model": model, "latent_dim": latent_dim,
               "groups": _int_list(latent_groups, "--latent-groups"), "arch": arch,
               "hidden": _int_list(hidden, "--hidden"), "beta": beta, "epochs": epochs, "batch_size": batch_size,
-              "lr": lr, "k": k, "random_state": seed, "device": device, "verbose": not quiet and not json_output}
+              "lr": lr, "k": k, "n_neighbors": neighbors, "random_state": seed, "device": device,
+              "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
                            channels=COLOR_CHANNELS[color], overwrite=overwrite)
     if json_output:

@@ -1,4 +1,4 @@
-"""The three anomaly scores, computed through the model protocol only (encode / decode).
+"""The anomaly scores, computed through the model protocol only (encode / decode).
 
 Every score is "higher = more anomalous", in float64, one value per example:
 
@@ -10,6 +10,13 @@ Every score is "higher = more anomalous", in float64, one value per example:
   posterior samples for the expectation.
 - ``nll``: the importance-sampled negative log-likelihood -log p(x) with ``k`` samples
   (Burda et al. 2015), the model's own ``log_likelihood``.
+- ``knn``: the mean distance from an example's posterior mean to the ``n_neighbors``
+  nearest posterior means of the training examples. ``recon`` measures how far an
+  example is from the decoder's manifold; ``knn`` how far it is, along the manifold, from
+  the training data: an odd "1" that the decoder draws well still lies among no training "7".
+- a sum such as ``recon+knn``: each part standardized by its mean and std on the training
+  data, then added (``combine``), so neither part's units dominate. On validation splits
+  of the MNIST / Fashion-MNIST training sets ``recon+knn`` beat ``recon`` alone (README).
 
 The random scores draw from a generator seeded per call, so the same detector gives
 the same scores for the same input (before and after save / load).
@@ -24,17 +31,79 @@ import torch
 
 from vaekit.models.base import Model
 
-SCORES = ("recon", "elbo", "nll")
+#: The scores a detector can compute; ``anomaly_score`` is one of them or a sum ("recon+knn").
+SCORES = ("recon", "elbo", "nll", "knn")
+#: Scores that draw posterior samples (seeded per call, but batch-dependent).
+SAMPLED = ("elbo", "nll")
 #: Elements (samples x batch x features) decoded at once: bounds memory for big ``k``.
 _ELEMENTS_PER_BATCH = 1 << 24
+
+
+def score_parts(name: str) -> tuple[str, ...]:
+    """The scores a score name adds up: ``"recon+knn"`` -> ``("recon", "knn")``."""
+    parts = tuple(part.strip() for part in str(name).split("+"))
+    if any(part not in SCORES for part in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"expected {', '.join(SCORES)} or a sum of them such as recon+knn, got {name!r}")
+    return parts
+
+
+def combine(parts: dict[str, np.ndarray], stats: dict[str, tuple[float, float]]) -> np.ndarray:
+    """The sum of the scores ``parts``, each standardized by its training ``(mean, std)``."""
+    total = np.zeros_like(next(iter(parts.values())))
+    for name, values in parts.items():
+        mean, std = stats[name]
+        total += (values - mean) / std
+    return total
+
+
+def training_stats(values: np.ndarray) -> tuple[float, float]:
+    """``(mean, std)`` of a score on the training data; a constant score gets std 1."""
+    std = float(values.std())
+    return float(values.mean()), std if std > 1e-12 else 1.0
+
+
+@torch.no_grad()
+def latent_codes(model: Model, x: torch.Tensor, *, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Posterior means, one flat row per example: where ``knn`` measures distances."""
+    model.eval()
+    rows = [model.encode(xb.to(device)).mean.flatten(1).float().cpu() for xb in x.split(4096)]
+    return torch.cat(rows) if rows else torch.zeros(0, 0)
+
+
+def knn_distances(codes: torch.Tensor, reference: torch.Tensor, n_neighbors: int, *,
+                  is_reference: np.ndarray | None = None) -> np.ndarray:
+    """Mean distance of each row of ``codes`` to its ``n_neighbors`` nearest rows of ``reference``.
+
+    ``is_reference`` marks rows of ``codes`` that are themselves in ``reference``: their
+    nearest neighbour (themselves, at distance 0) is skipped, so a training example is
+    measured as a new example would be (leave-one-out), and the training scores that set
+    the threshold are not optimistic.
+    """
+    n = min(int(n_neighbors), max(1, len(reference) - 1))
+    reference = reference.double()
+    # rows per chunk: the distance matrix chunk stays near 2^24 elements
+    per_chunk = max(1, _ELEMENTS_PER_BATCH // max(1, len(reference)))
+    out = []
+    for start in range(0, len(codes), per_chunk):
+        d = torch.cdist(codes[start:start + per_chunk].double(), reference)
+        nearest = d.topk(min(n + 1, len(reference)), dim=1, largest=False).values
+        if is_reference is None:
+            out.append(nearest[:, :n].mean(dim=1))
+            continue
+        skip = torch.from_numpy(np.asarray(is_reference[start:start + per_chunk], dtype=bool))
+        out.append(torch.where(skip, nearest[:, 1:n + 1].mean(dim=1), nearest[:, :n].mean(dim=1)))
+    return torch.cat(out).numpy() if out else np.zeros(0)
 
 
 @torch.no_grad()
 def anomaly_scores(model: Model, x: torch.Tensor, *, score: str = "recon", k: int = 100, seed: int = 0,
                    device: torch.device | str = "cpu") -> np.ndarray:
-    """Anomaly scores (higher = more anomalous) of the examples ``x`` (already in model space)."""
-    if score not in SCORES:
-        raise ValueError(f"score: expected one of {', '.join(SCORES)}, got {score!r}")
+    """Scores recon, elbo or nll (higher = more anomalous) of the examples ``x`` (in model space).
+
+    ``knn`` needs the training codes, and sums their statistics: ``VAEAnomalyDetector`` does both.
+    """
+    if score not in SAMPLED and score != "recon":
+        raise ValueError(f"score: expected recon, elbo or nll, got {score!r}")
     model.eval()
     features = max(1, math.prod(x.shape[1:]))
     draws = 1 if score == "recon" else min(k, 100)

@@ -7,7 +7,8 @@ config.json          "model" (the VAE), "train", "anomaly" (parameters, threshol
                      shape, feature names, standardizer) and, when fitted from a file by
                      the CLI, "data" (so `vaekit sample/info` work on it too)
 model.safetensors    the VAE's weights (with their sha256)
-anomaly.safetensors  training and held-out anomaly scores (float64), for re-thresholding
+anomaly.safetensors  training and held-out anomaly scores (float64), for re-thresholding, and
+                     the training data's posterior means (float32), for the knn score
 ```
 
 Every file is written atomically; the standardizer and the threshold are plain JSON
@@ -33,7 +34,8 @@ from vaekit.serialization import CONFIG_FILE, WEIGHTS_FILE, load_weights, read_j
 from vaekit.training import TrainConfig, resolve_device
 
 SCORES_FILE = "anomaly.safetensors"
-FORMAT = 1
+#: 2: adds the training codes and score statistics (the knn score); 1 was without them.
+FORMAT = 2
 
 
 def save_detector(detector: VAEAnomalyDetector, path: str | Path, *, data: dict[str, Any] | None = None) -> Path:
@@ -59,6 +61,7 @@ def save_detector(detector: VAEAnomalyDetector, path: str | Path, *, data: dict[
         "feature_names_in": None if names is None else [str(n) for n in names],
         "standardizer": detector.scaler_.to_dict() if detector.scaler_ is not None else None,
         "training_scores": _quantiles(detector.decision_scores_),
+        "score_stats": {name: list(stat) for name, stat in detector.score_stats_.items()},
     }
     config: dict[str, Any] = {"vaekit_version": VERSION, "model": detector.model_.config.to_dict(),
                               "train": detector.train_config_.to_dict(), "anomaly": section}
@@ -66,7 +69,8 @@ def save_detector(detector: VAEAnomalyDetector, path: str | Path, *, data: dict[
         config["data"] = data
     save_weights(detector.model_, path / WEIGHTS_FILE)
     tensors = {"decision_scores": torch.from_numpy(np.ascontiguousarray(detector.decision_scores_, np.float64)),
-               "holdout_scores": torch.from_numpy(np.ascontiguousarray(detector.holdout_scores_, np.float64))}
+               "holdout_scores": torch.from_numpy(np.ascontiguousarray(detector.holdout_scores_, np.float64)),
+               "codes": detector.codes_.contiguous()}
     with atomic_path(path / SCORES_FILE) as tmp:
         save_file(tensors, str(tmp), metadata={"format": str(FORMAT)})
     write_json(path / CONFIG_FILE, config)  # last: a directory with config.json is complete
@@ -85,7 +89,7 @@ def load_detector(path: str | Path) -> VAEAnomalyDetector:
                           "detector; make one with `vaekit anomaly fit DATA --out RUN`)")
     if section.get("format") != FORMAT:
         raise VaekitError(f"{path / CONFIG_FILE}: anomaly format {section.get('format')!r} is not {FORMAT} "
-                          "(written by another vaekit version)")
+                          "(written by another vaekit version: fit the detector again with this one)")
     params = dict(section["params"])
     for name in ("hidden", "channels", "groups"):  # JSON lists back to the tuples the parameters were
         if isinstance(params.get(name), list):
@@ -110,6 +114,8 @@ def load_detector(path: str | Path) -> VAEAnomalyDetector:
     detector.scaler_ = Standardizer.from_dict(s) if s else None
     detector.decision_scores_ = scores["decision_scores"].numpy()
     detector.holdout_scores_ = scores["holdout_scores"].numpy()
+    detector.codes_ = scores["codes"]
+    detector.score_stats_ = {name: (float(mean), float(std)) for name, (mean, std) in section["score_stats"].items()}
     detector.threshold_ = float(section["threshold"])
     detector.threshold_source_ = str(section["threshold_source"])
     detector._update_labels()
