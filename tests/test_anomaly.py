@@ -132,7 +132,7 @@ def test_save_and_load_give_identical_scores(tmp_path, rows, score):
 def test_auto_score_is_recon_knn_for_images_and_elbo_for_rows(fitted, digits_tensor):
     assert fitted.anomaly_score == "auto" and fitted.score_ == "elbo"
     det = VAEAnomalyDetector(**TINY).fit(digits_tensor[:200].numpy()[:, 0])  # (N, H, W) grey images
-    assert det.score_ == "recon+knn"
+    assert det.score_ == "recon+knn" and det.trim_ == 0.0
     assert det.set_params(anomaly_score="nll").score_ == "nll"
 
 
@@ -175,7 +175,7 @@ def _mean_nearest(codes: np.ndarray, reference: np.ndarray, n: int, *, skip_self
 
 def test_knn_is_the_mean_distance_to_the_nearest_training_codes_leaving_each_training_example_out(rows):
     normal, anomalies = rows
-    det = VAEAnomalyDetector(**TINY, anomaly_score="knn", n_neighbors=3, target_fpr=0.1).fit(normal)
+    det = VAEAnomalyDetector(**TINY, anomaly_score="knn", n_neighbors=3, target_fpr=0.1, trim=0).fit(normal)
     with torch.no_grad():
         codes = det.model_.encode(det.transform_input(normal)).mean.numpy()
         new = det.model_.encode(det.transform_input(anomalies)).mean.numpy()
@@ -191,7 +191,7 @@ def test_knn_is_the_mean_distance_to_the_nearest_training_codes_leaving_each_tra
 
 def test_a_sum_adds_its_parts_standardized_by_their_training_mean_and_std(rows):
     normal, anomalies = rows
-    det = VAEAnomalyDetector(**TINY, anomaly_score="recon+knn").fit(normal)
+    det = VAEAnomalyDetector(**TINY, anomaly_score="recon+knn", trim=0).fit(normal)
     x = np.vstack([normal[:50], anomalies])
     recon = det.set_params(anomaly_score="recon").decision_function(x)
     knn = det.set_params(anomaly_score="knn").decision_function(x)
@@ -204,3 +204,20 @@ def test_a_sum_adds_its_parts_standardized_by_their_training_mean_and_std(rows):
     with pytest.raises(AnomalyInputError, match=r"anomaly_score recon\+elbo: the training statistics of elbo were "
                                                 r"not computed .* fit it with anomaly_score='recon\+elbo'"):
         det.set_params(anomaly_score="recon+elbo").decision_function(x)
+
+
+def test_trim_fits_again_without_the_training_rows_that_score_highest(rows):
+    normal, anomalies = rows
+    mixed = np.vstack([normal, anomalies])  # ADBench-style: anomalies left in the training data
+    params = {**TINY, "epochs": 5, "anomaly_score": "elbo", "k": 8}
+    once = VAEAnomalyDetector(**params, trim=0).fit(mixed)
+    det = VAEAnomalyDetector(**params, trim=0.2).fit(mixed)
+    kept = once.decision_scores_ <= np.quantile(once.decision_scores_, 0.8)  # the first fit's verdict
+    assert det.trim_ == 0.2 and kept.sum() == 352 and (~kept[400:]).sum() >= 35  # most planted rows go
+    with torch.no_grad():
+        expected = det.model_.encode(det.transform_input(mixed[kept])).mean
+    torch.testing.assert_close(det.codes_, expected)  # the final model's reference: the kept rows only
+    assert det.decision_scores_.shape == (440,)  # every training row is scored, trimmed ones too
+    assert VAEAnomalyDetector(**TINY).fit(normal).trim_ == 0.2  # auto: rows are trimmed
+    with pytest.raises(AnomalyInputError, match=r"trim: expected 'auto' or a number in \[0, 0.5\), got 0.7"):
+        VAEAnomalyDetector(**TINY, trim=0.7).fit(normal)

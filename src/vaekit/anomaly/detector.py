@@ -59,6 +59,11 @@ TABLE_HIDDEN = (64, 32)
 #: 4-5 AUROC points, and recon+knn beat recon by 0.8 (MNIST) and 1.8 (Fashion-MNIST); on the
 #: ADBench tables the negative ELBO beat recon by 11 (and tied the NLL).
 AUTO_SCORE = {"image": "recon+knn", "rows": "elbo"}
+#: What ``trim="auto"`` uses. Rows: ADBench leaves its anomalies in the training data; on
+#: its validation splits a second fit without the top 20% beat one fit by 1.3 AUROC points on
+#: average (0.801 vs 0.788; 10% gave 0.794). Images: one-class training data is normal, and
+#: trimming would only drop its hard cases (not measured, so not done).
+AUTO_TRIM = {"image": 0.0, "rows": 0.2}
 
 
 class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -101,6 +106,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Posterior samples per example for ``elbo`` and ``nll``.
     n_neighbors : int
         Training codes averaged over by ``knn`` (5 beat 1 on the validation splits).
+    trim : float in [0, 0.5) or "auto"
+        Robust fitting: after a first fit, leave out this share of the training data (the
+        highest scores, likely anomalies mixed in) and fit again; 0 fits once, at half the
+        cost. ``auto``: 0.2 for rows of features, 0 for images (``trim_``).
     standardize : "auto", True or False
         Standardize each feature (fitted on the training data; ``auto``: rows yes, images no).
     random_state : int
@@ -119,7 +128,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                  channels: tuple[int, ...] | list[int] = (32, 64), likelihood: str = "auto",
                  obs_std: float = 1.0, learn_obs_std: bool = False, beta: float = 1.0,
                  kl_anneal: str = "none", epochs: int = 50, batch_size: int = 64, lr: float = 1e-3, k: int = 100,
-                 n_neighbors: int = 5,
+                 n_neighbors: int = 5, trim: float | str = "auto",
                  standardize: str | bool = "auto", random_state: int = 0, device: str = "cpu",
                  verbose: bool = False) -> None:
         self.anomaly_score = anomaly_score
@@ -143,6 +152,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.lr = lr
         self.k = k
         self.n_neighbors = n_neighbors
+        self.trim = trim
         self.standardize = standardize
         self.random_state = random_state
         self.device = device
@@ -170,6 +180,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 message = str(exc).replace("expected ", "expected auto, ", 1)
                 raise AnomalyInputError(f"anomaly_score: {message}") from None
         thresholds.check_rate("contamination", self.contamination, 0.5)
+        if self.trim != "auto" and not (isinstance(self.trim, (int, float)) and 0 <= self.trim < 0.5):
+            raise AnomalyInputError(f"trim: expected 'auto' or a number in [0, 0.5), got {self.trim!r}")
         if self.target_fpr is not None:
             thresholds.check_rate("target_fpr", self.target_fpr, 1.0)
             thresholds.check_rate("holdout_fraction", self.holdout_fraction, 0.9)
@@ -206,8 +218,6 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if fraction and len(holdout_idx) == 0:
             raise AnomalyInputError(f"target_fpr: {len(xm)} example(s) are too few to hold out "
                                     f"{self.holdout_fraction:g} of them and train on the rest")
-        n_holdout = len(holdout_idx)
-        train = xm[train_idx]
 
         hidden = self.hidden if self.hidden is not None else (TABLE_HIDDEN if table else IMAGE_HIDDEN)
         options: dict[str, Any] = {"input_shape": self.input_shape_, "hidden": [int(h) for h in hidden],
@@ -222,20 +232,32 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                                    beta=float(self.beta), kl_anneal=self.kl_anneal, seed=seed, device=self.device)
         info = DataInfo(name="anomaly-fit", shape=self.input_shape_, kind="table" if table else "image",
                         likelihood=likelihood)
-        with torch.random.fork_rng(devices=[]):  # the user's global RNG is left as it was
-            torch.manual_seed(seed)
-            model = build({"model": self.model, **options})
-            Trainer(model, train_config, progress=bool(self.verbose)).fit(Dataset(train=train, info=info))
-        self.model_ = model.eval()
+
+        def train_on(rows: np.ndarray) -> None:
+            with torch.random.fork_rng(devices=[]):  # the user's global RNG is left as it was
+                torch.manual_seed(seed)
+                model = build({"model": self.model, **options})
+                Trainer(model, train_config, progress=bool(self.verbose)).fit(Dataset(train=xm[rows], info=info))
+            self.model_ = model.eval()
+            self._score_training_data(xm, rows)
+
         self.train_config_ = train_config
-        self.codes_ = latent_codes(model, train, device=resolve_device(self.device))
-        is_training = np.zeros(len(xm), dtype=bool)
-        is_training[train_idx] = True
-        parts = self._parts(xm, score_parts(self.score_), is_training=is_training)
-        self.score_stats_ = {name: training_stats(values[train_idx]) for name, values in parts.items()}
-        self.decision_scores_ = self._combine(parts)
-        self.holdout_scores_ = self.decision_scores_[holdout_idx] if n_holdout else np.zeros(0)
+        train_on(train_idx)
+        if self.trim_ > 0:  # fit again without the training rows that look most anomalous
+            kept = train_idx[self.decision_scores_[train_idx] <= np.quantile(self.decision_scores_[train_idx],
+                                                                              1.0 - self.trim_)]
+            train_on(kept)
+        self.holdout_scores_ = self.decision_scores_[holdout_idx] if len(holdout_idx) else np.zeros(0)
         self._set_threshold()
+
+    def _score_training_data(self, xm: torch.Tensor, rows: np.ndarray) -> None:
+        """``codes_``, ``score_stats_`` and ``decision_scores_`` of all of ``xm``, ``rows`` the ones trained on."""
+        self.codes_ = latent_codes(self.model_, xm[rows], device=resolve_device(self.device))
+        is_training = np.zeros(len(xm), dtype=bool)
+        is_training[rows] = True
+        parts = self._parts(xm, score_parts(self.score_), is_training=is_training)
+        self.score_stats_ = {name: training_stats(values[rows]) for name, values in parts.items()}
+        self.decision_scores_ = self._combine(parts)
 
     def _likelihood(self, xm: torch.Tensor, standardized: bool) -> str:
         lo, hi = float(xm.min()), float(xm.max())
@@ -305,6 +327,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.anomaly_score != "auto":
             return self.anomaly_score
         return AUTO_SCORE["image" if len(self.input_shape_) == 3 else "rows"]
+
+    @property
+    def trim_(self) -> float:
+        """The share of training data left out of the second fit: ``trim``, ``auto`` resolved."""
+        check_is_fitted(self, "input_shape_")
+        if self.trim != "auto":
+            return float(self.trim)
+        return AUTO_TRIM["image" if len(self.input_shape_) == 3 else "rows"]
 
     def _parts(self, xm: torch.Tensor, names: tuple[str, ...], *, is_training: np.ndarray | None = None
                ) -> dict[str, np.ndarray]:
