@@ -82,10 +82,10 @@ def test_fit_and_score_tables_with_a_label_column(tables, tmp_path, capsys):
     run = tmp_path / "det"
     assert main(["anomaly", "fit", str(tables / "train.csv"), "--out", str(run), *QUICK,
                  "--label-column", "kind", "--target-fpr", "0.1", "--score", "elbo+knn", "--neighbors", "3",
-                 "--json"]) == 0
+                 "--trim", "0.1", "--json"]) == 0
     fitted = json.loads(capsys.readouterr().out)
     assert fitted["threshold_source"] == "target_fpr" and fitted["examples"] == 200
-    assert fitted["score"] == "elbo+knn" and load_detector(run).n_neighbors == 3
+    assert fitted["score"] == "elbo+knn" and load_detector(run).n_neighbors == 3 and load_detector(run).trim == 0.1
     # columns in another order are matched by name; the label column is not a feature
     assert main(["anomaly", "score", str(run), str(tables / "test.csv"), "--labels", "kind", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -125,6 +125,8 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
     assert "contamination: expected a number in (0, 0.5]" in fails(
         "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--contamination", "0.9")
     assert not (tmp_path / "new").exists()
+    assert "--trim: expected auto or a number in [0, 0.5), got 'half'" in fails(
+        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--trim", "half")
     assert "anomaly_score: expected auto, recon, elbo, nll, knn or a sum of them such as recon+knn, got " \
            "'recon+mse'" in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--score",
                                   "recon+mse")

@@ -56,6 +56,9 @@ def fit(
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     k: Annotated[int, typer.Option("--k", help="Posterior samples per example for elbo and nll.")] = 100,
     neighbors: Annotated[int, typer.Option(help="Nearest training codes averaged over by knn.")] = 5,
+    trim: Annotated[str, typer.Option(help="Share of DATA (the highest scores) left out of a second fit, for "
+                                           "anomalies mixed into it: auto (0.2 for tables, 0 for images), "
+                                           "or a number in [0, 0.5).")] = "auto",
     label_column: Annotated[Optional[str], typer.Option(help="Tables: a column to leave out of the features "
                                                              "(e.g. labels).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Resize image folders to this square size.")] = None,
@@ -77,7 +80,7 @@ def fit(
               "holdout_fraction": holdout_fraction, "model": model, "latent_dim": latent_dim,
               "groups": _int_list(latent_groups, "--latent-groups"), "arch": arch,
               "hidden": _int_list(hidden, "--hidden"), "beta": beta, "epochs": epochs, "batch_size": batch_size,
-              "lr": lr, "k": k, "n_neighbors": neighbors, "random_state": seed, "device": device,
+              "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim), "random_state": seed, "device": device,
               "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
                            channels=COLOR_CHANNELS[color], overwrite=overwrite)
@@ -124,3 +127,15 @@ def score(
                       + f" ({summary['anomalies_labelled']} labelled anomalies)")
     for path in summary["files"].values():
         console.print(f"wrote {path}")
+
+
+def _trim(value: str) -> float | str:
+    """``--trim``: ``auto`` or a number (the detector checks its range)."""
+    from vaekit.errors import VaekitError
+
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise VaekitError(f"--trim: expected auto or a number in [0, 0.5), got '{value}'") from None
