@@ -208,17 +208,28 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         standardize = table if self.standardize == "auto" else bool(self.standardize)
-        self.scaler_ = Standardizer.fit(x, columns) if standardize else None
-        xm = self.scaler_.transform(x) if self.scaler_ is not None else x
-        likelihood = self._likelihood(xm, standardize)
-
         seed = int(self.random_state or 0)
         fraction = float(self.holdout_fraction) if self.threshold is None and self.target_fpr is not None else 0.0
-        train_idx, holdout_idx = holdout(len(xm), fraction, seed)
+        train_idx, holdout_idx = holdout(len(x), fraction, seed)
         if fraction and len(holdout_idx) == 0:
-            raise AnomalyInputError(f"target_fpr: {len(xm)} example(s) are too few to hold out "
+            raise AnomalyInputError(f"target_fpr: {len(x)} example(s) are too few to hold out "
                                     f"{self.holdout_fraction:g} of them and train on the rest")
+        self.train_config_ = TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
+                                         beta=float(self.beta), kl_anneal=self.kl_anneal, seed=seed,
+                                         device=self.device)
+        self._fit_on(x, train_idx, columns, standardize)
+        if self.trim_ > 0:  # fit again, scaler included, without the training rows that look most anomalous
+            scores = self.decision_scores_[train_idx]
+            self._fit_on(x, train_idx[scores <= np.quantile(scores, 1.0 - self.trim_)], columns, standardize)
+        self.holdout_scores_ = self.decision_scores_[holdout_idx] if len(holdout_idx) else np.zeros(0)
+        self._set_threshold()
 
+    def _fit_on(self, x: torch.Tensor, rows: np.ndarray, columns: list[str] | None, standardize: bool) -> None:
+        """Scaler and VAE fitted on ``x[rows]``; then every row of ``x`` scored (``_score_training_data``)."""
+        self.scaler_ = Standardizer.fit(x[rows], columns) if standardize else None
+        xm = self.scaler_.transform(x) if self.scaler_ is not None else x
+        likelihood = self._likelihood(xm, standardize)
+        table = x.dim() == 2
         hidden = self.hidden if self.hidden is not None else (TABLE_HIDDEN if table else IMAGE_HIDDEN)
         options: dict[str, Any] = {"input_shape": self.input_shape_, "hidden": [int(h) for h in hidden],
                                    "likelihood": likelihood, "obs_std": float(self.obs_std),
@@ -228,27 +239,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             options["groups"] = [int(d) for d in groups]
         else:
             options.update(latent_dim=int(self.latent_dim), arch=self.arch, channels=[int(c) for c in self.channels])
-        train_config = TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
-                                   beta=float(self.beta), kl_anneal=self.kl_anneal, seed=seed, device=self.device)
         info = DataInfo(name="anomaly-fit", shape=self.input_shape_, kind="table" if table else "image",
                         likelihood=likelihood)
-
-        def train_on(rows: np.ndarray) -> None:
-            with torch.random.fork_rng(devices=[]):  # the user's global RNG is left as it was
-                torch.manual_seed(seed)
-                model = build({"model": self.model, **options})
-                Trainer(model, train_config, progress=bool(self.verbose)).fit(Dataset(train=xm[rows], info=info))
-            self.model_ = model.eval()
-            self._score_training_data(xm, rows)
-
-        self.train_config_ = train_config
-        train_on(train_idx)
-        if self.trim_ > 0:  # fit again without the training rows that look most anomalous
-            kept = train_idx[self.decision_scores_[train_idx] <= np.quantile(self.decision_scores_[train_idx],
-                                                                              1.0 - self.trim_)]
-            train_on(kept)
-        self.holdout_scores_ = self.decision_scores_[holdout_idx] if len(holdout_idx) else np.zeros(0)
-        self._set_threshold()
+        with torch.random.fork_rng(devices=[]):  # the user's global RNG is left as it was
+            torch.manual_seed(self.train_config_.seed)
+            model = build({"model": self.model, **options})
+            Trainer(model, self.train_config_, progress=bool(self.verbose)).fit(Dataset(train=xm[rows], info=info))
+        self.model_ = model.eval()
+        self._score_training_data(xm, rows)
 
     def _score_training_data(self, xm: torch.Tensor, rows: np.ndarray) -> None:
         """``codes_``, ``score_stats_`` and ``decision_scores_`` of all of ``xm``, ``rows`` the ones trained on."""

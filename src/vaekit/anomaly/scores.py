@@ -13,7 +13,8 @@ Every score is "higher = more anomalous", in float64, one value per example:
 - ``knn``: the mean distance from an example's posterior mean to the ``n_neighbors``
   nearest posterior means of the training examples. ``recon`` measures how far an
   example is from the decoder's manifold; ``knn`` how far it is, along the manifold, from
-  the training data: an odd "1" that the decoder draws well still lies among no training "7".
+  the training data: a plain "1" that a decoder trained on "7"s redraws well still lands
+  away from every training "7".
 - a sum such as ``recon+knn``: each part standardized by its mean and std on the training
   data, then added (``combine``), so neither part's units dominate. On validation splits
   of the MNIST / Fashion-MNIST training sets ``recon+knn`` beat ``recon`` alone (README).
