@@ -6,6 +6,7 @@ plain baselines, on the same splits in the same run. Prints one JSON line per da
     python benchmarks/anomaly.py --only adbench --sets 6_cardio --seeds 0
     python benchmarks/anomaly.py --validation --methods vaekit knn       # choose settings: no test data
     python benchmarks/anomaly.py --validation --only adbench --score elbo+knn
+    python benchmarks/anomaly.py --validation --only adbench --methods vaekit --trim 0   # vs the default 0.2
 
 Protocols:
 
@@ -65,7 +66,8 @@ GOALS = {"mnist": 0.98, "fashion-mnist": 0.93}
 def vaekit_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argparse.Namespace
                   ) -> tuple[dict[str, np.ndarray], VAEAnomalyDetector]:
     """Default-score AUROC input plus the other two scores from the same fitted model."""
-    det = VAEAnomalyDetector(epochs=args.epochs, anomaly_score=args.score, random_state=seed).fit(x_train)
+    det = VAEAnomalyDetector(epochs=args.epochs, anomaly_score=args.score, trim=args.trim,
+                             random_state=seed).fit(x_train)
     out = {"vaekit": det.decision_function(x_test)}
     default = det.score_
     for score in SCORES:
@@ -249,13 +251,15 @@ def main() -> None:
     p.add_argument("--k", type=int, default=20, help="samples for the elbo / nll scores in the benchmark")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--score", default="auto", help="vaekit's anomaly_score for the fit (default: its default)")
+    p.add_argument("--trim", type=lambda v: v if v == "auto" else float(v), default="auto",
+                   help="vaekit's trim for the fit (default: auto)")
     p.add_argument("--validation", action="store_true", help="score training data held out, not the test sets")
     args = p.parse_args()
     args.seeds = args.seeds or ([100, 101] if args.validation else [0, 1, 2])
     torch.set_num_threads(args.threads)
     env = environment()
     settings = {"epochs": args.epochs, "k": args.k,
-                "vaekit_params": VAEAnomalyDetector(anomaly_score=args.score).get_params()}
+                "vaekit_params": VAEAnomalyDetector(anomaly_score=args.score, trim=args.trim).get_params()}
     det = None
     wins = []
     for name in args.only:
