@@ -250,10 +250,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _score_training_data(self, xm: torch.Tensor, rows: np.ndarray) -> None:
         """``codes_``, ``score_stats_`` and ``decision_scores_`` of all of ``xm``, ``rows`` the ones trained on."""
-        self.codes_ = latent_codes(self.model_, xm[rows], device=resolve_device(self.device))
+        codes = latent_codes(self.model_, xm, device=resolve_device(self.device))
+        self.codes_ = codes[rows]
         is_training = np.zeros(len(xm), dtype=bool)
         is_training[rows] = True
-        parts = self._parts(xm, score_parts(self.score_), is_training=is_training)
+        parts = self._parts(xm, score_parts(self.score_), codes=codes, is_training=is_training)
         self.score_stats_ = {name: training_stats(values[rows]) for name, values in parts.items()}
         self.decision_scores_ = self._combine(parts)
 
@@ -334,16 +335,17 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             return float(self.trim)
         return AUTO_TRIM["image" if len(self.input_shape_) == 3 else "rows"]
 
-    def _parts(self, xm: torch.Tensor, names: tuple[str, ...], *, is_training: np.ndarray | None = None
-               ) -> dict[str, np.ndarray]:
-        """Each named score of ``xm``; ``is_training`` marks rows whose codes are in ``codes_``."""
+    def _parts(self, xm: torch.Tensor, names: tuple[str, ...], *, codes: torch.Tensor | None = None,
+               is_training: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Each named score of ``xm`` (``codes``: its latent codes, if already computed);
+        ``is_training`` marks rows whose codes are in ``codes_``."""
         device = resolve_device(self.device)
         out = {}
         for name in names:
             if name == "knn":
                 if len(self.codes_) < 2:
                     raise AnomalyInputError("anomaly_score knn: the detector needs at least 2 training examples")
-                codes = latent_codes(self.model_, xm, device=device)
+                codes = latent_codes(self.model_, xm, device=device) if codes is None else codes
                 out[name] = knn_distances(codes, self.codes_, int(self.n_neighbors), is_reference=is_training)
             else:
                 out[name] = anomaly_scores(self.model_, xm, score=name, k=int(self.k),
