@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from vaekit.anomaly import SCORES, VAEAnomalyDetector
-from vaekit.anomaly.scores import SAMPLED
+from vaekit.anomaly.scores import draws_samples
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
@@ -230,7 +230,7 @@ def throughput(det: VAEAnomalyDetector, args: argparse.Namespace) -> dict[str, A
     x = vaekit.data.load("mnist", val_fraction=0.0).test.numpy()
     rates = {}
     for score in (det.score_, *(s for s in SCORES if s != det.score_)):
-        sampled = any(part in SAMPLED for part in score.split("+"))
+        sampled = draws_samples(score)
         k = args.k if sampled else 1
         det.set_params(anomaly_score=score, k=k)
         det.decision_function(x[:1000])  # warm-up

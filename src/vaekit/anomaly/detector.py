@@ -33,9 +33,9 @@ from vaekit.anomaly import thresholds
 from vaekit.anomaly.arrays import as_examples, check_shape, column_names, match_columns
 from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.scores import (
-    SAMPLED,
     anomaly_scores,
     combine,
+    draws_samples,
     knn_distances,
     latent_codes,
     score_parts,
@@ -387,8 +387,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         # elbo / nll (and auto, which is elbo for rows) draw samples: seeded, but batch-dependent
-        sampled = self.anomaly_score == "auto" or any(part in SAMPLED for part in str(self.anomaly_score).split("+"))
-        tags.non_deterministic = sampled
+        tags.non_deterministic = self.anomaly_score == "auto" or draws_samples(self.anomaly_score)
         return tags
 
 

@@ -48,6 +48,11 @@ def score_parts(name: str) -> tuple[str, ...]:
     return parts
 
 
+def draws_samples(name: str) -> bool:
+    """Whether a score (or a sum) has a part that draws posterior samples (``elbo``, ``nll``)."""
+    return any(part.strip() in SAMPLED for part in str(name).split("+"))
+
+
 def combine(parts: dict[str, np.ndarray], stats: dict[str, tuple[float, float]]) -> np.ndarray:
     """The sum of the scores ``parts``, each standardized by its training ``(mean, std)``."""
     total = np.zeros_like(next(iter(parts.values())))
@@ -103,7 +108,7 @@ def anomaly_scores(model: Model, x: torch.Tensor, *, score: str = "recon", k: in
 
     ``knn`` needs the training codes, and sums their statistics: ``VAEAnomalyDetector`` does both.
     """
-    if score not in SAMPLED and score != "recon":
+    if score not in ("recon", *SAMPLED):
         raise ValueError(f"score: expected recon, elbo or nll, got {score!r}")
     model.eval()
     features = max(1, math.prod(x.shape[1:]))
