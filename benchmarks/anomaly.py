@@ -142,6 +142,11 @@ def all_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argpars
     return scores, seconds, det
 
 
+def resolved_settings(det: VAEAnomalyDetector) -> dict[str, Any]:
+    """What the detector's ``auto`` settings became for this data."""
+    return {"score": det.score_, "epochs": det.epochs_, "trim": det.trim_}
+
+
 def aurocs(scores: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score
 
@@ -181,6 +186,8 @@ def one_class(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], VAEA
            "best": max(means, key=means.get)}
     if name in GOALS and "vaekit" in means and len(args.classes) == 10 and not args.validation:
         row["goal"] = {"vaekit_mean_at_least": GOALS[name], "met": means["vaekit"] >= GOALS[name]}
+    if first_det is not None:
+        row["vaekit_resolved"] = resolved_settings(first_det)
     return row, first_det
 
 
@@ -205,7 +212,7 @@ def adbench(set_name: str, args: argparse.Namespace) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     for seed in args.seeds:
         x_tr, x_te, _, y_te = train_test_split(x, y, test_size=0.3, stratify=y, random_state=seed)
-        scores, secs, _ = all_scores(x_tr, x_te, seed, args, table=True)
+        scores, secs, det = all_scores(x_tr, x_te, seed, args, table=True)
         for m, a in aurocs(scores, y_te).items():
             per_seed.setdefault(m, []).append(round(a, 4))
         for m, s in secs.items():
@@ -220,6 +227,8 @@ def adbench(set_name: str, args: argparse.Namespace) -> dict[str, Any]:
         best = max(peers, key=peers.get)
         row["best_peer"] = best
         row["vaekit_wins"] = means["vaekit"] >= peers[best]
+    if det is not None:
+        row["vaekit_resolved"] = resolved_settings(det)
     return row
 
 
@@ -252,11 +261,15 @@ def main() -> None:
     p.add_argument("--class-seeds", nargs="+", type=int, default=[0],
                    help="one-class: seeds of the fitted models (AUROC per class is the mean over them)")
     p.add_argument("--methods", nargs="+", default=["vaekit", "pyod-vae", "pyod-vae-kl", "iforest", "pca", "knn"])
-    p.add_argument("--epochs", type=int, default=VAEAnomalyDetector().epochs, help="vaekit training epochs")
+    def auto_or(kind: type) -> Any:
+        return lambda value: value if value == "auto" else kind(value)
+
+    p.add_argument("--epochs", type=auto_or(int), default="auto",
+                   help="vaekit training epochs (default: auto, 100 for images and 50 for tables)")
     p.add_argument("--k", type=int, default=20, help="samples for the elbo / nll scores in the benchmark")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--score", default="auto", help="vaekit's anomaly_score for the fit (default: its default)")
-    p.add_argument("--trim", type=lambda v: v if v == "auto" else float(v), default="auto",
+    p.add_argument("--trim", type=auto_or(float), default="auto",
                    help="vaekit's trim for the fit (default: auto)")
     p.add_argument("--validation", action="store_true", help="score training data held out, not the test sets")
     args = p.parse_args()

@@ -136,6 +136,17 @@ def test_auto_score_is_recon_knn_for_images_and_elbo_for_rows(fitted, digits_ten
     assert det.set_params(anomaly_score="nll").score_ == "nll"
 
 
+def test_auto_epochs_are_100_for_images_and_50_for_rows(digits_tensor, rows):
+    params = {**TINY, "epochs": "auto", "batch_size": 64}
+    images = VAEAnomalyDetector(**params).fit(digits_tensor[:64].numpy()[:, 0])
+    table = VAEAnomalyDetector(**params, trim=0).fit(rows[0][:64])
+    assert (images.epochs_, images.train_config_.epochs) == (100, 100)
+    assert (table.epochs_, table.train_config_.epochs) == (50, 50)
+    assert VAEAnomalyDetector(**TINY).fit(rows[0][:64]).train_config_.epochs == TINY["epochs"]
+    with pytest.raises(AnomalyInputError, match=r"epochs: expected 'auto' or a positive integer, got 'many'"):
+        VAEAnomalyDetector(**{**TINY, "epochs": "many"}).fit(rows[0])
+
+
 def test_images_use_a_bernoulli_vae_without_scaling(digits_tensor):
     det = VAEAnomalyDetector(**TINY).fit(digits_tensor[:200].numpy()[:, 0])  # (N, H, W) grey images
     assert det.scaler_ is None and det.input_shape_ == (1, 8, 8)

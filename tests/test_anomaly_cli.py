@@ -127,6 +127,8 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
     assert not (tmp_path / "new").exists()
     assert "--trim: expected auto or a number in [0, 0.5), got 'half'" in fails(
         "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--trim", "half")
+    assert "--epochs: expected auto or a positive integer, got 'ten'" in fails(
+        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--epochs", "ten")
     assert "anomaly_score: expected auto, recon, elbo, nll, knn or a sum of them such as recon+knn, got " \
            "'recon+mse'" in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--score",
                                   "recon+mse")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -51,7 +51,8 @@ def fit(
     hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 512,256 (default: 512,256 for "
                                                        "images, 64,32 for tables).")] = None,
     beta: Annotated[float, typer.Option(help="KL weight.")] = 1.0,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 50,
+    epochs: Annotated[str, typer.Option(help="Training epochs: auto (100 for images, 50 for tables) or a "
+                                             "number.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     k: Annotated[int, typer.Option("--k", help="Posterior samples per example for elbo and nll.")] = 100,
@@ -79,9 +80,9 @@ def fit(
     params = {"anomaly_score": score, "contamination": contamination, "target_fpr": target_fpr, "threshold": threshold,
               "holdout_fraction": holdout_fraction, "model": model, "latent_dim": latent_dim,
               "groups": _int_list(latent_groups, "--latent-groups"), "arch": arch,
-              "hidden": _int_list(hidden, "--hidden"), "beta": beta, "epochs": epochs, "batch_size": batch_size,
-              "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim), "random_state": seed, "device": device,
-              "verbose": not quiet and not json_output}
+              "hidden": _int_list(hidden, "--hidden"), "beta": beta, "epochs": _epochs(epochs),
+              "batch_size": batch_size, "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim),
+              "random_state": seed, "device": device, "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
                            channels=COLOR_CHANNELS[color], overwrite=overwrite)
     if json_output:
@@ -129,13 +130,20 @@ def score(
         console.print(f"wrote {path}")
 
 
-def _trim(value: str) -> float | str:
-    """``--trim``: ``auto`` or a number (the detector checks its range)."""
+def _auto_or(kind: type, option: str, expected: str) -> Any:
+    """A parser for an option that takes ``auto`` or a ``kind`` (the detector checks its range)."""
     from vaekit.errors import VaekitError
 
-    if value == "auto":
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise VaekitError(f"--trim: expected auto or a number in [0, 0.5), got '{value}'") from None
+    def parse(value: str) -> Any:
+        if value == "auto":
+            return value
+        try:
+            return kind(value)
+        except ValueError:
+            raise VaekitError(f"{option}: expected auto or {expected}, got '{value}'") from None
+
+    return parse
+
+
+_trim = _auto_or(float, "--trim", "a number in [0, 0.5)")
+_epochs = _auto_or(int, "--epochs", "a positive integer")
