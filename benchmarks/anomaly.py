@@ -251,6 +251,15 @@ def throughput(det: VAEAnomalyDetector, args: argparse.Namespace) -> dict[str, A
             "examples_per_s": rates, "threads": torch.get_num_threads()}
 
 
+def auto_or(kind: type) -> Any:
+    """An argparse type for a flag that takes ``auto`` or a ``kind`` (the detector checks the range)."""
+    def parse(value: str) -> Any:
+        return value if value == "auto" else kind(value)
+
+    parse.__name__ = f"'auto' or {kind.__name__}"  # argparse's error: invalid 'auto' or int value: 'x'
+    return parse
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", nargs="+", default=["mnist", "fashion-mnist", "adbench", "throughput"],
@@ -261,9 +270,6 @@ def main() -> None:
     p.add_argument("--class-seeds", nargs="+", type=int, default=[0],
                    help="one-class: seeds of the fitted models (AUROC per class is the mean over them)")
     p.add_argument("--methods", nargs="+", default=["vaekit", "pyod-vae", "pyod-vae-kl", "iforest", "pca", "knn"])
-    def auto_or(kind: type) -> Any:
-        return lambda value: value if value == "auto" else kind(value)
-
     p.add_argument("--epochs", type=auto_or(int), default="auto",
                    help="vaekit training epochs (default: auto, 100 for images and 50 for tables)")
     p.add_argument("--k", type=int, default=20, help="samples for the elbo / nll scores in the benchmark")
