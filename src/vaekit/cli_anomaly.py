@@ -56,7 +56,7 @@ def fit(
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     k: Annotated[int, typer.Option("--k", help="Posterior samples per example for elbo and nll.")] = 100,
-    neighbors: Annotated[int, typer.Option(help="Nearest training codes averaged over by knn.")] = 5,
+    neighbors: Annotated[int, typer.Option(help="Nearest training codes averaged over by knn.")] = 10,
     trim: Annotated[str, typer.Option(help="Share of DATA (the highest scores) left out of a second fit, for "
                                            "anomalies mixed into it: auto (0.2 for tables, 0 for images), "
                                            "or a number in [0, 0.5).")] = "auto",

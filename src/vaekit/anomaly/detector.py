@@ -113,7 +113,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     k : int
         Posterior samples per example for ``elbo`` and ``nll``.
     n_neighbors : int
-        Training codes averaged over by ``knn`` (5 beat 1 on the validation splits).
+        Training codes averaged over by ``knn``. On the validation splits, with 100-epoch
+        image fits, recon+knn scored 0.9818 (MNIST) and 0.9337 (Fashion-MNIST) with 10,
+        against 0.9818 / 0.9328 with 5, 0.9812 / 0.9284 with 1 and 0.9816 / 0.9341 with 20;
+        on the ADBench tables (one fit, no trim) ``knn`` alone scored 0.716 with 10, 0.695 with 5.
     trim : float in [0, 0.5) or "auto"
         Robust fitting: after a first fit, leave out this share of the training data (the
         highest scores, likely anomalies mixed in) and fit again; 0 fits once, at half the
@@ -136,7 +139,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                  channels: tuple[int, ...] | list[int] = (32, 64), likelihood: str = "auto",
                  obs_std: float = 1.0, learn_obs_std: bool = False, beta: float = 1.0,
                  kl_anneal: str = "none", epochs: int | str = "auto", batch_size: int = 64, lr: float = 1e-3,
-                 k: int = 100, n_neighbors: int = 5, trim: float | str = "auto",
+                 k: int = 100, n_neighbors: int = 10, trim: float | str = "auto",
                  standardize: str | bool = "auto", random_state: int = 0, device: str = "cpu",
                  verbose: bool = False) -> None:
         self.anomaly_score = anomaly_score
