@@ -204,13 +204,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             raise AnomalyInputError(f"likelihood: expected auto, bernoulli or gaussian, got {self.likelihood!r}")
         if self.standardize not in ("auto", True, False):
             raise AnomalyInputError(f"standardize: expected 'auto', True or False, got {self.standardize!r}")
-        for name in ("epochs", "batch_size", "k", "latent_dim", "n_neighbors"):
-            value = getattr(self, name)
-            if name == "epochs" and value == "auto":
-                continue
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                expected = "'auto' or a positive integer" if name == "epochs" else "a positive integer"
-                raise AnomalyInputError(f"{name}: expected {expected}, got {value!r}")
+        if self.epochs != "auto":
+            _check_positive_int("epochs", self.epochs, "'auto' or a positive integer")
+        for name in ("batch_size", "k", "latent_dim", "n_neighbors"):
+            _check_positive_int(name, getattr(self, name))
 
     def _fit_examples(self, x: torch.Tensor, columns: list[str] | None) -> None:
         """Fit on raw examples ``(N, D)`` or ``(N, C, H, W)`` (float32), ``columns`` naming D."""
@@ -413,6 +410,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 def _reject_sparse(X: Any) -> None:
     if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
         raise AnomalyInputError("X: sparse input is not supported (convert it with X.toarray())")
+
+
+def _check_positive_int(name: str, value: Any, expected: str = "a positive integer") -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise AnomalyInputError(f"{name}: expected {expected}, got {value!r}")
 
 
 def _float(name: str, value: Any) -> float:
