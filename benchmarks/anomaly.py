@@ -144,7 +144,7 @@ def all_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argpars
 
 def resolved_settings(det: VAEAnomalyDetector) -> dict[str, Any]:
     """What the detector's ``auto`` settings became for this data."""
-    return {"score": det.score_, "epochs": det.epochs_, "trim": det.trim_}
+    return {"score": det.score_, "epochs": det.epochs_, "trim": det.trim_, "latent_dim": det.latent_dim_}
 
 
 def aurocs(scores: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
@@ -271,7 +271,7 @@ def main() -> None:
                    help="one-class: seeds of the fitted models (AUROC per class is the mean over them)")
     p.add_argument("--methods", nargs="+", default=["vaekit", "pyod-vae", "pyod-vae-kl", "iforest", "pca", "knn"])
     p.add_argument("--epochs", type=auto_or(int), default="auto",
-                   help="vaekit training epochs (default: auto, 100 for images and 50 for tables)")
+                   help="vaekit training epochs (default: auto, 200 for images and 50 for tables)")
     p.add_argument("--k", type=int, default=20, help="samples for the elbo / nll scores in the benchmark")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--score", default="auto", help="vaekit's anomaly_score for the fit (default: its default)")

@@ -136,15 +136,19 @@ def test_auto_score_is_recon_knn_for_images_and_elbo_for_rows(fitted, digits_ten
     assert det.set_params(anomaly_score="nll").score_ == "nll"
 
 
-def test_auto_epochs_are_100_for_images_and_50_for_rows(digits_tensor, rows):
-    params = {**TINY, "epochs": "auto", "batch_size": 64}
+def test_auto_epochs_and_latent_dims_differ_for_images_and_rows(digits_tensor, rows):
+    params = {**TINY, "epochs": "auto", "latent_dim": "auto", "batch_size": 64}
     images = VAEAnomalyDetector(**params).fit(digits_tensor[:64].numpy()[:, 0])
     table = VAEAnomalyDetector(**params, trim=0).fit(rows[0][:64])
-    assert (images.epochs_, images.train_config_.epochs) == (100, 100)
+    assert (images.epochs_, images.train_config_.epochs) == (200, 200)
     assert (table.epochs_, table.train_config_.epochs) == (50, 50)
-    assert VAEAnomalyDetector(**TINY).fit(rows[0][:64]).train_config_.epochs == TINY["epochs"]
-    with pytest.raises(AnomalyInputError, match=r"epochs: expected 'auto' or a positive integer, got 'many'"):
-        VAEAnomalyDetector(**{**TINY, "epochs": "many"}).fit(rows[0])
+    assert (images.latent_dim_, images.model_.config.latent_dim) == (16, 16)
+    assert (table.latent_dim_, table.model_.config.latent_dim) == (2, 2)
+    kept = VAEAnomalyDetector(**{**TINY, "latent_dim": 3}).fit(rows[0][:64])
+    assert (kept.train_config_.epochs, kept.model_.config.latent_dim) == (TINY["epochs"], 3)
+    for name in ("epochs", "latent_dim"):
+        with pytest.raises(AnomalyInputError, match=rf"{name}: expected 'auto' or a positive integer, got 'many'"):
+            VAEAnomalyDetector(**{**TINY, name: "many"}).fit(rows[0])
 
 
 def test_images_use_a_bernoulli_vae_without_scaling(digits_tensor):

@@ -129,6 +129,8 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
         "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--trim", "half")
     assert "--epochs: expected auto or a positive integer, got 'ten'" in fails(
         "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--epochs", "ten")
+    assert "--latent-dim: expected auto or a positive integer, got 'two'" in fails(
+        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--latent-dim", "two")
     assert "anomaly_score: expected auto, recon, elbo, nll, knn or a sum of them such as recon+knn, got " \
            "'recon+mse'" in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--score",
                                   "recon+mse")

@@ -44,14 +44,15 @@ def fit(
     threshold: Annotated[Optional[float], typer.Option(help="Instead: this anomaly score is the threshold.")] = None,
     holdout_fraction: Annotated[float, typer.Option(help="Share of DATA held out for --target-fpr.")] = 0.1,
     model: Annotated[str, typer.Option(help="vae, or hvae (a hierarchical VAE).")] = "vae",
-    latent_dim: Annotated[int, typer.Option(help="Latent dimensions.")] = 16,
+    latent_dim: Annotated[str, typer.Option(help="Latent dimensions: auto (16 for images, 2 for tables) or a "
+                                                 "number.")] = "auto",
     latent_groups: Annotated[Optional[str], typer.Option(help="hvae: latent dims per group, top first "
                                                               "(default: latent-dim twice).")] = None,
     arch: Annotated[str, typer.Option(help="Network: mlp or conv (images).")] = "mlp",
     hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 512,256 (default: 512,256 for "
-                                                       "images, 64,32 for tables).")] = None,
+                                                       "images, 128,64,32 for tables).")] = None,
     beta: Annotated[float, typer.Option(help="KL weight.")] = 1.0,
-    epochs: Annotated[str, typer.Option(help="Training epochs: auto (100 for images, 50 for tables) or a "
+    epochs: Annotated[str, typer.Option(help="Training epochs: auto (200 for images, 50 for tables) or a "
                                              "number.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
@@ -78,7 +79,7 @@ def fit(
     if color not in COLOR_CHANNELS:
         raise VaekitError(f"--color: expected auto, gray or rgb, got '{color}'")
     params = {"anomaly_score": score, "contamination": contamination, "target_fpr": target_fpr, "threshold": threshold,
-              "holdout_fraction": holdout_fraction, "model": model, "latent_dim": latent_dim,
+              "holdout_fraction": holdout_fraction, "model": model, "latent_dim": _latent_dim(latent_dim),
               "groups": _int_list(latent_groups, "--latent-groups"), "arch": arch,
               "hidden": _int_list(hidden, "--hidden"), "beta": beta, "epochs": _epochs(epochs),
               "batch_size": batch_size, "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim),
@@ -147,3 +148,4 @@ def _auto_or(kind: type, option: str, expected: str) -> Any:
 
 _trim = _auto_or(float, "--trim", "a number in [0, 0.5)")
 _epochs = _auto_or(int, "--epochs", "a positive integer")
+_latent_dim = _auto_or(int, "--latent-dim", "a positive integer")
