@@ -66,13 +66,14 @@ AUTO_SCORE = {"image": "recon+knn", "rows": "elbo"}
 #: trimming would only drop its hard cases (not measured, so not done).
 AUTO_TRIM = {"image": 0.0, "rows": 0.2}
 #: What ``epochs="auto"`` uses, on the same validation splits. Images: 200 epochs, the best
-#: measured (mean one-class AUROC with 5 neighbours, MNIST / Fashion-MNIST: 0.9823 / 0.9340, against 0.9819 /
-#: 0.9328 with 100, 0.9784 / 0.9303 with 50, 0.971 / - with 20), at about 2 minutes per
-#: 6,000 images on one core. Rows: 100 scored below 50 (mean 0.791 vs 0.801 over the ADBench
-#: sets, worse on 6 of 10), likely by fitting the anomalies left in the rows.
+#: measured (mean one-class AUROC with 5 neighbours, MNIST / Fashion-MNIST: 0.9823 / 0.9340;
+#: 100 epochs 0.9819 / 0.9328, 50 epochs 0.9784 / 0.9303, and 20 epochs 0.971 on MNIST), at
+#: about 2.5 minutes per MNIST class (6,000 images) on one core. Rows: 100 scored below 50
+#: (mean 0.791 vs 0.801 over the ADBench sets, worse on 6 of 10), likely by fitting the
+#: anomalies left in the rows.
 AUTO_EPOCHS = {"image": 200, "rows": 50}
 #: What ``latent_dim="auto"`` uses. Rows: on the ADBench validation splits (trim 0.2, hidden
-#: (128, 64, 32)) a 2-dim latent scored a mean AUROC of 0.811, against 0.785 with 4 and 0.801
+#: (128, 64, 32)) a 2-dim latent scored a mean AUROC of 0.811, against 0.786 with 4 and 0.801
 #: with 16 (and (64, 32)), better than 16 on 6 sets and worse on 3 (cardio 0.841 vs 0.929): a
 #: tight bottleneck cannot also encode the anomalies left in the rows. Images: 16; 32 scored
 #: 0.9325 against 0.9337 on Fashion-MNIST (100 epochs).
