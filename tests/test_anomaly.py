@@ -136,7 +136,7 @@ def test_auto_score_is_recon_knn_for_images_and_elbo_for_rows(fitted, digits_ten
     assert det.set_params(anomaly_score="nll").score_ == "nll"
 
 
-def test_auto_epochs_and_latent_dims_differ_for_images_and_rows(digits_tensor, rows):
+def test_auto_epochs_latent_dims_and_decoders_differ_for_images_and_rows(digits_tensor, rows):
     params = {**TINY, "epochs": "auto", "latent_dim": "auto", "batch_size": 64}
     images = VAEAnomalyDetector(**params).fit(digits_tensor[:64].numpy()[:, 0])
     table = VAEAnomalyDetector(**params, trim=0).fit(rows[0][:64])
@@ -144,11 +144,21 @@ def test_auto_epochs_and_latent_dims_differ_for_images_and_rows(digits_tensor, r
     assert (table.epochs_, table.train_config_.epochs) == (50, 50)
     assert (images.latent_dim_, images.model_.config.latent_dim) == (16, 16)
     assert (table.latent_dim_, table.model_.config.latent_dim) == (2, 2)
-    kept = VAEAnomalyDetector(**{**TINY, "latent_dim": 3}).fit(rows[0][:64])
+    assert (images.beta_, images.train_config_.beta, images.learn_obs_std_) == (1.0, 1.0, False)
+    assert (table.beta_, table.train_config_.beta) == (3.0, 3.0)
+    assert table.learn_obs_std_ and table.model_.config.learn_obs_std
+    assert table.model_.observation.obs_logvar.requires_grad  # the std per feature is trained...
+    assert not torch.allclose(table.model_.observation.obs_logvar, torch.zeros(5))  # ...and moved from 1
+    kept = VAEAnomalyDetector(**{**TINY, "latent_dim": 3, "beta": 0.5, "learn_obs_std": False}).fit(rows[0][:64])
     assert (kept.train_config_.epochs, kept.model_.config.latent_dim) == (TINY["epochs"], 3)
+    assert (kept.train_config_.beta, kept.model_.config.learn_obs_std) == (0.5, False)
     for name in ("epochs", "latent_dim"):
         with pytest.raises(AnomalyInputError, match=rf"{name}: expected 'auto' or a positive integer, got 'many'"):
             VAEAnomalyDetector(**{**TINY, name: "many"}).fit(rows[0])
+    with pytest.raises(AnomalyInputError, match=r"beta: expected 'auto' or a number >= 0, got 'strong'"):
+        VAEAnomalyDetector(**{**TINY, "beta": "strong"}).fit(rows[0])
+    with pytest.raises(AnomalyInputError, match=r"learn_obs_std: expected 'auto', True or False, got 'yes'"):
+        VAEAnomalyDetector(**{**TINY, "learn_obs_std": "yes"}).fit(rows[0])
 
 
 def test_images_use_a_bernoulli_vae_without_scaling(digits_tensor):
@@ -233,6 +243,6 @@ def test_trim_fits_again_without_the_training_rows_that_score_highest(rows):
         expected = det.model_.encode(det.transform_input(mixed[kept])).mean
     torch.testing.assert_close(det.codes_, expected)  # the final model's reference: the kept rows only
     assert det.decision_scores_.shape == (440,)  # every training row is scored, trimmed ones too
-    assert VAEAnomalyDetector(**TINY).fit(normal).trim_ == 0.2  # auto: rows are trimmed
+    assert VAEAnomalyDetector(**TINY).fit(normal).trim_ == 0.3  # auto: rows are trimmed
     with pytest.raises(AnomalyInputError, match=r"trim: expected 'auto' or a number in \[0, 0.5\), got 0.7"):
         VAEAnomalyDetector(**TINY, trim=0.7).fit(normal)

@@ -131,6 +131,12 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
         "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--epochs", "ten")
     assert "--latent-dim: expected auto or a positive integer, got 'two'" in fails(
         "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--latent-dim", "two")
+    assert "--beta: expected auto or a number >= 0, got 'strong'" in fails(
+        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--beta", "strong")
+    assert "beta: expected 'auto' or a number >= 0, got -1.0" in fails(
+        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--beta", "-1")
+    assert "--learn-obs-std: expected auto or yes or no, got 'maybe'" in fails(
+        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--learn-obs-std", "maybe")
     assert "anomaly_score: expected auto, recon, elbo, nll, knn or a sum of them such as recon+knn, got " \
            "'recon+mse'" in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--score",
                                   "recon+mse")

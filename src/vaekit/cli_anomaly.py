@@ -7,6 +7,7 @@ line and exit status 2, like every other command.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -51,7 +52,10 @@ def fit(
     arch: Annotated[str, typer.Option(help="Network: mlp or conv (images).")] = "mlp",
     hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 512,256 (default: 512,256 for "
                                                        "images, 128,64,32 for tables).")] = None,
-    beta: Annotated[float, typer.Option(help="KL weight.")] = 1.0,
+    beta: Annotated[str, typer.Option(help="KL weight: auto (1 for images, 3 for tables) or a number.")
+                    ] = "auto",
+    learn_obs_std: Annotated[str, typer.Option(help="Gaussian decoder (tables): learn a std per feature: auto "
+                                                    "(yes for tables, no for images), yes or no.")] = "auto",
     epochs: Annotated[str, typer.Option(help="Training epochs: auto (200 for images, 50 for tables) or a "
                                              "number.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
@@ -59,7 +63,7 @@ def fit(
     k: Annotated[int, typer.Option("--k", help="Posterior samples per example for elbo and nll.")] = 100,
     neighbors: Annotated[int, typer.Option(help="Nearest training codes averaged over by knn.")] = 10,
     trim: Annotated[str, typer.Option(help="Share of DATA (the highest scores) left out of a second fit, for "
-                                           "anomalies mixed into it: auto (0.2 for tables, 0 for images), "
+                                           "anomalies mixed into it: auto (0.3 for tables, 0 for images), "
                                            "or a number in [0, 0.5).")] = "auto",
     label_column: Annotated[Optional[str], typer.Option(help="Tables: a column to leave out of the features "
                                                              "(e.g. labels).")] = None,
@@ -81,7 +85,8 @@ def fit(
     params = {"anomaly_score": score, "contamination": contamination, "target_fpr": target_fpr, "threshold": threshold,
               "holdout_fraction": holdout_fraction, "model": model, "latent_dim": _latent_dim(latent_dim),
               "groups": _int_list(latent_groups, "--latent-groups"), "arch": arch,
-              "hidden": _int_list(hidden, "--hidden"), "beta": beta, "epochs": _epochs(epochs),
+              "hidden": _int_list(hidden, "--hidden"), "beta": _beta(beta),
+              "learn_obs_std": _yes_no(learn_obs_std), "epochs": _epochs(epochs),
               "batch_size": batch_size, "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim),
               "random_state": seed, "device": device, "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
@@ -131,7 +136,7 @@ def score(
         console.print(f"wrote {path}")
 
 
-def _auto_or(kind: type, option: str, expected: str) -> Any:
+def _auto_or(kind: Callable[[str], Any], option: str, expected: str) -> Any:
     """A parser for an option that takes ``auto`` or a ``kind`` (the detector checks its range)."""
     from vaekit.errors import VaekitError
 
@@ -149,3 +154,13 @@ def _auto_or(kind: type, option: str, expected: str) -> Any:
 _trim = _auto_or(float, "--trim", "a number in [0, 0.5)")
 _epochs = _auto_or(int, "--epochs", "a positive integer")
 _latent_dim = _auto_or(int, "--latent-dim", "a positive integer")
+_beta = _auto_or(float, "--beta", "a number >= 0")
+
+
+def _yes_or_no(value: str) -> bool:
+    if value not in ("yes", "no"):
+        raise ValueError(value)
+    return value == "yes"
+
+
+_yes_no = _auto_or(_yes_or_no, "--learn-obs-std", "yes or no")
