@@ -39,7 +39,8 @@ Methods (same inputs for all; images as 784 values in [0, 1]):
 - ``knn``: distance to the nearest training example (tables: standardized features).
 - ``center``: squared distance to the training mean (tables: standardized features, i.e. the
   sum of squared z-scores). On the ADBench validation splits it ranks the test rows as
-  ``pyod-vae-kl`` does, to within 0.001 AUROC on each set: that VAE's posterior collapses.
+  ``pyod-vae-kl`` does, to within 0.001 AUROC on each set (test splits too), as a VAE with
+  a collapsed posterior would.
 """
 
 from __future__ import annotations
