@@ -125,18 +125,15 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
     assert "contamination: expected a number in (0, 0.5]" in fails(
         "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--contamination", "0.9")
     assert not (tmp_path / "new").exists()
-    assert "--trim: expected auto or a number in [0, 0.5), got 'half'" in fails(
-        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--trim", "half")
-    assert "--epochs: expected auto or a positive integer, got 'ten'" in fails(
-        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--epochs", "ten")
-    assert "--latent-dim: expected auto or a positive integer, got 'two'" in fails(
-        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--latent-dim", "two")
-    assert "--beta: expected auto or a number >= 0, got 'strong'" in fails(
-        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--beta", "strong")
-    assert "beta: expected 'auto' or a number >= 0, got -1.0" in fails(
-        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--beta", "-1")
-    assert "--learn-obs-std: expected auto or yes or no, got 'maybe'" in fails(
-        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--learn-obs-std", "maybe")
+    for option, value, message in [
+        ("--trim", "half", "--trim: expected auto or a number in [0, 0.5), got 'half'"),
+        ("--epochs", "ten", "--epochs: expected auto or a positive integer, got 'ten'"),
+        ("--latent-dim", "two", "--latent-dim: expected auto or a positive integer, got 'two'"),
+        ("--beta", "strong", "--beta: expected auto or a number >= 0, got 'strong'"),
+        ("--beta", "-1", "beta: expected 'auto' or a number >= 0, got -1.0"),
+        ("--learn-obs-std", "maybe", "--learn-obs-std: expected auto or yes or no, got 'maybe'"),
+    ]:
+        assert message in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), option, value)
     assert "anomaly_score: expected auto, recon, elbo, nll, knn or a sum of them such as recon+knn, got " \
            "'recon+mse'" in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--score",
                                   "recon+mse")
