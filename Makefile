@@ -50,7 +50,7 @@ bench: install
 	$(BIN)/python benchmarks/sample_quality.py --seeds 0 1 2
 	$(BIN)/python benchmarks/cvae_classes.py --epochs 40 --temperatures 1.0 0.8
 
-# the anomaly detector against PyOD's VAE, IsolationForest, PCA and 1-NN (about 1.5 hours, 1 thread)
+# the anomaly detector against PyOD's VAE, IsolationForest, PCA, 1-NN and center (about 1.5 hours, 1 thread)
 bench-anomaly: install
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/anomaly.py --threads 1

@@ -27,8 +27,7 @@ Methods (same inputs for all; images as 784 values in [0, 1]):
 - ``vaekit``: ``VAEAnomalyDetector`` with its defaults (score ``auto``: reconstruction
   error + latent 10-NN distance for images; for tables a 2-dim latent and the negative ELBO
   with k = 100 of a Gaussian decoder with a learned std per feature and beta 3, from a second
-  fit without the 30% of training rows that scored highest in
-  the first);
+  fit without the 30% of training rows that scored highest in the first);
   ``vaekit-recon`` / ``vaekit-elbo`` / ``vaekit-nll`` / ``vaekit-knn``: the same fitted
   model scored each single way (``--k`` samples for elbo and nll).
 - ``pyod-vae``: PyOD's ``VAE`` with its defaults (its KL term is clamped to [0, capacity=0],

@@ -158,6 +158,7 @@ _beta = _auto_or(float, "--beta", "a number >= 0")
 
 
 def _yes_or_no(value: str) -> bool:
+    """``yes`` / ``no`` as a bool; a ``ValueError`` otherwise, which ``_auto_or`` words as an error."""
     if value not in ("yes", "no"):
         raise ValueError(value)
     return value == "yes"

@@ -79,8 +79,8 @@ AUTO_EPOCHS = {"image": 200, "rows": 50}
 #: with 16 (and (64, 32)), better than 16 on 6 sets and worse on 3 (cardio 0.841 vs 0.929): a
 #: tight bottleneck cannot also encode the anomalies left in the rows. Measured with a fixed
 #: std and beta 1; with the learned std (beta 4) 4 dims were no better on the first 5 sets
-#: (0.846 vs 0.852), the only re-check. Images: 16; 32 scored
-#: 0.9325 against 0.9337 on Fashion-MNIST (100 epochs).
+#: (0.846 vs 0.852), the only re-check. Images: 16; 32 scored 0.9325 against 0.9337 on
+#: Fashion-MNIST (100 epochs).
 AUTO_LATENT = {"image": 16, "rows": 2}
 #: What ``learn_obs_std="auto"`` and ``beta="auto"`` use. Rows: a Gaussian decoder with a
 #: learned std per feature (a calibrated decoder: each feature's error is weighed by how well
