@@ -30,6 +30,8 @@ Methods (same inputs for all; images as 784 values in [0, 1]):
   fit without the 30% of training rows that scored highest in the first);
   ``vaekit-recon`` / ``vaekit-elbo`` / ``vaekit-nll`` / ``vaekit-knn``: the same fitted
   model scored each single way (``--k`` samples for elbo and nll).
+- ``vaekit-het`` (not in the default list): the same detector with ``heteroscedastic=True``
+  (the decoder outputs a std per example, at least 0.05), scored by its default.
 - ``pyod-vae``: PyOD's ``VAE`` with its defaults (its KL term is clamped to [0, capacity=0],
   i.e. switched off); ``pyod-vae-kl``: the same with ``capacity=inf`` (the KL term on).
 - ``iforest``: scikit-learn's ``IsolationForest`` (defaults, ``random_state`` = seed).
@@ -139,6 +141,9 @@ def all_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argpars
         if method == "vaekit":
             got, det = vaekit_scores(x_train, x_test, seed, args)
             scores.update(got)
+        elif method == "vaekit-het":
+            het = vaekit_detector(args, seed).set_params(heteroscedastic=True)
+            scores[method] = het.fit(x_train).decision_function(x_test)
         elif method in ("pyod-vae", "pyod-vae-kl"):
             scores[method] = pyod_vae_scores(flat_train, flat_test, seed, kl=method.endswith("kl"))
         elif method == "iforest":
@@ -282,7 +287,8 @@ def main() -> None:
     p.add_argument("--class-seeds", nargs="+", type=int, default=[0],
                    help="one-class: seeds of the fitted models (AUROC per class is the mean over them)")
     p.add_argument("--methods", nargs="+",
-                   default=["vaekit", "pyod-vae", "pyod-vae-kl", "iforest", "pca", "knn", "center"])
+                   default=["vaekit", "pyod-vae", "pyod-vae-kl", "iforest", "pca", "knn", "center"],
+                   choices=["vaekit", "vaekit-het", "pyod-vae", "pyod-vae-kl", "iforest", "pca", "knn", "center"])
     p.add_argument("--epochs", type=auto_or(int), default="auto",
                    help="vaekit training epochs (default: auto, 200 for images and 50 for tables)")
     p.add_argument("--k", type=int, default=20, help="samples for the elbo / nll scores in the benchmark")

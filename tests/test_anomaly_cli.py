@@ -93,6 +93,10 @@ def test_fit_and_score_tables_with_a_label_column(tables, tmp_path, capsys):
     assert (run / "scores-test" / "roc_pr.png").is_file()
     assert not (run / "scores-test" / "most_anomalous.png").exists()
     assert main(["info", str(run)]) == 0  # the detector directory is a vaekit run too
+    assert main(["anomaly", "fit", str(tables / "train.csv"), "--out", str(tmp_path / "het"), *QUICK,
+                 "--label-column", "kind", "--heteroscedastic", "--min-obs-std", "0.2"]) == 0
+    het = load_detector(tmp_path / "het").model_.config
+    assert het.heteroscedastic and het.min_obs_std == 0.2 and het.likelihood == "gaussian"
 
 
 def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, capsys):
@@ -134,6 +138,8 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
         ("--learn-obs-std", "maybe", "--learn-obs-std: expected auto or yes or no, got 'maybe'"),
     ]:
         assert message in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), option, value)
+    assert "min_obs_std: expected a number in (0, obs_std=1.0), got 2.0" in fails(
+        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--heteroscedastic", "--min-obs-std", "2")
     assert "anomaly_score: expected auto, recon, elbo, nll, knn or a sum of them such as recon+knn, got " \
            "'recon+mse'" in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--score",
                                   "recon+mse")

@@ -77,6 +77,8 @@ def train(
     conv_channels: Annotated[Optional[str], typer.Option(help="Conv channels per stage, e.g. 32,64.")] = None,
     likelihood: Annotated[Optional[str], typer.Option(help="auto, bernoulli or gaussian.")] = None,
     learn_obs_std: Annotated[Optional[bool], typer.Option(help="Gaussian: learn the output std.")] = None,
+    heteroscedastic: Annotated[Optional[bool], typer.Option(help="Gaussian: the decoder also outputs a std per "
+                                                                 "example (at least model.min_obs_std).")] = None,
     beta: Annotated[Optional[float], typer.Option(help="KL weight (beta-VAE when > 1).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (with --resume: the new total).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
@@ -146,7 +148,7 @@ def train(
         flags: dict[str, dict[str, Any]] = {
             "model": {"model": model, "arch": arch, "latent_dim": latent_dim, "hidden": _int_list(hidden, "--hidden"),
                       "channels": _int_list(conv_channels, "--conv-channels"), "likelihood": likelihood,
-                      "learn_obs_std": learn_obs_std, "condition": condition,
+                      "learn_obs_std": learn_obs_std, "heteroscedastic": heteroscedastic, "condition": condition,
                       "groups": _int_list(latent_groups, "--latent-groups"), "codebook_size": codebook_size,
                       "code_dim": code_dim, "lmbda": lmbda},
             "train": {"beta": beta, "epochs": epochs, "batch_size": batch_size, "lr": lr,

@@ -56,6 +56,10 @@ def fit(
                     ] = "auto",
     learn_obs_std: Annotated[str, typer.Option(help="Gaussian decoder (tables): learn a std per feature: auto "
                                                     "(yes for tables, no for images), yes or no.")] = "auto",
+    heteroscedastic: Annotated[bool, typer.Option(help="Gaussian decoder: also output a std per example "
+                                                       "(An & Cho's reconstruction probability).")] = False,
+    min_obs_std: Annotated[float, typer.Option(help="--heteroscedastic: the smallest std (in standardized "
+                                                    "units for tables).")] = 0.05,
     epochs: Annotated[str, typer.Option(help="Training epochs: auto (200 for images, 50 for tables) or a "
                                              "number.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
@@ -86,7 +90,8 @@ def fit(
               "holdout_fraction": holdout_fraction, "model": model, "latent_dim": _latent_dim(latent_dim),
               "groups": _int_list(latent_groups, "--latent-groups"), "arch": arch,
               "hidden": _int_list(hidden, "--hidden"), "beta": _beta(beta),
-              "learn_obs_std": _yes_no(learn_obs_std), "epochs": _epochs(epochs),
+              "learn_obs_std": _yes_no(learn_obs_std), "heteroscedastic": heteroscedastic,
+              "min_obs_std": min_obs_std, "epochs": _epochs(epochs),
               "batch_size": batch_size, "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim),
               "random_state": seed, "device": device, "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,

@@ -160,18 +160,22 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Mirror of ``ConvEncoder``: dense layers, then transposed convs to the exact size."""
+    """Mirror of ``ConvEncoder``: dense layers, then transposed convs to the exact size.
+
+    ``out_channels`` parameters per output element come last, as in ``MLPDecoder``.
+    """
 
     def __init__(self, latent_dim: int, encoder: ConvEncoder, output_channels: int, hidden: list[int],
-                 act: str, cond_features: int = 0) -> None:
+                 act: str, cond_features: int = 0, out_channels: int = 1) -> None:
         super().__init__()
+        self.out_channels = out_channels
         self.feature_shape = encoder.feature_shape
         self.stage_sizes = list(reversed(encoder.stage_sizes))
         flat = math.prod(self.feature_shape)
         self.dense = mlp([latent_dim + cond_features, *reversed(hidden), flat], act, final_activation=True)
         conv_channels = [m.out_channels for m in encoder.convs if isinstance(m, nn.Conv2d)]
         ins = list(reversed(conv_channels))
-        outs = [*ins[1:], output_channels]
+        outs = [*ins[1:], output_channels * out_channels]
         self.deconvs = nn.ModuleList(nn.ConvTranspose2d(i, o, 4, 2, 1) for i, o in zip(ins, outs, strict=True))
         self.act = activation(act)
 
@@ -183,4 +187,6 @@ class ConvDecoder(nn.Module):
             y = deconv(y, output_size=list(size))
             if i < len(self.deconvs) - 1:
                 y = self.act(y)
+        if self.out_channels > 1:  # (N, C * k, H, W) -> (N, C, H, W, k)
+            y = y.unflatten(1, (-1, self.out_channels)).movedim(2, -1)
         return y.reshape(*lead, *y.shape[1:])

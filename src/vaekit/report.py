@@ -146,7 +146,10 @@ def _overview(run: Run, data: Dataset) -> str:
         model_rows.append(("activation", escape(str(cfg["activation"]))))
     lik = str(cfg.get("likelihood", info.likelihood))
     if lik == "gaussian":
-        lik += " (learned σ)" if cfg.get("learn_obs_std") else f" (σ = {fmt_num(cfg.get('obs_std', 1.0))})"
+        if cfg.get("heteroscedastic"):
+            lik += f" (σ per example, ≥ {fmt_num(cfg.get('min_obs_std', 0.05))})"
+        else:
+            lik += " (learned σ)" if cfg.get("learn_obs_std") else f" (σ = {fmt_num(cfg.get('obs_std', 1.0))})"
     model_rows += [("likelihood", escape(lik)), ("parameters", f"{n_params:,}")]
 
     epochs = f"{summary.get('epochs', len(metrics))} of {tc.epochs}"

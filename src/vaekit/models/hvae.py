@@ -41,7 +41,7 @@ class HVAEConfig(ModelConfig):
     hierarchy; one group is a VAE with residual cells). ``latent_dim`` is their sum
     (leave it 0; a different value is refused). ``hidden``: the bottom-up MLP's layer
     sizes (the decoder mirrors them); its last size is the width of every cell.
-    ``cell_blocks``: residual blocks per cell.
+    ``cell_blocks``: residual blocks per cell. The likelihood fields are ``VAEConfig``'s.
     """
 
     model: ClassVar[str] = "hvae"
@@ -53,6 +53,8 @@ class HVAEConfig(ModelConfig):
     likelihood: str = "bernoulli"
     obs_std: float = 1.0
     learn_obs_std: bool = False
+    heteroscedastic: bool = False
+    min_obs_std: float = 0.05
 
     def __post_init__(self) -> None:
         if not self.groups or any(d < 1 for d in self.groups):
@@ -67,7 +69,7 @@ class HVAEConfig(ModelConfig):
             raise VaekitError(f"cell_blocks: must be 0 or more, got {self.cell_blocks}")
         if self.activation not in ACTIVATIONS:
             raise VaekitError(f"activation: '{self.activation}' is not one of {', '.join(ACTIVATIONS)}")
-        check_likelihood(self.likelihood, self.obs_std)
+        check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std)
 
 
 @dataclass
@@ -101,8 +103,11 @@ class HVAE(Model):
         # decoder learn to ignore z first (15 epochs on 10k MNIST: -ELBO 122.7 against 116.2).
         # The decoder mirrors the bottom-up MLP without its last layer, whose place the z_in
         # layers take; one layer more cost ~4 nats at equal epochs (a stronger decoder uses z less).
-        self.decoder = MLPDecoder(width, list(reversed(config.hidden))[1:], shape, act)
-        self.observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std)
+        observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std,
+                                  config.heteroscedastic, config.min_obs_std)
+        self.decoder = MLPDecoder(width, list(reversed(config.hidden))[1:], shape, act,
+                                  out_channels=observation.params_per_element)
+        self.observation = observation
 
     # -- the two passes -----------------------------------------------------------------
     def _ascend(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -29,7 +29,8 @@ class VAEConfig(ModelConfig):
     ELU: on dynamically binarized MNIST (10 epochs, 3 seeds) it beat ReLU by ~3.5 nats. ``channels``: conv channels,
     one stride-2 stage each. ``likelihood``: ``bernoulli`` for data in [0, 1],
     ``gaussian`` for real values, with a fixed ``obs_std`` or, if ``learn_obs_std``, a
-    learned per-feature standard deviation.
+    learned per-feature standard deviation; ``heteroscedastic`` adds a std per example,
+    output by the decoder and at least ``min_obs_std`` (``vaekit.models.observation``).
     """
 
     model: ClassVar[str] = "vae"
@@ -40,11 +41,13 @@ class VAEConfig(ModelConfig):
     likelihood: str = "bernoulli"
     obs_std: float = 1.0
     learn_obs_std: bool = False
+    heteroscedastic: bool = False
+    min_obs_std: float = 0.05
 
     def __post_init__(self) -> None:
         if self.arch not in ("mlp", "conv"):
             raise VaekitError(f"arch: '{self.arch}' is not one of mlp, conv")
-        check_likelihood(self.likelihood, self.obs_std)
+        check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std)
         if self.activation not in ACTIVATIONS:
             raise VaekitError(f"activation: '{self.activation}' is not one of {', '.join(ACTIVATIONS)}")
         if self.latent_dim < 1:
@@ -70,16 +73,19 @@ class VAE(Model):
         if config.conditional:
             self.label_encoder = LabelEncoder(config.num_classes, config.condition, config.embedding_dim)
         c = self.label_encoder.out_features if self.label_encoder is not None else 0
+        observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std,
+                                  config.heteroscedastic, config.min_obs_std)
+        k = observation.params_per_element
         if config.arch == "conv":
             self.encoder = ConvEncoder(shape, config.channels, config.hidden, config.activation, cond_features=c)
             self.decoder = ConvDecoder(config.latent_dim, self.encoder, shape[0], config.hidden, config.activation,
-                                       cond_features=c)
+                                       cond_features=c, out_channels=k)
         else:
             self.encoder = MLPEncoder(shape, config.hidden, config.activation, cond_features=c)
             self.decoder = MLPDecoder(config.latent_dim, list(reversed(config.hidden)), shape, config.activation,
-                                      cond_features=c)
+                                      out_channels=k, cond_features=c)
         self.to_posterior = nn.Linear(self.encoder.out_features, 2 * config.latent_dim)
-        self.observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std)
+        self.observation = observation  # registered last, as before it sized the decoder (checkpoint order)
 
     def _condition(self, cond: torch.Tensor | None) -> torch.Tensor | None:
         cond = self.check_cond(cond)
