@@ -1,7 +1,8 @@
 """Encoder and decoder building blocks, sized from the data's shape.
 
 Encoders map ``(B, *input_shape)`` to a flat feature vector; decoders map a latent
-``(B, latent_dim)`` to ``(B, out_channels, *spatial)`` output parameters. The conv pair
+``(B, latent_dim)`` to ``(B, *input_shape)`` output parameters, or ``(B, *input_shape, k)``
+with ``out_channels=k`` parameters per element (a mean and a std, categories). The conv pair
 records the spatial size at every stage so the decoder reproduces any input size
 exactly (8x8 digits, 28x20 Frey faces, 64x64 photos) without padding tricks.
 
