@@ -50,7 +50,8 @@ class Observation(nn.Module):
         self.likelihood = likelihood
         self.event_ndim = len(shape)
         self.heteroscedastic = heteroscedastic
-        self.min_logvar = 2.0 * math.log(min_obs_std)
+        # only a per-example std has a floor (the field is unchecked, and may be 0, otherwise)
+        self.min_logvar = 2.0 * math.log(min_obs_std) if heteroscedastic else None
         if likelihood == "gaussian":
             self.obs_logvar = nn.Parameter(torch.full(shape, 2.0 * math.log(obs_std)),
                                            requires_grad=learn or heteroscedastic)
