@@ -236,7 +236,7 @@ def test_trim_fits_again_without_the_training_rows_that_score_highest(rows):
     mixed = np.vstack([normal, anomalies])  # ADBench-style: anomalies left in the training data
     params = {**TINY, "epochs": 5, "anomaly_score": "elbo", "k": 8}
     once = VAEAnomalyDetector(**params, trim=0).fit(mixed)
-    det = VAEAnomalyDetector(**params, trim=0.2).fit(mixed)
+    det = VAEAnomalyDetector(**params, trim=0.2, trim_rounds=1).fit(mixed)
     kept = once.decision_scores_ <= np.quantile(once.decision_scores_, 0.8)  # the first fit's verdict
     assert det.trim_ == 0.2 and kept.sum() == 352 and (~kept[400:]).sum() >= 35  # most planted rows go
     with torch.no_grad():
@@ -246,3 +246,22 @@ def test_trim_fits_again_without_the_training_rows_that_score_highest(rows):
     assert VAEAnomalyDetector(**TINY).fit(normal).trim_ == 0.3  # auto: rows are trimmed
     with pytest.raises(AnomalyInputError, match=r"trim: expected 'auto' or a number in \[0, 0.5\), got 0.7"):
         VAEAnomalyDetector(**TINY, trim=0.7).fit(normal)
+
+
+def test_each_trim_round_refits_without_the_rows_the_previous_fit_scored_highest(rows):
+    normal, anomalies = rows
+    mixed = np.vstack([normal, anomalies])
+    params = {**TINY, "epochs": 5, "anomaly_score": "elbo", "k": 8, "trim": 0.2}
+    one = VAEAnomalyDetector(**params, trim_rounds=1).fit(mixed)
+    two = VAEAnomalyDetector(**params, trim_rounds=2).fit(mixed)
+    kept = one.decision_scores_ <= np.quantile(one.decision_scores_, 0.8)  # the verdict of the fit after round 1
+    with torch.no_grad():
+        expected = two.model_.encode(two.transform_input(mixed[kept])).mean
+    torch.testing.assert_close(two.codes_, expected)  # round 2 trained on the rows that round 1's model kept
+    assert not np.array_equal(two.decision_scores_, one.decision_scores_)  # and it is another model
+    assert two.trim_rounds_ == 2 and one.trim_rounds_ == 1
+    assert VAEAnomalyDetector(**TINY).fit(normal).trim_rounds_ == 3  # auto, rows
+    images = np.random.default_rng(0).random((64, 1, 4, 4)).astype(np.float32)
+    assert VAEAnomalyDetector(**TINY).fit(images).trim_rounds_ == 1  # auto, images (whose trim is 0)
+    with pytest.raises(AnomalyInputError, match=r"trim_rounds: expected 'auto' or a positive integer, got 0"):
+        VAEAnomalyDetector(**TINY, trim_rounds=0).fit(normal)

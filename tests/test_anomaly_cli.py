@@ -132,6 +132,8 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
     for option, value, message in [
         ("--trim", "half", "--trim: expected auto or a number in [0, 0.5), got 'half'"),
         ("--epochs", "ten", "--epochs: expected auto or a positive integer, got 'ten'"),
+        ("--trim-rounds", "many", "--trim-rounds: expected auto or a positive integer, got 'many'"),
+        ("--trim-rounds", "0", "trim_rounds: expected 'auto' or a positive integer, got 0"),
         ("--latent-dim", "two", "--latent-dim: expected auto or a positive integer, got 'two'"),
         ("--beta", "strong", "--beta: expected auto or a number >= 0, got 'strong'"),
         ("--beta", "-1", "beta: expected 'auto' or a number >= 0, got -1.0"),

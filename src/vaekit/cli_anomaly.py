@@ -69,6 +69,9 @@ def fit(
     trim: Annotated[str, typer.Option(help="Share of DATA (the highest scores) left out of a second fit, for "
                                            "anomalies mixed into it: auto (0.3 for tables, 0 for images), "
                                            "or a number in [0, 0.5).")] = "auto",
+    trim_rounds: Annotated[str, typer.Option(help="How many times --trim refits, each without the share of DATA "
+                                                  "that the latest fit scores highest: auto (3 for tables, 1 "
+                                                  "for images) or a number.")] = "auto",
     label_column: Annotated[Optional[str], typer.Option(help="Tables: a column to leave out of the features "
                                                              "(e.g. labels).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Resize image folders to this square size.")] = None,
@@ -93,6 +96,7 @@ def fit(
               "learn_obs_std": _yes_no(learn_obs_std), "heteroscedastic": heteroscedastic,
               "min_obs_std": min_obs_std, "epochs": _epochs(epochs),
               "batch_size": batch_size, "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim),
+              "trim_rounds": _trim_rounds(trim_rounds),
               "random_state": seed, "device": device, "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
                            channels=COLOR_CHANNELS[color], overwrite=overwrite)
@@ -157,6 +161,7 @@ def _auto_or(kind: Callable[[str], Any], option: str, expected: str) -> Any:
 
 
 _trim = _auto_or(float, "--trim", "a number in [0, 0.5)")
+_trim_rounds = _auto_or(int, "--trim-rounds", "a positive integer")
 _epochs = _auto_or(int, "--epochs", "a positive integer")
 _latent_dim = _auto_or(int, "--latent-dim", "a positive integer")
 _beta = _auto_or(float, "--beta", "a number >= 0")

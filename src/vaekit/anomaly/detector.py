@@ -67,6 +67,15 @@ AUTO_SCORE = {"image": "recon+knn", "rows": "elbo"}
 #: lower on 6 of the 7 sets measured, seeds 100 and 101). Images: one-class training data is
 #: normal, and trimming would only drop its hard cases (not measured, so not done).
 AUTO_TRIM = {"image": 0.0, "rows": 0.3}
+#: What ``trim_rounds="auto"`` uses. Rows: each refit leaves out the rows that the latest fit
+#: scores highest, so anomalies that the first fit had learned to reconstruct (and so kept)
+#: can go in a later round, as in the concentration steps of FAST-MCD. On the ADBench
+#: validation splits (9 sets, shuttle aside) the mean AUROC was 0.812 / 0.815 with 1 refit
+#: (seeds 100-101 / 102-103), 0.822 / 0.826 with 2, 0.823 / 0.828 with 3, and 0.816 with 5
+#: (seeds 100-101); 3 lifted annthyroid from 0.80 to 0.93 and pendigits from 0.954 to 0.968,
+#: and cost cardio (0.933 to 0.907) and mammography (0.861 to 0.826). Each refit is a fit.
+#: Images: trim is 0, so there is no refit to repeat.
+AUTO_TRIM_ROUNDS = {"image": 1, "rows": 3}
 #: What ``epochs="auto"`` uses, on the same validation splits. Images: 200 epochs, the best
 #: measured (mean one-class AUROC with 5 neighbours, MNIST / Fashion-MNIST: 0.9823 / 0.9340;
 #: 100 epochs 0.9819 / 0.9328, 50 epochs 0.9784 / 0.9303, and 20 epochs 0.971 on MNIST), at
@@ -154,8 +163,12 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         0.695 with 5.
     trim : float in [0, 0.5) or "auto"
         Robust fitting: after a first fit, leave out this share of the training data (the
-        highest scores, likely anomalies mixed in) and fit again; 0 fits once, at half the
-        cost. ``auto``: 0.3 for rows of features, 0 for images (``trim_``).
+        highest scores, likely anomalies mixed in) and fit again (``trim_rounds`` times); 0
+        fits once. ``auto``: 0.3 for rows of features, 0 for images (``trim_``).
+    trim_rounds : int or "auto"
+        How many times ``trim`` refits, each time without the share of the training data
+        that the latest fit scores highest, so anomalies the first fit had absorbed (and so
+        kept) can still go. ``auto``: 3 for rows of features, 1 for images (``trim_rounds_``).
     standardize : "auto", True or False
         Standardize each feature (fitted on the training data; ``auto``: rows yes, images no).
     random_state : int
@@ -175,7 +188,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                  obs_std: float = 1.0, learn_obs_std: bool | str = "auto", heteroscedastic: bool = False,
                  min_obs_std: float = 0.05, beta: float | str = "auto",
                  kl_anneal: str = "none", epochs: int | str = "auto", batch_size: int = 64, lr: float = 1e-3,
-                 k: int = 100, n_neighbors: int = 10, trim: float | str = "auto",
+                 k: int = 100, n_neighbors: int = 10, trim: float | str = "auto", trim_rounds: int | str = "auto",
                  standardize: str | bool = "auto", random_state: int = 0, device: str = "cpu",
                  verbose: bool = False) -> None:
         self.anomaly_score = anomaly_score
@@ -202,6 +215,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.k = k
         self.n_neighbors = n_neighbors
         self.trim = trim
+        self.trim_rounds = trim_rounds
         self.standardize = standardize
         self.random_state = random_state
         self.device = device
@@ -255,7 +269,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.beta != "auto" and not (isinstance(self.beta, (int, float, np.number))
                                         and not isinstance(self.beta, bool) and self.beta >= 0):
             raise AnomalyInputError(f"beta: expected 'auto' or a number >= 0, got {self.beta!r}")
-        for name in ("epochs", "latent_dim"):
+        for name in ("epochs", "latent_dim", "trim_rounds"):
             if getattr(self, name) != "auto":
                 _check_positive_int(name, getattr(self, name), "'auto' or a positive integer")
         for name in ("batch_size", "k", "n_neighbors"):
@@ -281,7 +295,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                                          beta=self.beta_, kl_anneal=self.kl_anneal, seed=seed,
                                          device=self.device)
         self._fit_on(x, train_idx, columns, standardize)
-        if self.trim_ > 0:  # fit again, scaler included, without the training rows that look most anomalous
+        for _ in range(self.trim_rounds_ if self.trim_ > 0 else 0):
+            # fit again, scaler included, without the training rows that the latest fit finds most anomalous
             scores = self.decision_scores_[train_idx]
             self._fit_on(x, train_idx[scores <= np.quantile(scores, 1.0 - self.trim_)], columns, standardize)
         self.holdout_scores_ = self.decision_scores_[holdout_idx] if len(holdout_idx) else np.zeros(0)
@@ -391,8 +406,13 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     @property
     def trim_(self) -> float:
-        """The share of training data left out of the second fit: ``trim``, ``auto`` resolved."""
+        """The share of training data left out of each refit: ``trim``, ``auto`` resolved."""
         return float(self._resolved(self.trim, AUTO_TRIM))
+
+    @property
+    def trim_rounds_(self) -> int:
+        """How many trimmed refits ``fit`` makes when ``trim_`` > 0: ``trim_rounds``, ``auto`` resolved."""
+        return int(self._resolved(self.trim_rounds, AUTO_TRIM_ROUNDS))
 
     @property
     def epochs_(self) -> int:
