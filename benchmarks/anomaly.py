@@ -27,12 +27,13 @@ Methods (same inputs for all; images as 784 values in [0, 1]):
 
 - ``vaekit``: ``VAEAnomalyDetector`` with its defaults (score ``auto``: reconstruction
   error + latent 10-NN distance for images; for tables a 2-dim latent and the negative ELBO
-  with k = 100 of a Gaussian decoder with a learned std per feature and beta 3, from a second
-  fit without the 30% of training rows that scored highest in the first);
+  with k = 100 of a Gaussian decoder with a learned std per feature and beta 3, from the last
+  of 4 fits, each refit without the 30% of training rows that the fit before scored highest);
   ``vaekit-recon`` / ``vaekit-elbo`` / ``vaekit-nll`` / ``vaekit-knn``: the same fitted
   model scored each single way (``--k`` samples for elbo and nll).
 - ``vaekit-het`` (not in the default list): the same detector with ``heteroscedastic=True``
-  (the decoder outputs a std per example, at least 0.05), scored by its default.
+  (the decoder outputs a std per example, at least 0.05), scored by its default (the README's
+  column: with ``--trim-rounds 1``).
 - ``pyod-vae``: PyOD's ``VAE`` with its defaults (its KL term is clamped to [0, capacity=0],
   i.e. switched off); ``pyod-vae-kl``: the same with ``capacity=inf`` (the KL term on).
 - ``iforest``: scikit-learn's ``IsolationForest`` (defaults, ``random_state`` = seed).

@@ -66,7 +66,7 @@ def fit(
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     k: Annotated[int, typer.Option("--k", help="Posterior samples per example for elbo and nll.")] = 100,
     neighbors: Annotated[int, typer.Option(help="Nearest training codes averaged over by knn.")] = 10,
-    trim: Annotated[str, typer.Option(help="Share of DATA (the highest scores) left out of a second fit, for "
+    trim: Annotated[str, typer.Option(help="Share of DATA (the highest scores) left out of each refit, for "
                                            "anomalies mixed into it: auto (0.3 for tables, 0 for images), "
                                            "or a number in [0, 0.5).")] = "auto",
     trim_rounds: Annotated[str, typer.Option(help="How many times --trim refits, each without the share of DATA "
