@@ -265,3 +265,16 @@ def test_each_trim_round_refits_without_the_rows_the_previous_fit_scored_highest
     assert VAEAnomalyDetector(**TINY).fit(images).trim_rounds_ == 1  # auto, images (whose trim is 0)
     with pytest.raises(AnomalyInputError, match=r"trim_rounds: expected 'auto' or a positive integer, got 0"):
         VAEAnomalyDetector(**TINY, trim_rounds=0).fit(normal)
+
+
+def test_trim_rounds_stop_at_a_fixed_point(rows, monkeypatch):
+    """A refit on the very rows of the last fit (same seed) would give the same model: it is skipped."""
+    fitted_on = []
+
+    def fake_fit_on(self, x, rows, columns, standardize):  # scores that do not depend on the model
+        fitted_on.append(rows.copy())
+        self.decision_scores_ = np.arange(len(x), dtype=np.float64)
+
+    monkeypatch.setattr(VAEAnomalyDetector, "_fit_on", fake_fit_on)
+    VAEAnomalyDetector(**TINY, trim=0.25, trim_rounds=5).fit(rows[0][:100])
+    assert len(fitted_on) == 2 and len(fitted_on[1]) == 75  # the first fit, one refit, then the same rows again

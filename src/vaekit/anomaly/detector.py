@@ -169,7 +169,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     trim_rounds : int or "auto"
         How many times ``trim`` refits, each time without the share of the training data
         that the latest fit scores highest, so anomalies the first fit had absorbed (and so
-        kept) can still go. ``auto``: 3 for rows of features, 1 for images (``trim_rounds_``).
+        kept) can still go; it stops early when a refit would see the very rows of the last
+        fit. ``auto``: 3 for rows of features, 1 for images (``trim_rounds_``).
     standardize : "auto", True or False
         Standardize each feature (fitted on the training data; ``auto``: rows yes, images no).
     random_state : int
@@ -295,11 +296,16 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.train_config_ = TrainConfig(epochs=self.epochs_, batch_size=int(self.batch_size), lr=float(self.lr),
                                          beta=self.beta_, kl_anneal=self.kl_anneal, seed=seed,
                                          device=self.device)
-        self._fit_on(x, train_idx, columns, standardize)
+        rows = train_idx
+        self._fit_on(x, rows, columns, standardize)
         for _ in range(self.trim_rounds_ if self.trim_ > 0 else 0):
             # fit again, scaler included, without the training rows that the latest fit finds most anomalous
             scores = self.decision_scores_[train_idx]
-            self._fit_on(x, train_idx[scores <= np.quantile(scores, 1.0 - self.trim_)], columns, standardize)
+            kept = train_idx[scores <= np.quantile(scores, 1.0 - self.trim_)]
+            if np.array_equal(kept, rows):  # a fixed point: the same rows and seed would give the same model
+                break
+            rows = kept
+            self._fit_on(x, rows, columns, standardize)
         self.holdout_scores_ = self.decision_scores_[holdout_idx] if len(holdout_idx) else np.zeros(0)
         self._set_threshold()
 
