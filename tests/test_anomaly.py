@@ -126,6 +126,7 @@ def test_save_and_load_give_identical_scores(tmp_path, rows, score):
     np.testing.assert_array_equal(loaded.decision_function(x), det.decision_function(x))
     np.testing.assert_array_equal(loaded.predict(x), det.predict(x))
     assert loaded.threshold_ == det.threshold_ and loaded.get_params() == det.get_params()
+    assert loaded.n_fits_ == det.n_fits_ > 1  # rows: trimmed refits by default
     np.testing.assert_array_equal(loaded.holdout_scores_, det.holdout_scores_)
 
 
@@ -248,12 +249,16 @@ def test_trim_fits_again_without_the_training_rows_that_score_highest(rows):
         VAEAnomalyDetector(**TINY, trim=0.7).fit(normal)
 
 
-def test_each_trim_round_refits_without_the_rows_the_previous_fit_scored_highest(rows):
+def test_each_trim_round_refits_without_the_rows_the_previous_fit_scored_highest(rows, capsys):
     normal, anomalies = rows
     mixed = np.vstack([normal, anomalies])
     params = {**TINY, "epochs": 5, "anomaly_score": "elbo", "k": 8, "trim": 0.2}
     one = VAEAnomalyDetector(**params, trim_rounds=1).fit(mixed)
-    two = VAEAnomalyDetector(**params, trim_rounds=2).fit(mixed)
+    two = VAEAnomalyDetector(**params, trim_rounds=2, verbose=True).fit(mixed)
+    said = capsys.readouterr().err
+    assert "fit 1 of 3: all 440 training examples" in said
+    assert "fit 3 of 3: 352 of 440 training examples, without the 20% that the last fit scored highest" in said
+    assert one.n_fits_ == 2 and two.n_fits_ == 3
     kept = one.decision_scores_ <= np.quantile(one.decision_scores_, 0.8)  # the verdict of the fit after round 1
     with torch.no_grad():
         expected = two.model_.encode(two.transform_input(mixed[kept])).mean
@@ -276,5 +281,6 @@ def test_trim_rounds_stop_at_a_fixed_point(rows, monkeypatch):
         self.decision_scores_ = np.arange(len(x), dtype=np.float64)
 
     monkeypatch.setattr(VAEAnomalyDetector, "_fit_on", fake_fit_on)
-    VAEAnomalyDetector(**TINY, trim=0.25, trim_rounds=5).fit(rows[0][:100])
+    det = VAEAnomalyDetector(**TINY, trim=0.25, trim_rounds=5).fit(rows[0][:100])
     assert len(fitted_on) == 2 and len(fitted_on[1]) == 75  # the first fit, one refit, then the same rows again
+    assert det.n_fits_ == 2

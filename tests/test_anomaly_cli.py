@@ -86,6 +86,7 @@ def test_fit_and_score_tables_with_a_label_column(tables, tmp_path, capsys):
     fitted = json.loads(capsys.readouterr().out)
     assert fitted["threshold_source"] == "target_fpr" and fitted["examples"] == 200
     assert fitted["score"] == "elbo+knn" and load_detector(run).n_neighbors == 3 and load_detector(run).trim == 0.1
+    assert fitted["fits"] == load_detector(run).n_fits_ > 1  # trimmed refits, saved with the detector
     # columns in another order are matched by name; the label column is not a feature
     assert main(["anomaly", "score", str(run), str(tables / "test.csv"), "--labels", "kind", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)

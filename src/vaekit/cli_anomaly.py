@@ -104,7 +104,7 @@ def fit(
         print(json.dumps(summary))
         return
     console.print(f"fitted on {summary['examples']} examples of shape {tuple(summary['shape'])} "
-                  f"(score: {summary['score']})")
+                  f"(score: {summary['score']}; {summary['fits']} fit{'s' if summary['fits'] > 1 else ''})")
     console.print(f"threshold {summary['threshold']:.6g} ({summary['threshold_source']}): flags "
                   f"{summary['flagged_in_training']} of the training examples "
                   f"({100 * summary['flagged_fraction_in_training']:.1f}%)")

@@ -9,8 +9,9 @@ conventions for what it returns, because PyOD is what users of this kind of dete
 - ``predict(X)``: **1 = anomaly, 0 = normal** (PyOD's ``labels_``), i.e.
   ``decision_function(X) > threshold_``;
 - after ``fit``: ``decision_scores_`` and ``labels_`` of the training data, ``threshold_``.
-  ``codes_`` (the training data's posterior means, for ``knn``) and ``score_stats_`` (each
-  part's training mean and std, for sums such as ``recon+knn``).
+  ``codes_`` (the training data's posterior means, for ``knn``), ``score_stats_`` (each
+  part's training mean and std, for sums such as ``recon+knn``) and ``n_fits_`` (1 plus the
+  trimmed refits made, see ``trim_rounds``).
 
 scikit-learn's own outlier detectors predict -1 / +1 instead; the two checks of
 ``check_estimator`` that test that convention are the documented exceptions (see the tests).
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -297,18 +299,30 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.train_config_ = TrainConfig(epochs=self.epochs_, batch_size=int(self.batch_size), lr=float(self.lr),
                                          beta=self.beta_, kl_anneal=self.kl_anneal, seed=seed,
                                          device=self.device)
+        rounds = self.trim_rounds_ if self.trim_ > 0 else 0
         rows = train_idx
+        self._announce(f"fit 1 of {rounds + 1}: all {len(rows)} training examples")
         self._fit_on(x, rows, columns, standardize)
-        for _ in range(self.trim_rounds_ if self.trim_ > 0 else 0):
+        self.n_fits_ = 1
+        for _ in range(rounds):
             # fit again, scaler included, without the training rows that the latest fit finds most anomalous
             scores = self.decision_scores_[train_idx]
             kept = train_idx[scores <= np.quantile(scores, 1.0 - self.trim_)]
             if np.array_equal(kept, rows):  # a fixed point: the same rows and seed would give the same model
+                self._announce("the last fit kept the rows it was trained on: no more refits")
                 break
             rows = kept
+            self._announce(f"fit {self.n_fits_ + 1} of {rounds + 1}: {len(rows)} of {len(train_idx)} training "
+                           f"examples, without the {self.trim_:.0%} that the last fit scored highest")
             self._fit_on(x, rows, columns, standardize)
+            self.n_fits_ += 1
         self.holdout_scores_ = self.decision_scores_[holdout_idx] if len(holdout_idx) else np.zeros(0)
         self._set_threshold()
+
+    def _announce(self, text: str) -> None:
+        """With ``verbose``, a line on stderr before each fit, so the successive progress bars are told apart."""
+        if self.verbose:
+            Console(stderr=True, soft_wrap=True, highlight=False).print(text)
 
     def _fit_on(self, x: torch.Tensor, rows: np.ndarray, columns: list[str] | None, standardize: bool) -> None:
         """Scaler and VAE fitted on ``x[rows]``; then every row of ``x`` scored (``_score_training_data``)."""

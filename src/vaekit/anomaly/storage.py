@@ -62,6 +62,7 @@ def save_detector(detector: VAEAnomalyDetector, path: str | Path, *, data: dict[
         "standardizer": detector.scaler_.to_dict() if detector.scaler_ is not None else None,
         "training_scores": _quantiles(detector.decision_scores_),
         "score_stats": {name: list(stat) for name, stat in detector.score_stats_.items()},
+        "n_fits": detector.n_fits_,
     }
     config: dict[str, Any] = {"vaekit_version": VERSION, "model": detector.model_.config.to_dict(),
                               "train": detector.train_config_.to_dict(), "anomaly": section}
@@ -118,6 +119,8 @@ def load_detector(path: str | Path) -> VAEAnomalyDetector:
     detector.score_stats_ = {name: (float(mean), float(std)) for name, (mean, std) in section["score_stats"].items()}
     detector.threshold_ = float(section["threshold"])
     detector.threshold_source_ = str(section["threshold_source"])
+    if "n_fits" in section:  # not in detectors saved before trim_rounds
+        detector.n_fits_ = int(section["n_fits"])
     detector._update_labels()
     return detector
 
