@@ -301,7 +301,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                                          device=self.device)
         rounds = self.trim_rounds_ if self.trim_ > 0 else 0
         rows = train_idx
-        self._announce(f"fit 1 of {rounds + 1}: all {len(rows)} training examples")
+        if rounds:
+            self._announce(f"fit 1 of {rounds + 1}: all {len(rows)} training examples")
         self._fit_on(x, rows, columns, standardize)
         self.n_fits_ = 1
         for _ in range(rounds):
