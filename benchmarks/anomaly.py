@@ -75,7 +75,9 @@ GOALS = {"mnist": 0.98, "fashion-mnist": 0.93}
 def vaekit_detector(args: argparse.Namespace, seed: int = 0) -> VAEAnomalyDetector:
     """The detector as the flags set it (``--epochs``, ``--score``, ``--trim``, ``--trim-rounds``), unfitted."""
     return VAEAnomalyDetector(epochs=args.epochs, anomaly_score=args.score, trim=args.trim,
-                              trim_rounds=args.trim_rounds, random_state=seed)
+                              trim_rounds=args.trim_rounds, likelihood=args.likelihood, obs_df=args.obs_df,
+                              learn_obs_df=args.learn_obs_df,
+                              random_state=seed)
 
 
 def vaekit_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argparse.Namespace
@@ -165,7 +167,8 @@ def resolved_settings(det: VAEAnomalyDetector) -> dict[str, Any]:
     """What the detector's ``auto`` settings became for this data."""
     return {"score": det.score_, "epochs": det.epochs_, "trim": det.trim_,
             "trim_rounds": det.trim_rounds_, "latent_dim": det.latent_dim_,
-            "beta": det.beta_, "learn_obs_std": det.learn_obs_std_}
+            "beta": det.beta_, "learn_obs_std": det.learn_obs_std_, "likelihood": det.model_.config.likelihood,
+            "obs_df": det.obs_df_, "learn_obs_df": det.model_.config.learn_obs_df}
 
 
 def aurocs(scores: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
@@ -272,7 +275,14 @@ def throughput(det: VAEAnomalyDetector, args: argparse.Namespace) -> dict[str, A
             "examples_per_s": rates, "threads": torch.get_num_threads()}
 
 
-def auto_or(kind: type) -> Any:
+def yes_no(value: str) -> bool:
+    """``yes`` / ``no`` as a bool, for ``auto_or``."""
+    if value not in ("yes", "no"):
+        raise ValueError(value)
+    return value == "yes"
+
+
+def auto_or(kind: Any) -> Any:
     """An argparse type for a flag that takes ``auto`` or a ``kind`` (the detector checks the range)."""
     def parse(value: str) -> Any:
         return value if value == "auto" else kind(value)
@@ -302,6 +312,11 @@ def main() -> None:
                    help="vaekit's trim for the fit (default: auto)")
     p.add_argument("--trim-rounds", type=auto_or(int), default="auto",
                    help="vaekit's trimmed refits (default: auto)")
+    p.add_argument("--likelihood", default="auto", help="vaekit's likelihood (default: its default)")
+    p.add_argument("--obs-df", type=auto_or(float), default="auto",
+                   help="vaekit's Student-t degrees of freedom (default: its default)")
+    p.add_argument("--learn-obs-df", type=auto_or(yes_no), default="auto",
+                   help="vaekit: learn the Student-t's degrees of freedom per feature: auto, yes or no")
     p.add_argument("--validation", action="store_true", help="score training data held out, not the test sets")
     args = p.parse_args()
     args.seeds = args.seeds or ([100, 101] if args.validation else [0, 1, 2])

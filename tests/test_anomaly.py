@@ -51,7 +51,8 @@ def test_sign_conventions_and_learned_attributes(fitted, rows):
     assert set(np.unique(fitted.predict(x))) <= {0, 1}
     assert scores[100:].mean() > scores[:100].mean()  # higher = more anomalous
     assert fitted.n_features_in_ == 5 and fitted.input_shape_ == (5,)
-    assert fitted.scaler_ is not None and fitted.model_.config.likelihood == "gaussian"
+    assert fitted.scaler_ is not None and fitted.model_.config.likelihood == "student-t"
+    assert fitted.model_.config.obs_df == fitted.obs_df_ == 10.0
     assert fitted.decision_scores_.shape == (400,) and fitted.labels_.shape == (400,)
 
 

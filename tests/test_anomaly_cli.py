@@ -87,6 +87,8 @@ def test_fit_and_score_tables_with_a_label_column(tables, tmp_path, capsys):
     assert fitted["threshold_source"] == "target_fpr" and fitted["examples"] == 200
     assert fitted["score"] == "elbo+knn" and load_detector(run).n_neighbors == 3 and load_detector(run).trim == 0.1
     assert fitted["fits"] == load_detector(run).n_fits_ > 1  # trimmed refits, saved with the detector
+    model = load_detector(run).model_.config
+    assert model.likelihood == "student-t" and model.obs_df == 10.0  # the tables' auto decoder
     # columns in another order are matched by name; the label column is not a feature
     assert main(["anomaly", "score", str(run), str(tables / "test.csv"), "--labels", "kind", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -98,6 +100,10 @@ def test_fit_and_score_tables_with_a_label_column(tables, tmp_path, capsys):
                  "--label-column", "kind", "--heteroscedastic", "--min-obs-std", "0.2"]) == 0
     het = load_detector(tmp_path / "het").model_.config
     assert het.heteroscedastic and het.min_obs_std == 0.2 and het.likelihood == "gaussian"
+    assert main(["anomaly", "fit", str(tables / "train.csv"), "--out", str(tmp_path / "t5"), *QUICK,
+                 "--label-column", "kind", "--likelihood", "student-t", "--obs-df", "5", "--heteroscedastic"]) == 0
+    t5 = load_detector(tmp_path / "t5").model_.config
+    assert t5.likelihood == "student-t" and t5.obs_df == 5.0 and t5.heteroscedastic
 
 
 def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, capsys):
@@ -139,6 +145,9 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
         ("--beta", "strong", "--beta: expected auto or a number >= 0, got 'strong'"),
         ("--beta", "-1", "beta: expected 'auto' or a number >= 0, got -1.0"),
         ("--learn-obs-std", "maybe", "--learn-obs-std: expected auto or yes or no, got 'maybe'"),
+        ("--obs-df", "heavy", "--obs-df: expected auto or a positive number, got 'heavy'"),
+        ("--obs-df", "0", "obs_df: expected 'auto' or a positive number, got 0.0"),
+        ("--likelihood", "poisson", "likelihood: expected auto, bernoulli, gaussian, student-t, got 'poisson'"),
     ]:
         assert message in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), option, value)
     assert "min_obs_std: expected a number in (0, obs_std=1.0), got 2.0" in fails(

@@ -81,7 +81,7 @@ def test_it_learns_a_noise_level_that_varies_between_examples():
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"likelihood": "bernoulli", "heteroscedastic": True},
-     r"heteroscedastic: needs likelihood gaussian \(a per-example std\), got bernoulli"),
+     r"heteroscedastic: needs likelihood gaussian or student-t \(a per-example std\), got bernoulli"),
     ({**HET, "min_obs_std": 1.5}, r"min_obs_std: must be positive and below obs_std \(1\), got 1.5"),
     ({**HET, "min_obs_std": 0.0}, r"min_obs_std: must be positive and below obs_std \(1\), got 0.0"),
 ])
@@ -113,8 +113,8 @@ def test_detector_with_a_per_example_std_fits_scores_and_round_trips(tmp_path):
     assert loaded.get_params() == det.get_params()
     images = rng.random((40, 1, 6, 6), dtype=np.float32)
     assert VAEAnomalyDetector(epochs=1, heteroscedastic=True).fit(images).model_.config.likelihood == "gaussian"
-    with pytest.raises(AnomalyInputError, match=r"heteroscedastic: needs a Gaussian likelihood \(a std per "
-                                                r"example\), got likelihood='bernoulli'"):
+    with pytest.raises(AnomalyInputError, match=r"heteroscedastic: needs a Gaussian or Student-t likelihood "
+                                                r"\(a std per example\), got likelihood='bernoulli'"):
         VAEAnomalyDetector(epochs=1, heteroscedastic=True, likelihood="bernoulli").fit(images)
     with pytest.raises(AnomalyInputError, match=r"min_obs_std: expected a number in \(0, obs_std=1.0\), got 2"):
         VAEAnomalyDetector(epochs=1, heteroscedastic=True, min_obs_std=2).fit(rows)

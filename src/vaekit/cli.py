@@ -75,8 +75,13 @@ def train(
     latent_dim: Annotated[Optional[int], typer.Option(help="Latent dimensions.")] = None,
     hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 512,256.")] = None,
     conv_channels: Annotated[Optional[str], typer.Option(help="Conv channels per stage, e.g. 32,64.")] = None,
-    likelihood: Annotated[Optional[str], typer.Option(help="auto, bernoulli or gaussian.")] = None,
-    learn_obs_std: Annotated[Optional[bool], typer.Option(help="Gaussian: learn the output std.")] = None,
+    likelihood: Annotated[Optional[str], typer.Option(help="auto, bernoulli, gaussian or student-t (heavy "
+                                                           "tails, for data with outliers).")] = None,
+    obs_df: Annotated[Optional[float], typer.Option(help="student-t: degrees of freedom (default 3).")] = None,
+    learn_obs_df: Annotated[Optional[bool], typer.Option(help="student-t: learn the degrees of freedom per "
+                                                              "feature, from --obs-df on.")] = None,
+    learn_obs_std: Annotated[Optional[bool], typer.Option(help="Gaussian / Student-t: learn the output "
+                                                               "std (scale).")] = None,
     heteroscedastic: Annotated[Optional[bool], typer.Option(help="Gaussian: the decoder also outputs a std per "
                                                                  "example (at least model.min_obs_std).")] = None,
     beta: Annotated[Optional[float], typer.Option(help="KL weight (beta-VAE when > 1).")] = None,
@@ -148,7 +153,8 @@ def train(
         flags: dict[str, dict[str, Any]] = {
             "model": {"model": model, "arch": arch, "latent_dim": latent_dim, "hidden": _int_list(hidden, "--hidden"),
                       "channels": _int_list(conv_channels, "--conv-channels"), "likelihood": likelihood,
-                      "learn_obs_std": learn_obs_std, "heteroscedastic": heteroscedastic, "condition": condition,
+                      "obs_df": obs_df, "learn_obs_df": learn_obs_df, "learn_obs_std": learn_obs_std,
+                      "heteroscedastic": heteroscedastic, "condition": condition,
                       "groups": _int_list(latent_groups, "--latent-groups"), "codebook_size": codebook_size,
                       "code_dim": code_dim, "lmbda": lmbda},
             "train": {"beta": beta, "epochs": epochs, "batch_size": batch_size, "lr": lr,

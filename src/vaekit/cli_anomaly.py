@@ -54,6 +54,13 @@ def fit(
                                                        "images, 128,64,32 for tables).")] = None,
     beta: Annotated[str, typer.Option(help="KL weight: auto (1 for images, 3 for tables) or a number.")
                     ] = "auto",
+    likelihood: Annotated[str, typer.Option(help="The decoder's family: auto (bernoulli for images in [0, 1], "
+                                                 "student-t for tables), bernoulli, gaussian or student-t.")
+                          ] = "auto",
+    obs_df: Annotated[str, typer.Option(help="student-t: degrees of freedom, auto (10 for tables) or a "
+                                             "number; with --learn-obs-df, where learning starts.")] = "auto",
+    learn_obs_df: Annotated[str, typer.Option(help="student-t: learn the degrees of freedom per feature: auto "
+                                                   "(yes for tables), yes or no.")] = "auto",
     learn_obs_std: Annotated[str, typer.Option(help="Gaussian decoder (tables): learn a std per feature: auto "
                                                     "(yes for tables, no for images), yes or no.")] = "auto",
     heteroscedastic: Annotated[bool, typer.Option(help="Gaussian decoder: also output a std per example "
@@ -93,7 +100,8 @@ def fit(
               "holdout_fraction": holdout_fraction, "model": model, "latent_dim": _latent_dim(latent_dim),
               "groups": _int_list(latent_groups, "--latent-groups"), "arch": arch,
               "hidden": _int_list(hidden, "--hidden"), "beta": _beta(beta),
-              "learn_obs_std": _yes_no(learn_obs_std), "heteroscedastic": heteroscedastic,
+              "likelihood": likelihood, "obs_df": _obs_df(obs_df), "learn_obs_df": _learn_obs_df(learn_obs_df),
+              "learn_obs_std": _learn_obs_std(learn_obs_std), "heteroscedastic": heteroscedastic,
               "min_obs_std": min_obs_std, "epochs": _epochs(epochs),
               "batch_size": batch_size, "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim),
               "trim_rounds": _trim_rounds(trim_rounds),
@@ -165,6 +173,7 @@ _trim_rounds = _auto_or(int, "--trim-rounds", "a positive integer")
 _epochs = _auto_or(int, "--epochs", "a positive integer")
 _latent_dim = _auto_or(int, "--latent-dim", "a positive integer")
 _beta = _auto_or(float, "--beta", "a number >= 0")
+_obs_df = _auto_or(float, "--obs-df", "a positive number")
 
 
 def _yes_or_no(value: str) -> bool:
@@ -174,4 +183,5 @@ def _yes_or_no(value: str) -> bool:
     return value == "yes"
 
 
-_yes_no = _auto_or(_yes_or_no, "--learn-obs-std", "yes or no")
+_learn_obs_std = _auto_or(_yes_or_no, "--learn-obs-std", "yes or no")
+_learn_obs_df = _auto_or(_yes_or_no, "--learn-obs-df", "yes or no")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vaekit.latent.dimensions import COLLAPSED_KL
+from vaekit.models.observation import REAL_LIKELIHOODS
 
 #: Total KL (nats) below which the posterior has collapsed onto the prior.
 COLLAPSE_KL = 0.1
@@ -141,7 +142,7 @@ def _blur(metrics: Mapping[str, Any], model: dict[str, Any], train: dict[str, An
     beta = float(train.get("beta", 1.0))
     if beta > 0.5:
         remedies.append(f"--beta {1 if beta > 1 else 0.5} (less pull toward the prior keeps more detail in z)")
-    if model.get("likelihood") == "gaussian" and not (model.get("learn_obs_std") or model.get("heteroscedastic")):
+    if model.get("likelihood") in REAL_LIKELIHOODS and not (model.get("learn_obs_std") or model.get("heteroscedastic")):
         remedies.append("--learn-obs-std (a fixed output std weighs the reconstruction against the KL "
                         "arbitrarily; learning it sharpens the fit)")
     if model.get("arch", "mlp") == "conv":

@@ -23,6 +23,7 @@ import torch
 
 from vaekit import report_sections as sec
 from vaekit.atomic import atomic_write_text
+from vaekit.models.observation import REAL_LIKELIHOODS
 from vaekit.pictures import is_image_run
 from vaekit.report_html import Section, card, kv_table, page
 from vaekit.report_sections import fmt_num
@@ -145,7 +146,9 @@ def _overview(run: Run, data: Dataset) -> str:
     if "activation" in cfg:
         model_rows.append(("activation", escape(str(cfg["activation"]))))
     lik = str(cfg.get("likelihood", info.likelihood))
-    if lik == "gaussian":
+    if lik in REAL_LIKELIHOODS:
+        if lik == "student-t":
+            lik += ", df learned per feature" if cfg.get("learn_obs_df") else f", df {fmt_num(cfg.get('obs_df', 3.0))}"
         if cfg.get("heteroscedastic"):
             lik += f" (σ per example, ≥ {fmt_num(cfg.get('min_obs_std', 0.05))})"
         else:

@@ -17,7 +17,7 @@ scikit-learn's own outlier detectors predict -1 / +1 instead; the two checks of
 ``check_estimator`` that test that convention are the documented exceptions (see the tests).
 
 Inputs are ``(N, D)`` rows (standardized with ``scaler_``, fitted on the training rows,
-Gaussian likelihood) or images ``(N, H, W)`` / ``(N, C, H, W)`` in [0, 1] (Bernoulli).
+Student-t likelihood) or images ``(N, H, W)`` / ``(N, C, H, W)`` in [0, 1] (Bernoulli).
 ``vaekit.anomaly.files`` reads image folders, arrays and CSV / Parquet tables into these.
 """
 
@@ -47,6 +47,7 @@ from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.splits import holdout
 from vaekit.data.standardize import Standardizer
 from vaekit.models import build
+from vaekit.models.observation import LIKELIHOODS
 from vaekit.training import TrainConfig, Trainer, resolve_device
 
 #: The families a detector can train: their likelihood is the ELBO's, with no second stage.
@@ -107,6 +108,18 @@ AUTO_LATENT = {"image": 16, "rows": 2}
 #: 101: 0.797; pendigits 0.724 against 0.940). Images: Bernoulli, which has no std; beta 1.
 AUTO_LEARN_OBS_STD = {"image": False, "rows": True}
 AUTO_BETA = {"image": 1.0, "rows": 3.0}
+#: The family ``likelihood="auto"`` gives data that is not Bernoulli (not in [0, 1], or
+#: standardized), and ``obs_df="auto"`` its degrees of freedom. Rows: a Student-t with 10
+#: degrees of freedom. ADBench leaves anomalies in the training rows; a Gaussian's squared
+#: error lets them set the learned scale, and lets one extreme feature decide a row's score,
+#: where the Student-t charges log(distance). On the validation splits (seeds 100 and 101, the
+#: other defaults as they are) it lifted SpamBase (40% anomalies) from 0.560 to 0.671 and
+#: optdigits from 0.746 to 0.788; 3 degrees of freedom lifted SpamBase to 0.726 but lost
+#: optdigits (0.725). Images: Gaussian (not measured with the Student-t). A per-example std
+#: (``heteroscedastic``) stays Gaussian, as it was measured.
+AUTO_REAL_LIKELIHOOD = {"image": "gaussian", "rows": "student-t"}
+AUTO_OBS_DF = {"image": 3.0, "rows": 10.0}
+AUTO_LEARN_OBS_DF = {"image": False, "rows": True}
 
 
 class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -140,17 +153,20 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     latent_dim : int or "auto"
         Latent dimensions; ``auto``: 16 for images, 2 for rows of features, the better on
         validation splits (``latent_dim_``).
-    groups, arch, hidden, channels, likelihood, obs_std, learn_obs_std, beta, kl_anneal
+    groups, arch, hidden, channels, likelihood, obs_df, obs_std, learn_obs_std, beta, kl_anneal
         The VAE and its objective (``vaekit.VAEConfig``, ``vaekit.TrainConfig``);
         ``hidden=None`` picks (512, 256) for images and (128, 64, 32) for rows;
-        ``likelihood="auto"``: Bernoulli for data in [0, 1] that is not standardized;
-        ``obs_std`` / ``learn_obs_std``: the Gaussian likelihood's std, fixed or learned per
+        ``likelihood="auto"``: Bernoulli for data in [0, 1] that is not standardized, else
+        a Student-t for rows (``obs_df="auto"``: 10 degrees of freedom, ``obs_df_``) and a
+        Gaussian for images, or with ``heteroscedastic`` (``AUTO_REAL_LIKELIHOOD``);
+        ``obs_std`` / ``learn_obs_std``: the Gaussian's std (the Student-t's scale), fixed or learned per
         feature from ``obs_std`` on; ``learn_obs_std="auto"``: learned for rows of features,
         fixed for images (``learn_obs_std_``); ``beta="auto"``: 3 for rows of features,
         1 for images (``beta_``), the better on validation splits.
     heteroscedastic, min_obs_std
         The decoder outputs a std per example and feature too, never below ``min_obs_std``
-        (An & Cho's reconstruction probability); implies a Gaussian likelihood. Off by
+        (An & Cho's reconstruction probability); ``likelihood="auto"`` is then Gaussian,
+        as measured (a Student-t works too, when asked for). Off by
         default: on the ADBench validation splits it won annthyroid by far (0.95 against
         0.80) but lost on most other sets (README).
     epochs : int or "auto"
@@ -192,7 +208,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                  hidden: tuple[int, ...] | list[int] | None = None,
                  channels: tuple[int, ...] | list[int] = (32, 64), likelihood: str = "auto",
                  obs_std: float = 1.0, learn_obs_std: bool | str = "auto", heteroscedastic: bool = False,
-                 min_obs_std: float = 0.05, beta: float | str = "auto",
+                 min_obs_std: float = 0.05, obs_df: float | str = "auto", learn_obs_df: bool | str = "auto",
+                 beta: float | str = "auto",
                  kl_anneal: str = "none", epochs: int | str = "auto", batch_size: int = 64, lr: float = 1e-3,
                  k: int = 100, n_neighbors: int = 10, trim: float | str = "auto", trim_rounds: int | str = "auto",
                  standardize: str | bool = "auto", random_state: int = 0, device: str = "cpu",
@@ -213,6 +230,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.learn_obs_std = learn_obs_std
         self.heteroscedastic = heteroscedastic
         self.min_obs_std = min_obs_std
+        self.obs_df = obs_df
+        self.learn_obs_df = learn_obs_df
         self.beta = beta
         self.kl_anneal = kl_anneal
         self.epochs = epochs
@@ -258,17 +277,21 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             raise AnomalyInputError(f"threshold: expected a finite number, got {self.threshold!r}")
         if self.model not in DETECTOR_MODELS:
             raise AnomalyInputError(f"model: expected {' or '.join(DETECTOR_MODELS)}, got {self.model!r}")
-        if self.likelihood not in ("auto", "bernoulli", "gaussian"):
-            raise AnomalyInputError(f"likelihood: expected auto, bernoulli or gaussian, got {self.likelihood!r}")
+        if self.likelihood not in ("auto", *LIKELIHOODS):
+            raise AnomalyInputError(f"likelihood: expected auto, {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
+        if self.obs_df != "auto" and not _float("obs_df", self.obs_df) > 0:
+            raise AnomalyInputError(f"obs_df: expected 'auto' or a positive number, got {self.obs_df!r}")
         if self.standardize not in ("auto", True, False):
             raise AnomalyInputError(f"standardize: expected 'auto', True or False, got {self.standardize!r}")
+        if self.learn_obs_df not in ("auto", True, False):
+            raise AnomalyInputError(f"learn_obs_df: expected 'auto', True or False, got {self.learn_obs_df!r}")
         if self.learn_obs_std not in ("auto", True, False):
             raise AnomalyInputError(f"learn_obs_std: expected 'auto', True or False, got {self.learn_obs_std!r}")
         if self.heteroscedastic not in (True, False):
             raise AnomalyInputError(f"heteroscedastic: expected True or False, got {self.heteroscedastic!r}")
         if self.heteroscedastic and self.likelihood == "bernoulli":
-            raise AnomalyInputError("heteroscedastic: needs a Gaussian likelihood (a std per example), "
-                                    "got likelihood='bernoulli'")
+            raise AnomalyInputError("heteroscedastic: needs a Gaussian or Student-t likelihood (a std per "
+                                    "example), got likelihood='bernoulli'")
         if self.heteroscedastic and not 0 < _float("min_obs_std", self.min_obs_std) < _float("obs_std", self.obs_std):
             raise AnomalyInputError(f"min_obs_std: expected a number in (0, obs_std={self.obs_std!r}), "
                                     f"got {self.min_obs_std!r}")
@@ -336,7 +359,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         options: dict[str, Any] = {"input_shape": self.input_shape_, "hidden": [int(h) for h in hidden],
                                    "likelihood": likelihood, "obs_std": float(self.obs_std),
                                    "learn_obs_std": self.learn_obs_std_, "heteroscedastic": bool(self.heteroscedastic),
-                                   "min_obs_std": float(self.min_obs_std)}
+                                   "min_obs_std": float(self.min_obs_std), "obs_df": self.obs_df_,
+                                   "learn_obs_df": self.learn_obs_df_ and likelihood == "student-t"}
         if self.model == "hvae":
             groups = self.groups if self.groups is not None else (self.latent_dim_, self.latent_dim_)
             options["groups"] = [int(d) for d in groups]
@@ -365,7 +389,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         lo, hi = float(xm.min()), float(xm.max())
         if self.likelihood == "auto":
             in_unit_range = not standardized and lo >= 0.0 and hi <= 1.0
-            return "bernoulli" if in_unit_range and not self.heteroscedastic else "gaussian"
+            if in_unit_range and not self.heteroscedastic:
+                return "bernoulli"
+            return "gaussian" if self.heteroscedastic else str(self._resolved("auto", AUTO_REAL_LIKELIHOOD))
         if self.likelihood == "bernoulli" and (lo < 0.0 or hi > 1.0):
             raise AnomalyInputError(f"likelihood bernoulli needs data in [0, 1]; this data spans [{lo:g}, {hi:g}] "
                                     "(use likelihood='gaussian')")
@@ -452,6 +478,16 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def learn_obs_std_(self) -> bool:
         """Whether a Gaussian decoder learns its std: ``learn_obs_std``, ``auto`` resolved."""
         return bool(self._resolved(self.learn_obs_std, AUTO_LEARN_OBS_STD))
+
+    @property
+    def obs_df_(self) -> float:
+        """A Student-t likelihood's degrees of freedom: ``obs_df``, ``auto`` resolved."""
+        return float(self._resolved(self.obs_df, AUTO_OBS_DF))
+
+    @property
+    def learn_obs_df_(self) -> bool:
+        """Whether a Student-t decoder learns its degrees of freedom: ``learn_obs_df``, ``auto`` resolved."""
+        return bool(self._resolved(self.learn_obs_df, AUTO_LEARN_OBS_DF))
 
     @property
     def beta_(self) -> float:

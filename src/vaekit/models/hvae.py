@@ -55,6 +55,8 @@ class HVAEConfig(ModelConfig):
     learn_obs_std: bool = False
     heteroscedastic: bool = False
     min_obs_std: float = 0.05
+    obs_df: float = 3.0
+    learn_obs_df: bool = False
 
     def __post_init__(self) -> None:
         if not self.groups or any(d < 1 for d in self.groups):
@@ -69,7 +71,8 @@ class HVAEConfig(ModelConfig):
             raise VaekitError(f"cell_blocks: must be 0 or more, got {self.cell_blocks}")
         if self.activation not in ACTIVATIONS:
             raise VaekitError(f"activation: '{self.activation}' is not one of {', '.join(ACTIVATIONS)}")
-        check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std)
+        check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std, self.obs_df,
+                         self.learn_obs_df)
 
 
 @dataclass
@@ -104,7 +107,7 @@ class HVAE(Model):
         # The decoder mirrors the bottom-up MLP without its last layer, whose place the z_in
         # layers take; one layer more cost ~4 nats at equal epochs (a stronger decoder uses z less).
         observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std,
-                                  config.heteroscedastic, config.min_obs_std)
+                                  config.heteroscedastic, config.min_obs_std, config.obs_df, config.learn_obs_df)
         self.decoder = MLPDecoder(width, list(reversed(config.hidden))[1:], shape, act,
                                   out_channels=observation.params_per_element)
         self.observation = observation

@@ -43,11 +43,14 @@ class VAEConfig(ModelConfig):
     learn_obs_std: bool = False
     heteroscedastic: bool = False
     min_obs_std: float = 0.05
+    obs_df: float = 3.0
+    learn_obs_df: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ("mlp", "conv"):
             raise VaekitError(f"arch: '{self.arch}' is not one of mlp, conv")
-        check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std)
+        check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std, self.obs_df,
+                         self.learn_obs_df)
         if self.activation not in ACTIVATIONS:
             raise VaekitError(f"activation: '{self.activation}' is not one of {', '.join(ACTIVATIONS)}")
         if self.latent_dim < 1:
@@ -74,7 +77,7 @@ class VAE(Model):
             self.label_encoder = LabelEncoder(config.num_classes, config.condition, config.embedding_dim)
         c = self.label_encoder.out_features if self.label_encoder is not None else 0
         observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std,
-                                  config.heteroscedastic, config.min_obs_std)
+                                  config.heteroscedastic, config.min_obs_std, config.obs_df, config.learn_obs_df)
         k = observation.params_per_element
         if config.arch == "conv":
             self.encoder = ConvEncoder(shape, config.channels, config.hidden, config.activation, cond_features=c)
