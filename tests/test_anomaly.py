@@ -151,6 +151,12 @@ def test_auto_epochs_latent_dims_and_decoders_differ_for_images_and_rows(digits_
     assert table.learn_obs_std_ and table.model_.config.learn_obs_std
     assert table.model_.observation.obs_logvar.requires_grad  # the std per feature is trained...
     assert not torch.allclose(table.model_.observation.obs_logvar, torch.zeros(5))  # ...and moved from 1
+    assert table.model_.config.likelihood == "student-t" and table.learn_obs_df_ and table.model_.config.learn_obs_df
+    assert not torch.allclose(table.model_.observation.obs_logdf.exp(), torch.full((5,), 10.0))  # df moved from 10
+    fixed_df = VAEAnomalyDetector(**{**TINY, "obs_df": 4, "learn_obs_df": False}).fit(rows[0][:64]).model_
+    assert fixed_df.config.obs_df == 4.0 and not fixed_df.config.learn_obs_df
+    gaussian = VAEAnomalyDetector(**{**TINY, "likelihood": "gaussian"}).fit(rows[0][:64]).model_.config
+    assert gaussian.likelihood == "gaussian" and not gaussian.learn_obs_df  # learn_obs_df auto: Student-t only
     kept = VAEAnomalyDetector(**{**TINY, "latent_dim": 3, "beta": 0.5, "learn_obs_std": False}).fit(rows[0][:64])
     assert (kept.train_config_.epochs, kept.model_.config.latent_dim) == (TINY["epochs"], 3)
     assert (kept.train_config_.beta, kept.model_.config.learn_obs_std) == (0.5, False)
@@ -161,6 +167,10 @@ def test_auto_epochs_latent_dims_and_decoders_differ_for_images_and_rows(digits_
         VAEAnomalyDetector(**{**TINY, "beta": "strong"}).fit(rows[0])
     with pytest.raises(AnomalyInputError, match=r"learn_obs_std: expected 'auto', True or False, got 'yes'"):
         VAEAnomalyDetector(**{**TINY, "learn_obs_std": "yes"}).fit(rows[0])
+    with pytest.raises(AnomalyInputError, match=r"learn_obs_df: expected 'auto', True or False, got 'yes'"):
+        VAEAnomalyDetector(**{**TINY, "learn_obs_df": "yes"}).fit(rows[0])
+    with pytest.raises(AnomalyInputError, match=r"obs_df: expected 'auto' or a positive number, got -1"):
+        VAEAnomalyDetector(**{**TINY, "obs_df": -1}).fit(rows[0])
 
 
 def test_images_use_a_bernoulli_vae_without_scaling(digits_tensor):

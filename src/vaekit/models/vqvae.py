@@ -74,7 +74,8 @@ class VQVAEConfig(ModelConfig):
     ``commitment`` the weight of ||z_e - sg[e]||^2. ``ema``: codebook by exponential moving
     averages with ``decay`` (else by the codebook loss); ``kmeans_init`` the codebook from the
     first batch's encoder outputs; ``dead_code_steps``: re-seed codes unused that many
-    training steps (0: never). ``likelihood`` bernoulli|gaussian (fixed ``obs_std``).
+    training steps (0: never). ``likelihood`` bernoulli|gaussian|student-t (fixed ``obs_std``; a Student-t
+    with 3 degrees of freedom).
     ``prior_*``: the PixelCNN over code grids and its fit (``prior_epochs`` over the training set;
     0 keeps the uniform prior).
     ``latent_dim`` is derived (``code_dim * h * w``): leave it unset.
