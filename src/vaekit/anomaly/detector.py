@@ -126,6 +126,23 @@ AUTO_OBS_DF = {"image": 3.0, "rows": 10.0}
 AUTO_LEARN_OBS_DF = {"image": False, "rows": True}
 
 
+class _Resolved:
+    """A learned attribute ``<param>_``: the parameter, with ``auto`` resolved by the table for the
+    fitted data's kind (images / rows) and cast to ``kind``; read-only, like a property."""
+
+    def __init__(self, param: str, auto: dict[str, Any], kind: type, doc: str) -> None:
+        self.param, self.auto, self.kind = param, auto, kind
+        self.__doc__ = f"{doc} ``{param}``, ``auto`` resolved for the fitted data."
+
+    def __get__(self, detector: Any, owner: type | None = None) -> Any:
+        if detector is None:
+            return self
+        return self.kind(detector._resolved(getattr(detector, self.param), self.auto))
+
+    def __set__(self, detector: Any, value: Any) -> None:
+        raise AttributeError(f"{self.param}_ is derived from {self.param}: set that with set_params")
+
+
 class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     """Anomaly detection with a VAE trained on normal data.
 
@@ -455,50 +472,19 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         t = torch.from_numpy(x)
         return self.scaler_.transform(t) if self.scaler_ is not None else t
 
-    @property
-    def score_(self) -> str:
-        """The score in use: ``anomaly_score``, with ``auto`` resolved for the fitted data."""
-        return str(self._resolved(self.anomaly_score, AUTO_SCORE))
-
-    @property
-    def trim_(self) -> float:
-        """The share of training data left out of each refit: ``trim``, ``auto`` resolved."""
-        return float(self._resolved(self.trim, AUTO_TRIM))
-
-    @property
-    def trim_rounds_(self) -> int:
-        """How many trimmed refits ``fit`` makes when ``trim_`` > 0: ``trim_rounds``, ``auto`` resolved."""
-        return int(self._resolved(self.trim_rounds, AUTO_TRIM_ROUNDS))
-
-    @property
-    def epochs_(self) -> int:
-        """The training epochs: ``epochs``, ``auto`` resolved for the fitted data."""
-        return int(self._resolved(self.epochs, AUTO_EPOCHS))
-
-    @property
-    def latent_dim_(self) -> int:
-        """The latent dimensions: ``latent_dim``, ``auto`` resolved for the fitted data."""
-        return int(self._resolved(self.latent_dim, AUTO_LATENT))
-
-    @property
-    def learn_obs_std_(self) -> bool:
-        """Whether a Gaussian decoder learns its std: ``learn_obs_std``, ``auto`` resolved."""
-        return bool(self._resolved(self.learn_obs_std, AUTO_LEARN_OBS_STD))
-
-    @property
-    def obs_df_(self) -> float:
-        """A Student-t likelihood's degrees of freedom: ``obs_df``, ``auto`` resolved."""
-        return float(self._resolved(self.obs_df, AUTO_OBS_DF))
-
-    @property
-    def learn_obs_df_(self) -> bool:
-        """Whether a Student-t decoder learns its degrees of freedom: ``learn_obs_df``, ``auto`` resolved."""
-        return bool(self._resolved(self.learn_obs_df, AUTO_LEARN_OBS_DF))
-
-    @property
-    def beta_(self) -> float:
-        """The KL weight: ``beta``, ``auto`` resolved for the fitted data."""
-        return float(self._resolved(self.beta, AUTO_BETA))
+    # learned attributes: each parameter with ``auto`` resolved for the fitted data's kind
+    score_ = _Resolved("anomaly_score", AUTO_SCORE, str, "The score in use.")
+    trim_ = _Resolved("trim", AUTO_TRIM, float, "The share of training data left out of each refit.")
+    trim_rounds_ = _Resolved("trim_rounds", AUTO_TRIM_ROUNDS, int,
+                             "How many trimmed refits ``fit`` makes when ``trim_`` > 0.")
+    epochs_ = _Resolved("epochs", AUTO_EPOCHS, int, "The training epochs.")
+    latent_dim_ = _Resolved("latent_dim", AUTO_LATENT, int, "The latent dimensions.")
+    learn_obs_std_ = _Resolved("learn_obs_std", AUTO_LEARN_OBS_STD, bool,
+                               "Whether a Gaussian or Student-t decoder learns its std (scale).")
+    obs_df_ = _Resolved("obs_df", AUTO_OBS_DF, float, "A Student-t decoder's degrees of freedom (or their start).")
+    learn_obs_df_ = _Resolved("learn_obs_df", AUTO_LEARN_OBS_DF, bool,
+                              "Whether a Student-t decoder learns its degrees of freedom.")
+    beta_ = _Resolved("beta", AUTO_BETA, float, "The KL weight.")
 
     def _resolved(self, value: Any, auto: dict[str, Any]) -> Any:
         """``value``, or if it is ``auto`` the choice in ``auto`` for the data's kind (image / rows)."""
