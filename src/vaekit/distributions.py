@@ -172,7 +172,8 @@ class StudentT(Gaussian):
     for ``df`` > 2). A value far from the mean costs log(distance) rather than distance²,
     so a few extreme training values (outliers, anomalies mixed into the data) pull the fit
     less, and one extreme feature does not outweigh all the others when scoring (Takahashi et
-    al. 2018, "Student-t Variational Autoencoder for Robust Density Estimation").
+    al. 2018, "Student-t Variational Autoencoder for Robust Density Estimation"). ``df``: a
+    number, or a tensor that broadcasts against ``mean`` (degrees of freedom learned per feature).
     """
 
     def __init__(self, mean: torch.Tensor, logvar: torch.Tensor, event_ndim: int, df: float | torch.Tensor) -> None:
@@ -187,15 +188,15 @@ class StudentT(Gaussian):
         return _sum_event(elem, self.event_ndim)
 
     def sample(self, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        # t = normal / sqrt(chi²_df / df); torch's gamma sampler takes no generator, so the
-        # chi² draw is seeded from it
+        # t = normal / sqrt(chi²_df / df); torch's chi² sampler takes no generator, so the
+        # chi² draw is seeded from it (the CPU RNG, forked: the global state is left as it was)
         eps = torch.randn(self._mean.shape, dtype=self._mean.dtype, device=self._mean.device, generator=generator)
         seed = None if generator is None else int(torch.randint(2**62, (1,), generator=generator))
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
             df = torch.as_tensor(self.df, dtype=self._mean.dtype, device=self._mean.device).detach()
-            chi2 = 2.0 * torch._standard_gamma((df / 2).expand_as(self._mean).contiguous())
+            chi2 = torch.distributions.Chi2(df.expand_as(self._mean)).sample()
         return self._mean + torch.exp(0.5 * self.logvar) * eps * torch.rsqrt(chi2 / df)
 
 
