@@ -62,6 +62,7 @@ import torch
 
 from vaekit.anomaly import SCORES, VAEAnomalyDetector
 from vaekit.anomaly.scores import draws_samples
+from vaekit.cli_anomaly import yes_or_no
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
@@ -275,13 +276,6 @@ def throughput(det: VAEAnomalyDetector, args: argparse.Namespace) -> dict[str, A
             "examples_per_s": rates, "threads": torch.get_num_threads()}
 
 
-def yes_no(value: str) -> bool:
-    """``yes`` / ``no`` as a bool, for ``auto_or``."""
-    if value not in ("yes", "no"):
-        raise ValueError(value)
-    return value == "yes"
-
-
 def auto_or(kind: Any) -> Any:
     """An argparse type for a flag that takes ``auto`` or a ``kind`` (the detector checks the range)."""
     def parse(value: str) -> Any:
@@ -315,7 +309,7 @@ def main() -> None:
     p.add_argument("--likelihood", default="auto", help="vaekit's likelihood (default: its default)")
     p.add_argument("--obs-df", type=auto_or(float), default="auto",
                    help="vaekit's Student-t degrees of freedom (default: its default)")
-    p.add_argument("--learn-obs-df", type=auto_or(yes_no), default="auto",
+    p.add_argument("--learn-obs-df", type=auto_or(yes_or_no), default="auto",
                    help="vaekit: learn the Student-t's degrees of freedom per feature: auto, yes or no")
     p.add_argument("--validation", action="store_true", help="score training data held out, not the test sets")
     args = p.parse_args()

@@ -176,12 +176,12 @@ _beta = _auto_or(float, "--beta", "a number >= 0")
 _obs_df = _auto_or(float, "--obs-df", "a positive number")
 
 
-def _yes_or_no(value: str) -> bool:
+def yes_or_no(value: str) -> bool:
     """``yes`` / ``no`` as a bool; a ``ValueError`` otherwise, which ``_auto_or`` words as an error."""
     if value not in ("yes", "no"):
         raise ValueError(value)
     return value == "yes"
 
 
-_learn_obs_std = _auto_or(_yes_or_no, "--learn-obs-std", "yes or no")
-_learn_obs_df = _auto_or(_yes_or_no, "--learn-obs-df", "yes or no")
+_learn_obs_std = _auto_or(yes_or_no, "--learn-obs-std", "yes or no")
+_learn_obs_df = _auto_or(yes_or_no, "--learn-obs-df", "yes or no")
