@@ -23,8 +23,8 @@ LIKELIHOODS = ("bernoulli", "gaussian", "student-t")
 REAL_LIKELIHOODS = ("gaussian", "student-t")
 #: A learned Student-t's degrees of freedom stay in [0.5, 200]. At df <= 1 the density has no
 #: finite mean: ``mean`` is then its location (median and mode), which is what the decoder
-#: reconstructs. The floor stops features that are nearly constant (shuttle's) from flattening
-#: the density further; a floor of 2 scored about the same there (README, anomaly detection).
+#: reconstructs. Nearly constant features (shuttle's) reach the floor; one of 2 scored 0.001
+#: higher there, within the spread of seeds (README, anomaly detection).
 #: Above 200 it is a Gaussian to within the float precision of the fit.
 LOG_DF_MIN, LOG_DF_MAX = math.log(0.5), math.log(200.0)
 
