@@ -74,10 +74,10 @@ GOALS = {"mnist": 0.98, "fashion-mnist": 0.93}
 
 # -- the methods ----------------------------------------------------------------------------
 def vaekit_detector(args: argparse.Namespace, seed: int = 0) -> VAEAnomalyDetector:
-    """The detector as the flags set it (``--epochs``, ``--score``, ``--trim``, ``--trim-rounds``), unfitted."""
+    """The detector as the flags set it (``--epochs``, ``--score``, ``--trim``, ``--standardize``...), unfitted."""
     return VAEAnomalyDetector(epochs=args.epochs, anomaly_score=args.score, trim=args.trim,
                               trim_rounds=args.trim_rounds, likelihood=args.likelihood, obs_df=args.obs_df,
-                              learn_obs_df=args.learn_obs_df,
+                              learn_obs_df=args.learn_obs_df, standardize=args.standardize,
                               random_state=seed)
 
 
@@ -169,7 +169,8 @@ def resolved_settings(det: VAEAnomalyDetector) -> dict[str, Any]:
     return {"score": det.score_, "epochs": det.epochs_, "trim": det.trim_,
             "trim_rounds": det.trim_rounds_, "latent_dim": det.latent_dim_,
             "beta": det.beta_, "learn_obs_std": det.learn_obs_std_, "likelihood": det.model_.config.likelihood,
-            "obs_df": det.obs_df_, "learn_obs_df": det.model_.config.learn_obs_df}
+            "obs_df": det.obs_df_, "learn_obs_df": det.model_.config.learn_obs_df,
+            "standardize": det.standardize_}
 
 
 def aurocs(scores: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
@@ -311,6 +312,8 @@ def main() -> None:
                    help="vaekit's Student-t degrees of freedom (default: its default)")
     p.add_argument("--learn-obs-df", type=auto_or(yes_or_no), default="auto",
                    help="vaekit: learn the Student-t's degrees of freedom per feature: auto, yes or no")
+    p.add_argument("--standardize", default="auto", choices=["auto", "robust", "standard", "none"],
+                   help="vaekit's feature scaling (default: auto, robust for tables)")
     p.add_argument("--validation", action="store_true", help="score training data held out, not the test sets")
     args = p.parse_args()
     args.seeds = args.seeds or ([100, 101] if args.validation else [0, 1, 2])

@@ -104,6 +104,10 @@ def test_fit_and_score_tables_with_a_label_column(tables, tmp_path, capsys):
                  "--label-column", "kind", "--likelihood", "student-t", "--obs-df", "5", "--heteroscedastic"]) == 0
     t5 = load_detector(tmp_path / "t5").model_.config
     assert t5.likelihood == "student-t" and t5.obs_df == 5.0 and t5.heteroscedastic
+    assert main(["anomaly", "fit", str(tables / "train.csv"), "--out", str(tmp_path / "std"), *QUICK,
+                 "--label-column", "kind", "--standardize", "standard"]) == 0
+    assert load_detector(tmp_path / "std").standardize_ == "standard"
+    assert load_detector(run).standardize_ == "robust"  # the default for tables
 
 
 def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, capsys):
@@ -148,6 +152,8 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
         ("--obs-df", "heavy", "--obs-df: expected auto or a positive number, got 'heavy'"),
         ("--obs-df", "0", "obs_df: expected 'auto' or a positive number, got 0.0"),
         ("--likelihood", "poisson", "likelihood: expected auto, bernoulli, gaussian, student-t, got 'poisson'"),
+        ("--standardize", "minmax", "standardize: expected auto, robust, standard, none, True or False, "
+                                    "got 'minmax'"),
     ]:
         assert message in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), option, value)
     assert "min_obs_std: expected a number in (0, obs_std=1.0), got 2.0" in fails(

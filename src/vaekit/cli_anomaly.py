@@ -79,6 +79,10 @@ def fit(
     trim_rounds: Annotated[str, typer.Option(help="How many times --trim refits, each without the share of DATA "
                                                   "that the latest fit scores highest: auto (3 for tables, 1 "
                                                   "for images) or a number.")] = "auto",
+    standardize: Annotated[str, typer.Option(help="How each feature is scaled, fitted once on DATA: auto "
+                                                  "(robust for tables, none for images), robust (median and "
+                                                  "IQR, which anomalies in DATA do not move), standard (mean "
+                                                  "and std) or none.")] = "auto",
     label_column: Annotated[Optional[str], typer.Option(help="Tables: a column to leave out of the features "
                                                              "(e.g. labels).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Resize image folders to this square size.")] = None,
@@ -104,7 +108,7 @@ def fit(
               "learn_obs_std": _learn_obs_std(learn_obs_std), "heteroscedastic": heteroscedastic,
               "min_obs_std": min_obs_std, "epochs": _epochs(epochs),
               "batch_size": batch_size, "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim),
-              "trim_rounds": _trim_rounds(trim_rounds),
+              "trim_rounds": _trim_rounds(trim_rounds), "standardize": standardize,
               "random_state": seed, "device": device, "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
                            channels=COLOR_CHANNELS[color], overwrite=overwrite)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
+
+#: The interquartile range of a standard normal: IQR / 1.349 estimates the std of normal data.
+NORMAL_IQR = 1.349
 
 
 class Standardizer:
     """z = (x - mean) / std per column; constant columns keep std = 1.
 
-    Stored as plain lists in ``config.json`` (no pickle), so ``vaekit.load`` can
-    transform new data exactly as the training data was.
+    ``mean`` and ``std`` are the centre and scale: the column means and stds, or with
+    ``fit(..., robust=True)`` the medians and the smaller of IQR / 1.349 and the std, which
+    the tail of a skewed column or the anomalies mixed into it do not inflate. Stored as
+    plain lists in ``config.json`` (no pickle), so ``vaekit.load`` can transform new data
+    exactly as the training data was.
     """
 
     def __init__(self, mean: torch.Tensor, std: torch.Tensor, columns: list[str] | None = None) -> None:
@@ -20,12 +27,23 @@ class Standardizer:
         self.columns = columns
 
     @classmethod
-    def fit(cls, x: torch.Tensor, columns: list[str] | None = None) -> Standardizer:
+    def fit(cls, x: torch.Tensor, columns: list[str] | None = None, *, robust: bool = False) -> Standardizer:
+        """Centre and scale of each column of ``x``. ``robust``: the median, and IQR / 1.349 where
+        that is below the std (a long tail or anomalies inflate the std), else the std (a column
+        spread evenly or in two clusters, whose IQR overstates its spread; or one that is mostly
+        one value, whose IQR is 0); 1 for a constant column."""
         x64 = x.to(torch.float64)
-        mean = x64.mean(dim=0)
         std = x64.std(dim=0, unbiased=False)
+        if robust:
+            # numpy: torch.quantile refuses inputs of more than 2**24 values
+            quartiles = np.quantile(x64.detach().cpu().numpy(), [0.25, 0.5, 0.75], axis=0)
+            low, center, high = torch.from_numpy(quartiles)
+            iqr_std = (high - low) / NORMAL_IQR
+            std = torch.where(iqr_std > 1e-12, torch.minimum(iqr_std, std), std)
+        else:
+            center = x64.mean(dim=0)
         std = torch.where(std > 1e-12, std, torch.ones_like(std))
-        return cls(mean, std, columns)
+        return cls(center, std, columns)
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         return ((x - self.mean) / self.std).to(torch.float32)
