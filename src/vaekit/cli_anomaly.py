@@ -80,8 +80,9 @@ def fit(
                                                   "that the latest fit scores highest: auto (3 for tables, 1 "
                                                   "for images) or a number.")] = "auto",
     standardize: Annotated[str, typer.Option(help="How each feature is scaled, fitted once on DATA: auto "
-                                                  "(robust for tables, none for images), robust (median and "
-                                                  "IQR, which anomalies in DATA do not move), standard (mean "
+                                                  "(robust for tables, none for images), robust (median, and "
+                                                  "IQR/1.349 or the std, the smaller: anomalies in DATA do not "
+                                                  "inflate it), standard (mean "
                                                   "and std) or none.")] = "auto",
     label_column: Annotated[Optional[str], typer.Option(help="Tables: a column to leave out of the features "
                                                              "(e.g. labels).")] = None,

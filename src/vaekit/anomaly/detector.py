@@ -235,9 +235,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         fit. ``auto``: 3 for rows of features, 1 for images (``trim_rounds_``).
     standardize : {"auto", "robust", "standard", "none"}, True or False
         Scale each feature, fitted once on the training data: ``robust`` by its median and
-        interquartile range (IQR / 1.349), which the anomalies mixed into the training data
-        do not move; ``standard`` (or True) by its mean and std; ``none`` (or False) leaves the
-        data as it is. ``auto``: robust for rows, none for images (``standardize_``).
+        the smaller of IQR / 1.349 and its std, which the anomalies mixed into the training
+        data do not inflate; ``standard`` (or True) by its mean and std; ``none`` (or False)
+        leaves the data as it is. ``auto``: robust for rows, none for images (``standardize_``).
     random_state : int
         Seeds the weights, the training order and the score's samples: the same seed,
         the same detector on CPU.
