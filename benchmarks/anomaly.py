@@ -61,6 +61,7 @@ import numpy as np
 import torch
 
 from vaekit.anomaly import SCORES, VAEAnomalyDetector
+from vaekit.anomaly.detector import SCALINGS
 from vaekit.anomaly.scores import draws_samples
 from vaekit.cli_anomaly import yes_or_no
 
@@ -312,7 +313,7 @@ def main() -> None:
                    help="vaekit's Student-t degrees of freedom (default: its default)")
     p.add_argument("--learn-obs-df", type=auto_or(yes_or_no), default="auto",
                    help="vaekit: learn the Student-t's degrees of freedom per feature: auto, yes or no")
-    p.add_argument("--standardize", default="auto", choices=["auto", "robust", "standard", "none"],
+    p.add_argument("--standardize", default="auto", choices=["auto", *SCALINGS],
                    help="vaekit's feature scaling (default: auto, robust for tables)")
     p.add_argument("--validation", action="store_true", help="score training data held out, not the test sets")
     args = p.parse_args()

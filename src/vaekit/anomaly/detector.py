@@ -23,6 +23,7 @@ Student-t likelihood) or images ``(N, H, W)`` / ``(N, C, H, W)`` in [0, 1] (Bern
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -147,9 +148,10 @@ def _scaling_name(standardize: str | bool) -> str:
 
 class _Resolved:
     """A learned attribute ``<param>_``: the parameter, with ``auto`` resolved by the table for the
-    fitted data's kind (images / rows) and cast to ``kind``; read-only, like a property."""
+    fitted data's kind (images / rows) and cast by ``kind`` (a type, or a function such as
+    ``_scaling_name``); read-only, like a property."""
 
-    def __init__(self, param: str, auto: dict[str, Any], kind: type, doc: str) -> None:
+    def __init__(self, param: str, auto: dict[str, Any], kind: Callable[[Any], Any], doc: str) -> None:
         self.param, self.auto, self.kind = param, auto, kind
         self.__doc__ = f"{doc} ``{param}``, ``auto`` resolved for the fitted data."
 
