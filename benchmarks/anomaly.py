@@ -62,6 +62,7 @@ import torch
 
 from vaekit.anomaly import SCORES, VAEAnomalyDetector
 from vaekit.anomaly.detector import SCALINGS
+from vaekit.anomaly.fits import ENSEMBLES
 from vaekit.anomaly.scores import draws_samples
 from vaekit.cli_anomaly import yes_or_no
 
@@ -79,6 +80,7 @@ def vaekit_detector(args: argparse.Namespace, seed: int = 0) -> VAEAnomalyDetect
     return VAEAnomalyDetector(epochs=args.epochs, anomaly_score=args.score, trim=args.trim,
                               trim_rounds=args.trim_rounds, likelihood=args.likelihood, obs_df=args.obs_df,
                               learn_obs_df=args.learn_obs_df, standardize=args.standardize,
+                              ensemble=args.ensemble,
                               random_state=seed)
 
 
@@ -171,7 +173,7 @@ def resolved_settings(det: VAEAnomalyDetector) -> dict[str, Any]:
             "trim_rounds": det.trim_rounds_, "latent_dim": det.latent_dim_,
             "beta": det.beta_, "learn_obs_std": det.learn_obs_std_, "likelihood": det.model_.config.likelihood,
             "obs_df": det.obs_df_, "learn_obs_df": det.model_.config.learn_obs_df,
-            "standardize": det.standardize_}
+            "standardize": det.standardize_, "ensemble": det.ensemble, "scoring_fits": len(det.fits_)}
 
 
 def aurocs(scores: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
@@ -315,6 +317,8 @@ def main() -> None:
                    help="vaekit: learn the Student-t's degrees of freedom per feature: auto, yes or no")
     p.add_argument("--standardize", default="auto", choices=["auto", *SCALINGS],
                    help="vaekit's feature scaling (default: auto, robust for tables)")
+    p.add_argument("--ensemble", default="refits", choices=ENSEMBLES,
+                   help="vaekit: which fits score, averaged (default: refits, every trimmed refit)")
     p.add_argument("--validation", action="store_true", help="score training data held out, not the test sets")
     args = p.parse_args()
     args.seeds = args.seeds or ([100, 101] if args.validation else [0, 1, 2])

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from vaekit.anomaly import AnomalyInputError, VAEAnomalyDetector, load_detector
+from vaekit.anomaly.fits import Fit
 from vaekit.errors import VaekitError
 
 TINY = {"epochs": 2, "latent_dim": 2, "hidden": (16,), "batch_size": 32}
@@ -120,14 +121,15 @@ def test_wrong_shapes_and_values_are_one_line_errors(fitted, rows):
 def test_save_and_load_give_identical_scores(tmp_path, rows, score):
     det = VAEAnomalyDetector(**TINY, anomaly_score=score, k=8, target_fpr=0.05).fit(rows[0])
     det.save(tmp_path / "det")
+    earlier = {f"fit-{i}.safetensors" for i in range(len(det.fits_) - 1)}  # model.safetensors: the last fit
     assert {p.name for p in (tmp_path / "det").iterdir()} == {"config.json", "model.safetensors",
-                                                               "anomaly.safetensors"}
+                                                               "anomaly.safetensors", *earlier}
     loaded = load_detector(tmp_path / "det")
     x = np.vstack([rows[0][:50], rows[1]])
     np.testing.assert_array_equal(loaded.decision_function(x), det.decision_function(x))
     np.testing.assert_array_equal(loaded.predict(x), det.predict(x))
     assert loaded.threshold_ == det.threshold_ and loaded.get_params() == det.get_params()
-    assert loaded.n_fits_ == det.n_fits_ > 1  # rows: trimmed refits by default
+    assert loaded.n_fits_ == det.n_fits_ > 1 and len(loaded.fits_) == det.n_fits_ - 1  # rows: the refits score
     np.testing.assert_array_equal(loaded.holdout_scores_, det.holdout_scores_)
 
 
@@ -283,13 +285,40 @@ def test_each_trim_round_refits_without_the_rows_the_previous_fit_scored_highest
         VAEAnomalyDetector(**TINY, trim_rounds=0).fit(normal)
 
 
+def test_ensemble_averages_the_scores_of_the_fits_it_names(rows, tmp_path):
+    """Which fits score does not change how they are trained: the average of the refits equals the
+    average of detectors stopped after each round (same seed, same rows)."""
+    normal, anomalies = rows
+    mixed = np.vstack([normal, anomalies])
+    params = {**TINY, "epochs": 3, "anomaly_score": "recon+knn", "trim": 0.2}
+    first = VAEAnomalyDetector(**{**params, "trim": 0}).fit(mixed)  # the first fit alone
+    round1 = VAEAnomalyDetector(**params, trim_rounds=1).fit(mixed)  # ensemble: its one refit
+    last2 = VAEAnomalyDetector(**params, trim_rounds=2, ensemble="last").fit(mixed)
+    refits2 = VAEAnomalyDetector(**params, trim_rounds=2).fit(mixed)  # the default: both refits
+    all2 = VAEAnomalyDetector(**params, trim_rounds=2, ensemble="all").fit(mixed)
+    assert [len(d.fits_) for d in (first, round1, last2, refits2, all2)] == [1, 1, 1, 2, 3]
+    assert first.ensemble == "refits" and all(d.n_fits_ == 3 for d in (last2, refits2, all2))
+    x = np.vstack([normal[:30], anomalies])
+    s0, s1, s2 = (d.decision_function(x) for d in (first, round1, last2))
+    assert not np.allclose(s1, s2)  # two different models...
+    np.testing.assert_allclose(refits2.decision_function(x), (s1 + s2) / 2, rtol=1e-6)  # ...averaged
+    np.testing.assert_allclose(all2.decision_function(x), (s0 + s1 + s2) / 3, rtol=1e-6)
+    np.testing.assert_allclose(refits2.decision_scores_, (round1.decision_scores_ + last2.decision_scores_) / 2,
+                               rtol=1e-6)  # the training scores, and so the threshold, are averaged too
+    assert refits2.model_ is refits2.fits_[-1].model and refits2.codes_ is refits2.fits_[-1].codes
+    loaded = load_detector(refits2.save(tmp_path / "det"))
+    np.testing.assert_array_equal(loaded.decision_function(x), refits2.decision_function(x))
+    with pytest.raises(AnomalyInputError, match=r"ensemble: expected refits, last, all, got 'mean'"):
+        VAEAnomalyDetector(**TINY, ensemble="mean").fit(normal)
+
+
 def test_trim_rounds_stop_at_a_fixed_point(rows, monkeypatch):
     """A refit on the very rows of the last fit (same seed) would give the same model: it is skipped."""
     fitted_on = []
 
     def fake_fit_on(self, x, rows):  # scores that do not depend on the model
         fitted_on.append(rows.copy())
-        self.decision_scores_ = np.arange(len(x), dtype=np.float64)
+        return Fit(None, torch.zeros(0, 2), {}), np.arange(len(x), dtype=np.float64)
 
     monkeypatch.setattr(VAEAnomalyDetector, "_fit_on", fake_fit_on)
     det = VAEAnomalyDetector(**TINY, trim=0.25, trim_rounds=5).fit(rows[0][:100])

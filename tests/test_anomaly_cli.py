@@ -87,6 +87,7 @@ def test_fit_and_score_tables_with_a_label_column(tables, tmp_path, capsys):
     assert fitted["threshold_source"] == "target_fpr" and fitted["examples"] == 200
     assert fitted["score"] == "elbo+knn" and load_detector(run).n_neighbors == 3 and load_detector(run).trim == 0.1
     assert fitted["fits"] == load_detector(run).n_fits_ > 1  # trimmed refits, saved with the detector
+    assert fitted["scoring_fits"] == len(load_detector(run).fits_) == fitted["fits"] - 1  # the refits, averaged
     model = load_detector(run).model_.config
     assert model.likelihood == "student-t" and model.obs_df == 10.0  # the tables' auto decoder
     # columns in another order are matched by name; the label column is not a feature
@@ -154,6 +155,7 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
         ("--likelihood", "poisson", "likelihood: expected auto, bernoulli, gaussian, student-t, got 'poisson'"),
         ("--standardize", "minmax", "standardize: expected auto, robust, standard, none, True or False, "
                                     "got 'minmax'"),
+        ("--ensemble", "mean", "ensemble: expected refits, last, all, got 'mean'"),
     ]:
         assert message in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), option, value)
     assert "min_obs_std: expected a number in (0, obs_std=1.0), got 2.0" in fails(
@@ -163,3 +165,11 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
                                   "recon+mse")
     assert not (tmp_path / "new").exists()
     assert "no such detector directory" in fails("score", str(tmp_path / "missing"), str(tables / "test.csv"))
+
+
+@pytest.mark.parametrize("fits, scoring, words", [(1, 1, "1 fit"), (4, 3, "4 fits, the last 3 averaged"),
+                                                   (4, 1, "4 fits, the last scoring"), (4, 4, "4 fits, all averaged")])
+def test_the_fit_summary_says_how_many_fits_score(fits, scoring, words):
+    from vaekit.cli_anomaly import _fits_in_words
+
+    assert _fits_in_words(fits, scoring) == words

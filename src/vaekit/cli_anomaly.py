@@ -84,6 +84,9 @@ def fit(
                                                   "IQR/1.349 or the std, the smaller: anomalies in DATA do not "
                                                   "inflate it), standard (mean "
                                                   "and std) or none.")] = "auto",
+    ensemble: Annotated[str, typer.Option(help="Which fits score, their scores averaged: refits (every --trim "
+                                               "refit), last (the last fit) or all (the first fit on all of "
+                                               "DATA too).")] = "refits",
     label_column: Annotated[Optional[str], typer.Option(help="Tables: a column to leave out of the features "
                                                              "(e.g. labels).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Resize image folders to this square size.")] = None,
@@ -110,14 +113,14 @@ def fit(
               "min_obs_std": min_obs_std, "epochs": _epochs(epochs),
               "batch_size": batch_size, "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim),
               "trim_rounds": _trim_rounds(trim_rounds), "standardize": standardize,
-              "random_state": seed, "device": device, "verbose": not quiet and not json_output}
+              "ensemble": ensemble, "random_state": seed, "device": device, "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
                            channels=COLOR_CHANNELS[color], overwrite=overwrite)
     if json_output:
         print(json.dumps(summary))
         return
     console.print(f"fitted on {summary['examples']} examples of shape {tuple(summary['shape'])} "
-                  f"(score: {summary['score']}; {summary['fits']} fit{'s' if summary['fits'] > 1 else ''})")
+                  f"(score: {summary['score']}; {_fits_in_words(summary['fits'], summary['scoring_fits'])})")
     console.print(f"threshold {summary['threshold']:.6g} ({summary['threshold_source']}): flags "
                   f"{summary['flagged_in_training']} of the training examples "
                   f"({100 * summary['flagged_fraction_in_training']:.1f}%)")
@@ -156,6 +159,15 @@ def score(
                       + f" ({summary['anomalies_labelled']} labelled anomalies)")
     for path in summary["files"].values():
         console.print(f"wrote {path}")
+
+
+def _fits_in_words(fits: int, scoring: int) -> str:
+    """"1 fit", "4 fits, the last 3 averaged" or "4 fits, the last scoring"."""
+    if fits == 1:
+        return "1 fit"
+    if scoring == 1:
+        return f"{fits} fits, the last scoring"
+    return f"{fits} fits, " + ("all averaged" if scoring == fits else f"the last {scoring} averaged")
 
 
 def _auto_or(kind: Callable[[str], Any], option: str, expected: str) -> Any:

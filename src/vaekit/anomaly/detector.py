@@ -8,10 +8,11 @@ conventions for what it returns, because PyOD is what users of this kind of dete
 - ``score_samples(X)``: ``-decision_function(X)``, **higher = more normal** (scikit-learn);
 - ``predict(X)``: **1 = anomaly, 0 = normal** (PyOD's ``labels_``), i.e.
   ``decision_function(X) > threshold_``;
-- after ``fit``: ``decision_scores_`` and ``labels_`` of the training data, ``threshold_``.
-  ``codes_`` (the training data's posterior means, for ``knn``), ``score_stats_`` (each
-  part's training mean and std, for sums such as ``recon+knn``) and ``n_fits_`` (1 plus the
-  trimmed refits made, see ``trim_rounds``).
+- after ``fit``: ``decision_scores_`` and ``labels_`` of the training data, ``threshold_``,
+  ``n_fits_`` (1 plus the trimmed refits made, see ``trim_rounds``) and ``fits_`` (the
+  fits whose scores are averaged, see ``ensemble``: ``vaekit.anomaly.fits.Fit``, each a VAE
+  with its training codes for ``knn`` and score statistics for sums such as ``recon+knn``);
+  ``model_``, ``codes_`` and ``score_stats_`` are the last fit's.
 
 scikit-learn's own outlier detectors predict -1 / +1 instead; the two checks of
 ``check_estimator`` that test that convention are the documented exceptions (see the tests).
@@ -35,15 +36,8 @@ from sklearn.utils.validation import check_is_fitted
 from vaekit.anomaly import thresholds
 from vaekit.anomaly.arrays import as_examples, check_shape, column_names, match_columns
 from vaekit.anomaly.errors import AnomalyInputError
-from vaekit.anomaly.scores import (
-    anomaly_scores,
-    combine,
-    draws_samples,
-    knn_distances,
-    latent_codes,
-    score_parts,
-    training_stats,
-)
+from vaekit.anomaly.fits import ENSEMBLES, Fit, chosen_fits, stats_of
+from vaekit.anomaly.scores import draws_samples, latent_codes, score_parts
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.splits import holdout
 from vaekit.data.standardize import Standardizer
@@ -235,6 +229,16 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         that the latest fit scores highest, so anomalies the first fit had absorbed (and so
         kept) can still go; it stops early when a refit would see the very rows of the last
         fit. ``auto``: 3 for rows of features, 1 for images (``trim_rounds_``).
+    ensemble : {"refits", "last", "all"}
+        Which fits score new data, their scores averaged (``fits_``): ``refits`` (default)
+        every trimmed refit, ``last`` the last fit only, ``all`` the first fit (on all the
+        training data) too; with no refit (``trim`` 0, as for images) each is the one fit.
+        Each refit models the normal data from a different share of it, and their average
+        is steadier than any one of them. On the ADBench validation splits (seeds 100-103)
+        ``refits`` lifted shuttle from 0.9969 to 0.9985 (seeds 100-101; IsolationForest
+        0.9974) and mammography from 0.870 to 0.874, and cost the other 8 sets 0.003 or less
+        each (SpamBase 0.694 to 0.688, annthyroid 0.939 to 0.933): mean over the 9 sets
+        other than shuttle 0.8615 against 0.8630 for ``last``; ``all`` 0.8598.
     standardize : {"auto", "robust", "standard", "none"}, True or False
         Scale each feature, fitted once on the training data: ``robust`` by its median and
         the smaller of IQR / 1.349 and its std, which the anomalies mixed into the training
@@ -259,7 +263,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                  beta: float | str = "auto",
                  kl_anneal: str = "none", epochs: int | str = "auto", batch_size: int = 64, lr: float = 1e-3,
                  k: int = 100, n_neighbors: int = 10, trim: float | str = "auto", trim_rounds: int | str = "auto",
-                 standardize: str | bool = "auto", random_state: int = 0, device: str = "cpu",
+                 standardize: str | bool = "auto", ensemble: str = "refits", random_state: int = 0, device: str = "cpu",
                  verbose: bool = False) -> None:
         self.anomaly_score = anomaly_score
         self.contamination = contamination
@@ -289,6 +293,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.trim = trim
         self.trim_rounds = trim_rounds
         self.standardize = standardize
+        self.ensemble = ensemble
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -328,6 +333,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             raise AnomalyInputError(f"likelihood: expected auto, {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
         if self.obs_df != "auto" and not _float("obs_df", self.obs_df) > 0:
             raise AnomalyInputError(f"obs_df: expected 'auto' or a positive number, got {self.obs_df!r}")
+        if self.ensemble not in ENSEMBLES:
+            raise AnomalyInputError(f"ensemble: expected {', '.join(ENSEMBLES)}, got {self.ensemble!r}")
         if self.standardize not in ("auto", *SCALINGS, True, False):
             raise AnomalyInputError(f"standardize: expected auto, {', '.join(SCALINGS)}, True or False, "
                                     f"got {self.standardize!r}")
@@ -378,20 +385,25 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         rows = train_idx
         if rounds:
             self._announce(f"fit 1 of {rounds + 1}: all {len(rows)} training examples")
-        self._fit_on(xm, rows)
-        self.n_fits_ = 1
-        for _ in range(rounds):
-            # fit again (same scaler) without the training rows that the latest fit finds most anomalous
-            scores = self.decision_scores_[train_idx]
-            kept = train_idx[scores <= np.quantile(scores, 1.0 - self.trim_)]
-            if np.array_equal(kept, rows):  # a fixed point: the same rows and seed would give the same model
-                self._announce("the last fit kept the rows it was trained on: no more refits")
-                break
-            rows = kept
-            self._announce(f"fit {self.n_fits_ + 1} of {rounds + 1}: {len(rows)} of {len(train_idx)} training "
-                           f"examples, without the {self.trim_:.0%} that the last fit scored highest")
-            self._fit_on(xm, rows)
-            self.n_fits_ += 1
+        fits, scores = [], []  # each fit, and its scores of all training rows
+        for round_ in range(rounds + 1):
+            if round_:
+                # fit again (same scaler) without the training rows that the latest fit finds most anomalous
+                latest = scores[-1][train_idx]
+                kept = train_idx[latest <= np.quantile(latest, 1.0 - self.trim_)]
+                if np.array_equal(kept, rows):  # a fixed point: the same rows and seed would give the same model
+                    self._announce("the last fit kept the rows it was trained on: no more refits")
+                    break
+                rows = kept
+                self._announce(f"fit {round_ + 1} of {rounds + 1}: {len(rows)} of {len(train_idx)} training "
+                               f"examples, without the {self.trim_:.0%} that the last fit scored highest")
+            fit, training_scores = self._fit_on(xm, rows)
+            fits.append(fit)
+            scores.append(training_scores)
+        self.n_fits_ = len(fits)
+        chosen = chosen_fits(len(fits), self.ensemble)
+        self.fits_ = [fits[i] for i in chosen]
+        self.decision_scores_ = np.mean([scores[i] for i in chosen], axis=0)
         self.holdout_scores_ = self.decision_scores_[holdout_idx] if len(holdout_idx) else np.zeros(0)
         self._set_threshold()
 
@@ -400,8 +412,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.verbose:
             Console(stderr=True, soft_wrap=True, highlight=False).print(text)
 
-    def _fit_on(self, xm: torch.Tensor, rows: np.ndarray) -> None:
-        """The VAE fitted on ``xm[rows]`` (scaled); then every row of ``xm`` scored (``_score_training_data``)."""
+    def _fit_on(self, xm: torch.Tensor, rows: np.ndarray) -> tuple[Fit, np.ndarray]:
+        """The VAE fitted on ``xm[rows]`` (scaled), and its scores of every row of ``xm``."""
         likelihood = self._likelihood(xm, self.scaler_ is not None)
         table = xm.dim() == 2
         hidden = self.hidden if self.hidden is not None else (TABLE_HIDDEN if table else IMAGE_HIDDEN)
@@ -421,18 +433,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             torch.manual_seed(self.train_config_.seed)
             model = build({"model": self.model, **options})
             Trainer(model, self.train_config_, progress=bool(self.verbose)).fit(Dataset(train=xm[rows], info=info))
-        self.model_ = model.eval()
-        self._score_training_data(xm, rows)
-
-    def _score_training_data(self, xm: torch.Tensor, rows: np.ndarray) -> None:
-        """``codes_``, ``score_stats_`` and ``decision_scores_`` of all of ``xm``, ``rows`` the ones trained on."""
-        codes = latent_codes(self.model_, xm, device=resolve_device(self.device))
-        self.codes_ = codes[rows]
+        model.eval()
+        codes = latent_codes(model, xm, device=resolve_device(self.device))
         is_training = np.zeros(len(xm), dtype=bool)
         is_training[rows] = True
-        parts = self._parts(xm, score_parts(self.score_), codes=codes, is_training=is_training)
-        self.score_stats_ = {name: training_stats(values[rows]) for name, values in parts.items()}
-        self.decision_scores_ = self._combine(parts)
+        fit = Fit(model, codes[rows], {})
+        parts = self._parts(fit, xm, codes=codes, is_training=is_training)
+        fit.score_stats = stats_of(parts, rows)
+        return fit, fit.combine(parts, self.score_)
 
     def _likelihood(self, xm: torch.Tensor, standardized: bool) -> str:
         lo, hi = float(xm.min()), float(xm.max())
@@ -519,35 +527,20 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self, "input_shape_")
         return auto["image" if len(self.input_shape_) == 3 else "rows"] if value == "auto" else value
 
-    def _parts(self, xm: torch.Tensor, names: tuple[str, ...], *, codes: torch.Tensor | None = None,
-               is_training: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Each named score of ``xm`` (``codes``: its latent codes, if already computed);
-        ``is_training`` marks rows whose codes are in ``codes_``."""
-        device = resolve_device(self.device)
-        out = {}
-        for name in names:
-            if name == "knn":
-                if len(self.codes_) < 2:
-                    raise AnomalyInputError("anomaly_score knn: the detector needs at least 2 training examples")
-                codes = latent_codes(self.model_, xm, device=device) if codes is None else codes
-                out[name] = knn_distances(codes, self.codes_, int(self.n_neighbors), is_reference=is_training)
-            else:
-                out[name] = anomaly_scores(self.model_, xm, score=name, k=int(self.k),
-                                           seed=int(self.random_state or 0), device=device)
-        return out
+    # the last fit's VAE, training codes and score statistics (``fits_`` has every scoring fit)
+    model_ = property(lambda self: self.fits_[-1].model, doc="The last fit's VAE.")
+    codes_ = property(lambda self: self.fits_[-1].codes, doc="The last fit's posterior means of its training rows.")
+    score_stats_ = property(lambda self: self.fits_[-1].score_stats,
+                            doc="The last fit's training mean and std of each score part.")
 
-    def _combine(self, parts: dict[str, np.ndarray]) -> np.ndarray:
-        if len(parts) == 1:
-            return next(iter(parts.values()))
-        missing = [name for name in parts if name not in self.score_stats_]
-        if missing:
-            raise AnomalyInputError(f"anomaly_score {self.score_}: the training statistics of {', '.join(missing)} "
-                                    f"were not computed when this detector was fitted (with "
-                                    f"{', '.join(self.score_stats_)}); fit it with anomaly_score={self.score_!r}")
-        return combine(parts, self.score_stats_)
+    def _parts(self, fit: Fit, xm: torch.Tensor, **known: Any) -> dict[str, np.ndarray]:
+        """Each part of the score in use, of ``xm`` under ``fit`` (``known``: codes / is_training)."""
+        return fit.parts(xm, score_parts(self.score_), k=int(self.k), n_neighbors=int(self.n_neighbors),
+                         seed=int(self.random_state or 0), device=resolve_device(self.device), **known)
 
     def _scores(self, xm: torch.Tensor) -> np.ndarray:
-        return self._combine(self._parts(xm, score_parts(self.score_)))
+        """The mean over ``fits_`` of each fit's score of ``xm``."""
+        return np.mean([fit.combine(self._parts(fit, xm), self.score_) for fit in self.fits_], axis=0)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly scores, higher = more anomalous (PyOD's convention); compare with ``threshold_``."""

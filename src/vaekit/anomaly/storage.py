@@ -6,9 +6,11 @@ A detector directory is also a vaekit model directory (``vaekit.load(dir)`` give
 config.json          "model" (the VAE), "train", "anomaly" (parameters, threshold, input
                      shape, feature names, standardizer) and, when fitted from a file by
                      the CLI, "data" (so `vaekit sample/info` work on it too)
-model.safetensors    the VAE's weights (with their sha256)
+model.safetensors    the last fit's VAE weights (with their sha256)
+fit-<i>.safetensors  the weights of the other fits whose scores are averaged (``ensemble``),
+                     i = 0, 1, ... in the order of ``fits_``
 anomaly.safetensors  training and held-out anomaly scores (float64), for re-thresholding, and
-                     the training data's posterior means (float32), for the knn score
+                     each fit's training posterior means (float32, ``codes-<i>``), for knn
 ```
 
 Every file is written atomically; the standardizer and the threshold are plain JSON
@@ -26,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from vaekit.anomaly.detector import VAEAnomalyDetector
+from vaekit.anomaly.fits import Fit
 from vaekit.atomic import atomic_path
 from vaekit.data.standardize import Standardizer
 from vaekit.errors import VaekitError
@@ -34,8 +37,8 @@ from vaekit.serialization import CONFIG_FILE, WEIGHTS_FILE, load_weights, read_j
 from vaekit.training import TrainConfig, resolve_device
 
 SCORES_FILE = "anomaly.safetensors"
-#: 2: adds the training codes and score statistics (the knn score); 1 was without them.
-FORMAT = 2
+#: 3: several fits (``ensemble``), score statistics per fit; 2 had one fit; 1 no knn codes.
+FORMAT = 3
 
 
 def save_detector(detector: VAEAnomalyDetector, path: str | Path, *, data: dict[str, Any] | None = None) -> Path:
@@ -61,17 +64,18 @@ def save_detector(detector: VAEAnomalyDetector, path: str | Path, *, data: dict[
         "feature_names_in": None if names is None else [str(n) for n in names],
         "standardizer": detector.scaler_.to_dict() if detector.scaler_ is not None else None,
         "training_scores": _quantiles(detector.decision_scores_),
-        "score_stats": {name: list(stat) for name, stat in detector.score_stats_.items()},
+        "score_stats": [{name: list(stat) for name, stat in fit.score_stats.items()} for fit in detector.fits_],
         "n_fits": detector.n_fits_,
     }
     config: dict[str, Any] = {"vaekit_version": VERSION, "model": detector.model_.config.to_dict(),
                               "train": detector.train_config_.to_dict(), "anomaly": section}
     if data is not None:
         config["data"] = data
-    save_weights(detector.model_, path / WEIGHTS_FILE)
+    for i, fit in enumerate(detector.fits_):
+        save_weights(fit.model, path / _weights_file(i, len(detector.fits_)))
     tensors = {"decision_scores": torch.from_numpy(np.ascontiguousarray(detector.decision_scores_, np.float64)),
                "holdout_scores": torch.from_numpy(np.ascontiguousarray(detector.holdout_scores_, np.float64)),
-               "codes": detector.codes_.contiguous()}
+               **{f"codes-{i}": fit.codes.contiguous() for i, fit in enumerate(detector.fits_)}}
     with atomic_path(path / SCORES_FILE) as tmp:
         save_file(tensors, str(tmp), metadata={"format": str(FORMAT)})
     write_json(path / CONFIG_FILE, config)  # last: a directory with config.json is complete
@@ -99,13 +103,16 @@ def load_detector(path: str | Path) -> VAEAnomalyDetector:
         detector = VAEAnomalyDetector(**params)
     except TypeError as exc:
         raise VaekitError(f"{path / CONFIG_FILE}: anomaly parameters do not fit this vaekit version ({exc})") from None
-    model = build(config["model"])
-    load_weights(model, path / WEIGHTS_FILE)
+    stats = section["score_stats"]
+    models = []
+    for i in range(len(stats)):
+        model = build(config["model"])
+        load_weights(model, path / _weights_file(i, len(stats)))
+        models.append(model.to(resolve_device(detector.device)).eval())
     try:
         scores = load_file(str(path / SCORES_FILE))
     except (SafetensorError, OSError, ValueError) as exc:
         raise VaekitError(f"{path / SCORES_FILE}: cannot read the training scores ({exc})") from None
-    detector.model_ = model.to(resolve_device(detector.device)).eval()
     detector.train_config_ = TrainConfig.from_dict(config["train"])
     detector.input_shape_ = tuple(int(s) for s in section["input_shape"])
     detector.n_features_in_ = int(np.prod(detector.input_shape_))
@@ -115,14 +122,22 @@ def load_detector(path: str | Path) -> VAEAnomalyDetector:
     detector.scaler_ = Standardizer.from_dict(s) if s else None
     detector.decision_scores_ = scores["decision_scores"].numpy()
     detector.holdout_scores_ = scores["holdout_scores"].numpy()
-    detector.codes_ = scores["codes"]
-    detector.score_stats_ = {name: (float(mean), float(std)) for name, (mean, std) in section["score_stats"].items()}
+    try:
+        detector.fits_ = [Fit(model, scores[f"codes-{i}"], {name: (float(mean), float(std))
+                                                             for name, (mean, std) in stat.items()})
+                          for i, (model, stat) in enumerate(zip(models, stats, strict=True))]
+    except KeyError as exc:
+        raise VaekitError(f"{path / SCORES_FILE}: no training codes {exc} for the fits in {CONFIG_FILE}") from None
     detector.threshold_ = float(section["threshold"])
     detector.threshold_source_ = str(section["threshold_source"])
-    if "n_fits" in section:  # not in detectors saved before trim_rounds
-        detector.n_fits_ = int(section["n_fits"])
+    detector.n_fits_ = int(section["n_fits"])
     detector._update_labels()
     return detector
+
+
+def _weights_file(i: int, n_fits: int) -> str:
+    """Fit ``i`` of ``n_fits``: the last in ``model.safetensors`` (so ``vaekit.load`` gives it), the others beside."""
+    return WEIGHTS_FILE if i == n_fits - 1 else f"fit-{i}.safetensors"
 
 
 def _quantiles(scores: np.ndarray) -> dict[str, float]:
