@@ -8,10 +8,11 @@ det.predict(x)             # 1 = anomaly, 0 = normal
 det.save("runs/detector"); load_detector("runs/detector")
 ```
 
-Modules, one job each: ``detector`` (the estimator), ``scores`` (recon / elbo / nll),
-``thresholds``, ``arrays`` (checking array input), ``files`` (image folders, arrays,
-tables and label files), ``storage`` (save / load), ``outputs`` (CSV, histogram, image
-grid, ROC / PR curves) and ``commands`` (what the CLI's `vaekit anomaly` calls).
+Modules, one job each: ``detector`` (the estimator), ``fits`` (one fitted VAE and which
+fits are averaged), ``scores`` (recon / elbo / nll), ``thresholds``, ``arrays`` (checking
+array input), ``files`` (image folders, arrays, tables and label files), ``storage`` (save /
+load), ``outputs`` (CSV, histogram, image grid, ROC / PR curves) and ``commands`` (what the
+CLI's `vaekit anomaly` calls).
 """
 
 from vaekit.anomaly.detector import VAEAnomalyDetector

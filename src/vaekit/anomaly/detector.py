@@ -238,7 +238,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ``refits`` lifted shuttle from 0.9969 to 0.9985 (seeds 100-101; IsolationForest
         0.9974) and mammography from 0.870 to 0.874, and cost the other 8 sets 0.003 or less
         each (SpamBase 0.694 to 0.688, annthyroid 0.939 to 0.933): mean over the 9 sets
-        other than shuttle 0.8615 against 0.8630 for ``last``; ``all`` 0.8598.
+        other than shuttle 0.8615 against 0.8630 for ``last``; ``all`` 0.8578.
     standardize : {"auto", "robust", "standard", "none"}, True or False
         Scale each feature, fitted once on the training data: ``robust`` by its median and
         the smaller of IQR / 1.349 and its std, which the anomalies mixed into the training
