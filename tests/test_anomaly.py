@@ -312,6 +312,24 @@ def test_ensemble_averages_the_scores_of_the_fits_it_names(rows, tmp_path):
         VAEAnomalyDetector(**TINY, ensemble="mean").fit(normal)
 
 
+def test_a_detector_directory_from_another_format_or_missing_a_fit_is_refused_by_name(rows, tmp_path):
+    import json
+
+    det = VAEAnomalyDetector(**TINY, trim=0.2, trim_rounds=2, anomaly_score="recon").fit(rows[0][:200])
+    path = det.save(tmp_path / "det")
+    assert len(det.fits_) == 2 and (path / "fit-0.safetensors").is_file()
+    config = json.loads((path / "config.json").read_text())
+    config["anomaly"]["format"] = 2  # a detector saved before the fits were averaged
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(VaekitError, match=r"config.json: anomaly format 2 is not 3 .*fit the detector again"):
+        load_detector(path)
+    config["anomaly"]["format"] = 3
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "fit-0.safetensors").unlink()
+    with pytest.raises(VaekitError, match=r"fit-0.safetensors: no such weights file"):
+        load_detector(path)
+
+
 def test_trim_rounds_stop_at_a_fixed_point(rows, monkeypatch):
     """A refit on the very rows of the last fit (same seed) would give the same model: it is skipped."""
     fitted_on = []
