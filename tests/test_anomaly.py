@@ -334,7 +334,7 @@ def test_trim_rounds_stop_at_a_fixed_point(rows, monkeypatch):
     """A refit on the very rows of the last fit (same seed) would give the same model: it is skipped."""
     fitted_on = []
 
-    def fake_fit_on(self, x, rows):  # scores that do not depend on the model
+    def fake_fit_on(self, x, rows, spec):  # scores that do not depend on the model
         fitted_on.append(rows.copy())
         return Fit(None, torch.zeros(0, 2), {}), np.arange(len(x), dtype=np.float64)
 

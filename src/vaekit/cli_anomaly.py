@@ -82,8 +82,7 @@ def fit(
     standardize: Annotated[str, typer.Option(help="How each feature is scaled, fitted once on DATA: auto "
                                                   "(robust for tables, none for images), robust (median, and "
                                                   "IQR/1.349 or the std, the smaller: anomalies in DATA do not "
-                                                  "inflate it), standard (mean "
-                                                  "and std) or none.")] = "auto",
+                                                  "inflate it), standard (mean and std) or none.")] = "auto",
     ensemble: Annotated[str, typer.Option(help="Which fits score, their scores averaged: refits (every --trim "
                                                "refit), last (the last fit) or all (the first fit on all of "
                                                "DATA too).")] = "refits",

@@ -385,6 +385,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         rows = train_idx
         if rounds:
             self._announce(f"fit 1 of {rounds + 1}: all {len(rows)} training examples")
+        spec = self._model_spec(xm)
         fits, scores = [], []  # each fit, and its scores of all training rows
         for round_ in range(rounds + 1):
             if round_:
@@ -397,7 +398,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 rows = kept
                 self._announce(f"fit {round_ + 1} of {rounds + 1}: {len(rows)} of {len(train_idx)} training "
                                f"examples, without the {self.trim_:.0%} that the last fit scored highest")
-            fit, training_scores = self._fit_on(xm, rows)
+            fit, training_scores = self._fit_on(xm, rows, spec)
             fits.append(fit)
             scores.append(training_scores)
         self.n_fits_ = len(fits)
@@ -412,8 +413,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.verbose:
             Console(stderr=True, soft_wrap=True, highlight=False).print(text)
 
-    def _fit_on(self, xm: torch.Tensor, rows: np.ndarray) -> tuple[Fit, np.ndarray]:
-        """The VAE fitted on ``xm[rows]`` (scaled), and its scores of every row of ``xm``."""
+    def _model_spec(self, xm: torch.Tensor) -> tuple[dict[str, Any], DataInfo]:
+        """The VAE's build config and the data info it trains with, the same for every fit (a
+        saved detector stores one model config for all its fits)."""
         likelihood = self._likelihood(xm, self.scaler_ is not None)
         table = xm.dim() == 2
         hidden = self.hidden if self.hidden is not None else (TABLE_HIDDEN if table else IMAGE_HIDDEN)
@@ -429,9 +431,15 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             options.update(latent_dim=self.latent_dim_, arch=self.arch, channels=[int(c) for c in self.channels])
         info = DataInfo(name="anomaly-fit", shape=self.input_shape_, kind="table" if table else "image",
                         likelihood=likelihood)
+        return {"model": self.model, **options}, info
+
+    def _fit_on(self, xm: torch.Tensor, rows: np.ndarray, spec: tuple[dict[str, Any], DataInfo]
+                ) -> tuple[Fit, np.ndarray]:
+        """The VAE of ``spec`` (``_model_spec``) fitted on ``xm[rows]`` (scaled), and its scores of every row."""
+        config, info = spec
         with torch.random.fork_rng(devices=[]):  # the user's global RNG is left as it was
             torch.manual_seed(self.train_config_.seed)
-            model = build({"model": self.model, **options})
+            model = build(config)
             Trainer(model, self.train_config_, progress=bool(self.verbose)).fit(Dataset(train=xm[rows], info=info))
         model.eval()
         codes = latent_codes(model, xm, device=resolve_device(self.device))
