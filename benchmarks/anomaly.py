@@ -64,7 +64,7 @@ from vaekit.anomaly import SCORES, VAEAnomalyDetector
 from vaekit.anomaly.detector import SCALINGS
 from vaekit.anomaly.fits import ENSEMBLES
 from vaekit.anomaly.scores import draws_samples
-from vaekit.cli_anomaly import yes_or_no
+from vaekit.cli.anomaly import yes_or_no
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 

@@ -92,7 +92,7 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> float:
 def codec_overrides(items: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs (``vaekit train --set`` rules) as CodecConfig fields, with the
     training settings among them (``lr=...``) under ``"train"``."""
-    from vaekit.settings import parse_assignments
+    from vaekit.training.settings import parse_assignments
 
     sections = parse_assignments(items, flag="--codec-set")
     if sections.get("data"):
@@ -105,7 +105,7 @@ def training_epochs(n_train: int, args: argparse.Namespace, epochs: int | None =
     """``epochs`` (a rung's own) or ``--epochs``, raised for a small training set until it gets
     ``--min-steps`` optimizer steps: 324 Olivetti faces make 6 batches an epoch, 54,000 MNIST
     digits 844."""
-    from vaekit.training import TrainConfig
+    from vaekit.training.trainer import TrainConfig
 
     steps_per_epoch = math.ceil(n_train / TrainConfig.batch_size)
     return max(epochs or args.epochs, math.ceil(args.min_steps / steps_per_epoch))
@@ -131,7 +131,7 @@ def trained_codec(name: str, rung: dict[str, Any], args: argparse.Namespace, dat
     from vaekit import load
     from vaekit.atomic import atomic_write_text
     from vaekit.models.codec import Codec, CodecConfig
-    from vaekit.training import TrainConfig, Trainer
+    from vaekit.training.trainer import TrainConfig, Trainer
 
     overrides = {k: v for k, v in rung.items() if k not in ("lmbda", "train")}
     lmbda, training = float(rung["lmbda"]), dict(rung.get("train", {}))

@@ -3,7 +3,7 @@
 Trains every model of ``MODELS`` (plain VAE, beta-VAE with beta 4, ...) on the ``shapes``
 dataset (dSprites' factor grid re-rendered by ``vaekit.data.shapes``, so the figures are
 indicative, not dSprites numbers) for each seed with the same network, data and epochs, and
-scores each with ``vaekit.disentanglement`` on ``--points`` grid points: MIG and DCI (and with
+scores each with ``vaekit.evaluation.disentanglement`` on ``--points`` grid points: MIG and DCI (and with
 ``--scores`` the beta-VAE and FactorVAE scores). Disentanglement depends strongly on the seed
 (Locatello et al. 2019), so it prints one JSON line per model and seed, then one per model with
 the median, min and max over seeds, and the environment. Training time is also given as a
@@ -37,10 +37,10 @@ from typing import Any
 import torch
 
 from vaekit import data as vdata
-from vaekit import disentanglement as dis
+from vaekit.evaluation import disentanglement as dis
 from vaekit.models import build
-from vaekit.runs import model_config_for
-from vaekit.training import TrainConfig, Trainer
+from vaekit.training.runs import model_config_for
+from vaekit.training.trainer import TrainConfig, Trainer
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     import vaekit
     from vaekit.chem.generation import sample_file
     from vaekit.chem.metrics import moses_metrics
-    from vaekit.chem.smiles_files import read_smiles
+    from vaekit.data.molecules.smiles_files import read_smiles
 
     out = args.out or Path(tempfile.mkdtemp(prefix="vaekit-moses-")) / "run"
     data = {"source": "moses", "tokens": args.tokens, **({"limit": args.limit} if args.limit else {})}

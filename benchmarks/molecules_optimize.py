@@ -72,9 +72,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from vaekit.chem.generation import MoleculeModel
-    from vaekit.chem.molecules import to_mol
+    from vaekit.data.molecules.rdkit import to_mol
     from vaekit.chem.optimize import optimize
-    from vaekit.chem.smiles_files import read_smiles, validate
+    from vaekit.data.molecules.smiles_files import read_smiles, validate
 
     start = time.perf_counter()
     model = MoleculeModel.load(args.run)

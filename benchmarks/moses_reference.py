@@ -51,7 +51,7 @@ def sample(smiles: list[str], n: int | None, rng: np.random.Generator) -> list[s
 
 def fingerprint_metrics(gen: list[str], test: list[str], scaffolds: list[str], device: str | None) -> dict:
     from vaekit.chem.metrics_similarity import aggregated_tanimoto, morgan_bits
-    from vaekit.chem.molecules import to_mol
+    from vaekit.data.molecules.rdkit import to_mol
 
     def fps(smiles: list[str]) -> np.ndarray:
         return np.stack([morgan_bits(to_mol(s)) for s in smiles])
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from vaekit.chem.metrics import moses_metrics
     from vaekit.chem.metrics_reference import reference_stats
-    from vaekit.chem.smiles_files import read_smiles
+    from vaekit.data.molecules.smiles_files import read_smiles
 
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()

@@ -49,7 +49,7 @@ def free_port() -> int:
 def default_run(root: Path) -> Path:
     """An MNIST-shaped MLP VAE saved as a run directory (model section only)."""
     from vaekit.models import VAE, VAEConfig
-    from vaekit.runs import save
+    from vaekit.training.runs import save
 
     torch.manual_seed(0)
     model = VAE(VAEConfig(input_shape=(1, 28, 28), latent_dim=20, arch="mlp", hidden=(512, 256)))
@@ -154,7 +154,7 @@ async def load(session: Any, url: str, body: dict[str, Any], *, requests: int, c
 async def bench(args: argparse.Namespace, run: Path) -> list[dict[str, Any]]:
     import aiohttp
 
-    from vaekit.runs import open_run
+    from vaekit.training.runs import open_run
 
     model = open_run(run).model
     size = int(torch.Size(model.config.input_shape).numel())

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 import vaekit
-from vaekit.evaluation import gradient_magnitude
-from vaekit.image_terms import ssim
+from vaekit.evaluation.evaluate import gradient_magnitude
+from vaekit.objectives.image_terms import ssim
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
@@ -74,7 +74,7 @@ def main() -> None:
         row["mse_vs_bce"] = round(row["mse"] / base["mse"], 4)
         row["goal_met"] = name != "bce" and row["closer_to_1_than_bce"] and row["mse_vs_bce"] <= 1.10
         print(json.dumps({**row, **environment()}), flush=True)
-    from vaekit.pictures import save_grid
+    from vaekit.plotting.pictures import save_grid
 
     args.picture.parent.mkdir(parents=True, exist_ok=True)
     save_grid(torch.cat(pictures), args.picture, nrow=12)

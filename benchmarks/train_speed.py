@@ -39,9 +39,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import vaekit
 from vaekit.data.bundle import Dataset
-from vaekit.evaluation import evaluate
+from vaekit.evaluation.evaluate import evaluate
 from vaekit.models import VAE, VAEConfig
-from vaekit.training import TrainConfig, Trainer
+from vaekit.training.trainer import TrainConfig, Trainer
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 

@@ -31,7 +31,7 @@ import torch
 
 import vaekit
 from vaekit import latent
-from vaekit.pictures import paired_rows, save_grid
+from vaekit.plotting.pictures import paired_rows, save_grid
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 from mnist_classifier import judge, trained_classifier

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import vaekit
-from vaekit.training import Trainer, TrainingInterrupted
+from vaekit.training.trainer import Trainer, TrainingInterrupted
 
 
 def train_interrupted(args: tuple[Any, ...], out: Path, monkeypatch: pytest.MonkeyPatch, after_epochs: int) -> None:

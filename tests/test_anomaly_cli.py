@@ -170,6 +170,6 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
 @pytest.mark.parametrize("fits, scoring, words", [(1, 1, "1 fit"), (4, 3, "4 fits, the last 3 averaged"),
                                                    (4, 1, "4 fits, the last scoring"), (4, 4, "4 fits, all averaged")])
 def test_the_fit_summary_says_how_many_fits_score(fits, scoring, words):
-    from vaekit.cli_anomaly import _fits_in_words
+    from vaekit.cli.anomaly import _fits_in_words
 
     assert _fits_in_words(fits, scoring) == words

@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-from vaekit.chem import smiles_sets
-from vaekit.chem.molecules import canonical, randomized, to_mol
-from vaekit.chem.smiles_files import read_smiles, validate
+from vaekit.data.molecules import smiles_sets
+from vaekit.data.molecules.rdkit import canonical, randomized, to_mol
+from vaekit.data.molecules.smiles_files import read_smiles, validate
 from vaekit.data import download
 from vaekit.errors import VaekitError
 

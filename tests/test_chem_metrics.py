@@ -20,7 +20,7 @@ from vaekit.chem import metrics_reference
 from vaekit.chem.metrics_filters import passes_filters
 from vaekit.chem.metrics_reference import fragments_of, reference_stats, scaffold_of
 from vaekit.chem.metrics_similarity import aggregated_tanimoto, cosine_similarity, morgan_bits
-from vaekit.chem.molecules import to_mol
+from vaekit.data.molecules.rdkit import to_mol
 from vaekit.cli import app
 from vaekit.errors import VaekitError
 
@@ -41,7 +41,7 @@ def isolated_cache(monkeypatch, tmp_path):
 
 
 def test_validity_counts_invalid_lines_of_a_file(tmp_path):
-    from vaekit.chem.smiles_files import read_smiles
+    from vaekit.data.molecules.smiles_files import read_smiles
 
     path = tmp_path / "gen.smi"
     path.write_text("CCO\nC1CC\nc1ccccc1\nQ\nCCN\n")
@@ -190,7 +190,7 @@ def test_ref_moses_means_test_scaffold_test_and_train(monkeypatch, tmp_path):
     import hashlib
     import shutil
 
-    from vaekit.chem import smiles_sets
+    from vaekit.data.molecules import smiles_sets
     from vaekit.chem.metrics_report import evaluate_file
     from vaekit.data.download import RemoteFile
 

@@ -19,7 +19,7 @@ pytest.importorskip("rdkit")
 
 from PIL import Image
 
-from vaekit.chem.molecules import canonical, to_mol
+from vaekit.data.molecules.rdkit import canonical, to_mol
 from vaekit.chem.optimize import optimize, write_csv
 from vaekit.chem.properties import logp, penalized_logp, qed, sas
 from vaekit.cli import main
@@ -251,7 +251,7 @@ def test_cli_interpolate_bad_smiles_and_success(fake_run, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A seqvae (SELFIES, logP head) trained for a few epochs on the library above."""
-    from vaekit import runs
+    from vaekit.training import runs
 
     folder = tmp_path_factory.mktemp("seqvae")
     table = folder / "library.csv"

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-from vaekit.chem.molecules import to_mol
+from vaekit.data.molecules.rdkit import to_mol
 from vaekit.chem.properties import (
     PLOGP_STATS,
     compute_properties,

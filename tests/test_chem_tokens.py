@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("rdkit")
 pytest.importorskip("selfies")
 
-from vaekit.chem.molecules import canonical, to_mol
-from vaekit.chem.tokens import SelfiesTokenizer, SmilesTokenizer, Vocabulary, get_tokenizer
+from vaekit.data.molecules.rdkit import canonical, to_mol
+from vaekit.data.molecules.tokens import SelfiesTokenizer, SmilesTokenizer, Vocabulary, get_tokenizer
 from vaekit.errors import VaekitError
 
 MOLECULES = ["C[C@@H](Cl)c1cc[nH]c1Br", "O=[N+]([O-])c1ccc(Cl)cc1", "C1CCCCCCCCC%10CCCCCCCCC%101",

@@ -79,7 +79,7 @@ def test_set_reaches_any_field_between_the_file_and_the_flags(tmp_path):
 
 def test_exponent_numbers_are_numbers_in_files_and_flags(tmp_path):
     """PyYAML reads 1e-3 as a string; a user writing lr: 1e-3 means the number."""
-    from vaekit.settings import parse_assignments, read_settings_file
+    from vaekit.training.settings import parse_assignments, read_settings_file
 
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("train:\n  lr: 1e-3\nweight_decay: 5E-4\nobjective: elbo\n")

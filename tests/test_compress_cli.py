@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vaekit import runs
+from vaekit.training import runs
 from vaekit.cli import main
 
 

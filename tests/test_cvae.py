@@ -12,7 +12,7 @@ from vaekit.cli import main
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.errors import VaekitError
 from vaekit.models import CVAE, VAE, CVAEConfig, VAEConfig, build
-from vaekit.training import TrainConfig, Trainer
+from vaekit.training.trainer import TrainConfig, Trainer
 
 QUICK = ["--epochs", "3", "--hidden", "32", "--limit", "300", "--quiet"]
 # A few epochs on 300 digits leave little KL (the label explains most of a digit): the

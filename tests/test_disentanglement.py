@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-import vaekit.evaluation
-from vaekit import disentanglement as dis
-from vaekit import runs
+import vaekit.evaluation.evaluate
+from vaekit.evaluation import disentanglement as dis
+from vaekit.training import runs
 from vaekit.cli import main
 from vaekit.errors import VaekitError
 

@@ -13,13 +13,13 @@ import torch
 from torch import nn
 
 from vaekit.cli import main
-from vaekit.diagnosis import Finding, diagnose
+from vaekit.training.diagnosis import Finding, diagnose
 from vaekit.distributions import DiagonalGaussian, Gaussian
-from vaekit.evaluation import evaluate, evaluate_run, gradient_magnitude
+from vaekit.evaluation.evaluate import evaluate, evaluate_run, gradient_magnitude
 from vaekit.models import VAE, VAEConfig
 from vaekit.models.base import Model, ModelConfig
-from vaekit.runs import open_run
-from vaekit.training import TrainConfig
+from vaekit.training.runs import open_run
+from vaekit.training.trainer import TrainConfig
 
 
 class LinearGaussian(Model):

@@ -7,7 +7,7 @@ import torch
 
 import vaekit
 from vaekit.errors import VaekitError
-from vaekit.image_terms import PerceptualTerm, SSIMTerm, build_recon_term, ssim, train_feature_net
+from vaekit.objectives.image_terms import PerceptualTerm, SSIMTerm, build_recon_term, ssim, train_feature_net
 from vaekit.models import VAE, VAEConfig
 
 

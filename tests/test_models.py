@@ -145,7 +145,7 @@ def test_iwae_loss_matches_log_likelihood_estimator_and_has_gradients():
 
 
 def test_iwae_with_free_bits_or_a_regularizer_is_refused():
-    from vaekit.regularizers import BetaTCVAE
+    from vaekit.objectives.regularizers import BetaTCVAE
 
     model = VAE(VAEConfig(input_shape=(4,), latent_dim=2, hidden=[8]))
     message = r"free_bits, iwae and the regularized objectives \(btcvae, factorvae, capacity\) do not combine"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vaekit.errors import VaekitError
-from vaekit.objectives import KLSchedule, free_bits_kl
+from vaekit.objectives.schedules import KLSchedule, free_bits_kl
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import vaekit
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import VaekitError
 from vaekit.models import VAE, VAEConfig
-from vaekit.regularizers import CapacityKL, FactorVAE, parse_capacity, permute_dims, tc_decomposition
-from vaekit.training import TrainConfig
+from vaekit.objectives.regularizers import CapacityKL, FactorVAE, parse_capacity, permute_dims, tc_decomposition
+from vaekit.training.trainer import TrainConfig
 
 DATA = {"source": "digits", "limit": 200}
 SMALL_MODEL = {"latent_dim": 4, "hidden": [32]}
@@ -124,7 +124,7 @@ def test_capacity_training_logs_the_capacity(tmp_path):
 
 def test_a_hierarchical_model_is_refused_by_btcvae_in_one_line():
     from vaekit.models import HVAE, HVAEConfig
-    from vaekit.regularizers import BetaTCVAE
+    from vaekit.objectives.regularizers import BetaTCVAE
 
     model = HVAE(HVAEConfig(input_shape=(1, 8, 8), groups=[2, 2], hidden=[16]))
     with pytest.raises(VaekitError, match="objective btcvae: needs a model with one diagonal-Gaussian posterior"):

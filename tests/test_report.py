@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 import vaekit
-from vaekit.report import REPORT_FILE, write_report
+from vaekit.report.page import REPORT_FILE, write_report
 
 IMG_SRC = re.compile(r'<img\b[^>]*?\bsrc="([^"]*)"', re.S)
 PNG_URI = "data:image/png;base64,"
@@ -135,7 +135,7 @@ def test_writing_is_atomic_and_replaces_an_old_report(digits_run, monkeypatch):
 
     # a failure while building leaves the previous report untouched and no temporary file
     path.write_text("old report", encoding="utf-8")
-    import vaekit.report_sections as report_sections
+    import vaekit.report.sections as report_sections
 
     def boom(*args, **kwargs):
         raise RuntimeError("broken section")
@@ -186,7 +186,7 @@ def test_gmm_samples_appear_only_when_the_run_has_a_sampler(digits_run, tmp_path
 
 
 def test_figure_helpers_make_png_data_uris():
-    from vaekit.figures import array_to_data_uri, figure_to_data_uri, new_figure
+    from vaekit.plotting.figures import array_to_data_uri, figure_to_data_uri, new_figure
 
     fig = new_figure(2, 1)
     fig.subplots().plot([0, 1], [1, 0])

@@ -18,7 +18,7 @@ pytest.importorskip("selfies")
 
 import vaekit
 from vaekit.chem.generation import MoleculeModel
-from vaekit.chem.molecules import canonical, to_mol
+from vaekit.data.molecules.rdkit import canonical, to_mol
 from vaekit.cli import main
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.errors import VaekitError
@@ -200,7 +200,7 @@ def test_molecule_files_become_padded_token_rows_and_invalid_lines_are_reported(
     eos = (rows == 2).int().argmax(dim=1)
     assert torch.equal(data.train_lengths, eos + 1)
     assert bool((rows[torch.arange(rows.shape[1]) > eos.unsqueeze(1)] == 0).all())  # pad after eos
-    from vaekit.chem.tokens import SelfiesTokenizer, Vocabulary
+    from vaekit.data.molecules.tokens import SelfiesTokenizer, Vocabulary
 
     vocabulary = Vocabulary(info.vocabulary, "selfies")
     decoded = SelfiesTokenizer().detokenize(vocabulary.decode(rows[0].tolist()))

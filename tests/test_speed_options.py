@@ -6,7 +6,7 @@ import torch
 from vaekit.distributions import Bernoulli, DiagonalGaussian
 from vaekit.errors import VaekitError
 from vaekit.models import VAE, VAEConfig
-from vaekit.training import TrainConfig, Trainer
+from vaekit.training.trainer import TrainConfig, Trainer
 
 
 def _fit(data, epochs: int = 3, **options) -> tuple[Trainer, dict]:

@@ -9,7 +9,7 @@ import vaekit
 from vaekit.errors import VaekitError
 from vaekit.models import VAE, VAEConfig
 from vaekit.serialization import load_checkpoint, load_weights
-from vaekit.training import TrainConfig, Trainer
+from vaekit.training.trainer import TrainConfig, Trainer
 
 from interrupts import train_interrupted
 
@@ -250,7 +250,7 @@ def test_ctrl_c_during_the_end_of_epoch_writes_waits_until_they_are_done():
     import os
     import signal
 
-    from vaekit.training import interrupts_deferred
+    from vaekit.training.trainer import interrupts_deferred
 
     finished = []
     with pytest.raises(KeyboardInterrupt), interrupts_deferred():

@@ -11,7 +11,7 @@ from vaekit.errors import VaekitError
 from vaekit.models import VQVAE, VQVAEConfig, build
 from vaekit.models.code_prior import CodePrior, train_prior
 from vaekit.models.quantizer import VectorQuantizer, usage_figures
-from vaekit.training import TrainConfig, Trainer
+from vaekit.training.trainer import TrainConfig, Trainer
 
 SMALL = {"input_shape": (1, 8, 8), "channels": [8, 16], "res_blocks": 1, "res_channels": 8, "codebook_size": 16,
          "code_dim": 4, "prior_channels": 8, "prior_layers": 2, "prior_epochs": 2, "dead_code_steps": 0}
@@ -226,7 +226,7 @@ def test_cli_train_sample_evaluate(tmp_path, monkeypatch):
 
 def test_multi_process_training_is_refused_with_one_line(tiny_digits, monkeypatch):
     # Each process would move its own EMA codebook: refused before any step under torchrun.
-    from vaekit import distributed
+    from vaekit.training import distributed
 
     monkeypatch.setattr(distributed, "init_from_env", lambda device: None)
     monkeypatch.setattr(distributed, "active", lambda: True)

@@ -15,11 +15,11 @@ from vaekit import data, latent
 from vaekit.data import DataConfig
 from vaekit.distributions import Bernoulli, Categorical, DiagonalGaussian, Gaussian
 from vaekit.errors import VaekitError
-from vaekit.evaluation import evaluate
+from vaekit.evaluation.evaluate import evaluate
 from vaekit.models import CVAE, HVAE, VAE, CVAEConfig, HVAEConfig, Loss, Model, ModelConfig, VAEConfig, build
-from vaekit.objectives import KLSchedule
-from vaekit.runs import Run, load, open_run, resume, save, train
-from vaekit.training import TrainConfig, Trainer
+from vaekit.objectives.schedules import KLSchedule
+from vaekit.training.runs import Run, load, open_run, resume, save, train
+from vaekit.training.trainer import TrainConfig, Trainer
 
 __version__ = "0.1.0"
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model
-from vaekit.runs import open_run
+from vaekit.training.runs import open_run
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 17

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from vaekit.anomaly import outputs
+from vaekit.anomaly import writers as outputs
 from vaekit.anomaly.arrays import column_order
 from vaekit.anomaly.detector import VAEAnomalyDetector
 from vaekit.anomaly.errors import AnomalyInputError
-from vaekit.anomaly.files import Examples, read_examples, read_label_file
+from vaekit.anomaly.inputs import Examples, read_examples, read_label_file
 from vaekit.anomaly.storage import load_detector, save_detector
 from vaekit.data.bundle import DataInfo
 from vaekit.data.config import DataConfig
@@ -30,7 +30,7 @@ def fit(data: str | Path, out: str | Path, params: dict[str, Any] | None = None,
     left out of the features (and out of later scored tables). Data and parameters are
     checked before ``out`` is touched. Returns a summary.
     """
-    from vaekit.runs import check_output_directory
+    from vaekit.training.runs import check_output_directory
 
     out = Path(out)
     check_output_directory(out, overwrite=overwrite, what="detector directory")

@@ -19,7 +19,7 @@ scikit-learn's own outlier detectors predict -1 / +1 instead; the two checks of
 
 Inputs are ``(N, D)`` rows (standardized with ``scaler_``, fitted on the training rows,
 Student-t likelihood) or images ``(N, H, W)`` / ``(N, C, H, W)`` in [0, 1] (Bernoulli).
-``vaekit.anomaly.files`` reads image folders, arrays and CSV / Parquet tables into these.
+``vaekit.anomaly.inputs`` reads image folders, arrays and CSV / Parquet tables into these.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from vaekit.data.splits import holdout
 from vaekit.data.standardize import Standardizer
 from vaekit.models import build
 from vaekit.models.observation import LIKELIHOODS
-from vaekit.training import TrainConfig, Trainer, resolve_device
+from vaekit.training.trainer import TrainConfig, Trainer, resolve_device
 
 #: The families a detector can train: their likelihood is the ELBO's, with no second stage.
 DETECTOR_MODELS = ("vae", "hvae")

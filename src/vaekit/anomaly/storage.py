@@ -34,7 +34,7 @@ from vaekit.data.standardize import Standardizer
 from vaekit.errors import VaekitError
 from vaekit.models import build
 from vaekit.serialization import CONFIG_FILE, WEIGHTS_FILE, load_weights, read_json, save_weights, write_json
-from vaekit.training import TrainConfig, resolve_device
+from vaekit.training.trainer import TrainConfig, resolve_device
 
 SCORES_FILE = "anomaly.safetensors"
 #: 3: several fits (``ensemble``), score statistics per fit; 2 had one fit; 1 no knn codes.
@@ -45,7 +45,7 @@ def save_detector(detector: VAEAnomalyDetector, path: str | Path, *, data: dict[
     """Write a fitted ``detector`` into directory ``path``; ``data`` is an optional run "data" section."""
     from sklearn.utils.validation import check_is_fitted
 
-    from vaekit.runs import VERSION
+    from vaekit.training.runs import VERSION
 
     check_is_fitted(detector)
     path = Path(path)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from vaekit.chem.tokens import SPECIAL_TOKENS, Vocabulary, get_tokenizer
+from vaekit.data.molecules.tokens import SPECIAL_TOKENS, Vocabulary, get_tokenizer
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model
 
@@ -64,7 +64,7 @@ class MoleculeModel:
     @classmethod
     def load(cls, run_dir: str | Path) -> MoleculeModel:
         """The best weights of a ``--model seqvae`` run (or a directory written by ``model.save``)."""
-        from vaekit.runs import load
+        from vaekit.training.runs import load
 
         return cls(load(run_dir))
 
@@ -74,7 +74,7 @@ class MoleculeModel:
 
     def rows(self, smiles: Sequence[str]) -> torch.Tensor:
         """The model's input rows for ``smiles`` (canonicalised, tokenised, padded)."""
-        from vaekit.chem.sequences import encode_rows
+        from vaekit.data.molecules.sequences import encode_rows
 
         c = self.model.config
         return encode_rows(smiles, self.tokenizer, self.vocabulary, c.max_length, len(c.property_names))
@@ -101,7 +101,7 @@ class MoleculeModel:
     def decode(self, z: torch.Tensor, *, method: str = "greedy", temperature: float = 1.0,
                beam_width: int = 5, generator: torch.Generator | None = None) -> list[str | None]:
         """Canonical SMILES of the molecules decoded from ``z`` ``(N, latent_dim)``; None where invalid."""
-        from vaekit.chem.molecules import canonical
+        from vaekit.data.molecules.rdkit import canonical
 
         return [canonical(s) for s in self.decode_strings(z, method=method, temperature=temperature,
                                                           beam_width=beam_width, generator=generator)]
@@ -143,7 +143,7 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vaekit.atomic import atomic_write_text
-    from vaekit.chem.molecules import canonical
+    from vaekit.data.molecules.rdkit import canonical
 
     output = Path(output)
     if n < 1:
@@ -159,7 +159,7 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
     codes = None
     if sampler == "gmm":
         from vaekit.latent.gmm import gmm_sampler
-        from vaekit.runs import open_run
+        from vaekit.training.runs import open_run
 
         codes = gmm_sampler(open_run(run_dir)).sample(n, seed=seed).to(molecules.device)
     if not output.parent.is_dir():

@@ -24,7 +24,7 @@ require_chem("rdkit")
 from rdkit import Chem  # noqa: E402  (after require_chem, so a missing extra is one line)
 from rdkit.Chem import Draw  # noqa: E402
 
-from vaekit.chem.molecules import canonical, to_mol  # noqa: E402
+from vaekit.data.molecules.rdkit import canonical, to_mol  # noqa: E402
 from vaekit.chem.properties import tanimoto  # noqa: E402
 
 CELL_PIXELS = 250

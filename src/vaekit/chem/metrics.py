@@ -112,7 +112,7 @@ def fraction_valid(generated: Sequence[str | None]) -> float:
     """Share of generated strings that are valid molecules (None and empty strings are invalid)."""
     if not generated:
         raise VaekitError("no generated SMILES to score")
-    from vaekit.chem.molecules import to_mol
+    from vaekit.data.molecules.rdkit import to_mol
 
     return sum(to_mol(s) is not None for s in generated if s) / len(generated)
 

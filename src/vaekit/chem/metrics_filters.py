@@ -29,8 +29,8 @@ from pathlib import Path
 
 from rdkit import Chem, DataStructs
 
-from vaekit.chem import smiles_sets
-from vaekit.chem.molecules import to_mol
+from vaekit.data.molecules import smiles_sets
+from vaekit.data.molecules.rdkit import to_mol
 from vaekit.errors import VaekitError
 
 ALLOWED_ATOMS = frozenset({"C", "N", "S", "O", "F", "Cl", "Br", "H"})

@@ -28,7 +28,7 @@ from rdkit.Chem.Scaffolds import MurckoScaffold
 from vaekit.atomic import atomic_write_text, atomic_write_with
 from vaekit.chem.metrics_filters import passes_filters
 from vaekit.chem.metrics_similarity import morgan_bits
-from vaekit.chem.molecules import to_mol
+from vaekit.data.molecules.rdkit import to_mol
 from vaekit.data.download import cache_dir
 from vaekit.errors import VaekitError
 
@@ -95,7 +95,7 @@ def describe_all(smiles: Sequence[str | None], *, with_filters: bool = False, n_
 
 
 def _canonical_chunk(chunk: list[str]) -> list[str | None]:
-    from vaekit.chem.molecules import canonical
+    from vaekit.data.molecules.rdkit import canonical
 
     return [canonical(s) for s in chunk]
 

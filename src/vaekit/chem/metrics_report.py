@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vaekit.chem.metrics import UNIQUE_AT, moses_metrics
-from vaekit.chem.smiles_files import lines_text, read_smiles, validate
+from vaekit.data.molecules.smiles_files import lines_text, read_smiles, validate
 from vaekit.errors import VaekitError
 
 # What each metric means, for the table (direction: which way is better).
@@ -97,6 +97,6 @@ def evaluate_file(generated: str, *, ref: str = "moses", train: str | None = "au
 
 
 def _invalid(smiles: str) -> bool:
-    from vaekit.chem.molecules import to_mol
+    from vaekit.data.molecules.rdkit import to_mol
 
     return to_mol(smiles) is None

@@ -40,7 +40,7 @@ from vaekit.chem import require_chem
 from vaekit.errors import VaekitError
 
 require_chem("rdkit")
-from vaekit.chem.molecules import canonical, to_mol  # noqa: E402
+from vaekit.data.molecules.rdkit import canonical, to_mol  # noqa: E402
 from vaekit.chem.properties import Objective, compute_properties, fingerprint, nearest, property_by_name  # noqa: E402
 
 METHODS = ("gradient", "cmaes", "bo")

@@ -44,7 +44,7 @@ import networkx as nx  # noqa: E402  (a torch dependency, so always there with v
 from rdkit import Chem, DataStructs  # noqa: E402  (after require_chem, so a missing extra is one line)
 from rdkit.Chem import QED, Crippen, RDConfig, rdFingerprintGenerator, rdmolops  # noqa: E402
 
-from vaekit.chem.molecules import to_mol  # noqa: E402
+from vaekit.data.molecules.rdkit import to_mol  # noqa: E402
 
 # JT-VAE's ZINC250k statistics (bo/gen_latent.py: np.mean / np.std over the 250k training
 # molecules of logP, -SAS and -cycle penalty), as reused by GCPN, GraphAF and later work.

@@ -32,7 +32,7 @@ def as_model(source: str | Path | Model | object) -> Model:
     if isinstance(source, Model):
         return source.eval()
     if isinstance(source, (str, Path)):
-        from vaekit.runs import load
+        from vaekit.training.runs import load
 
         return load(source)
     model = getattr(source, "model", None)

@@ -60,7 +60,7 @@ def load(
     config = source if isinstance(source, DataConfig) else DataConfig(source=os.fspath(source))
     config = config.replace(**overrides)
     if _molecules(config):
-        from vaekit.chem.sequences import load_molecules
+        from vaekit.data.molecules.sequences import load_molecules
 
         return load_molecules(config)
     shape = tuple(int(s) for s in expected_shape) if expected_shape is not None else None
@@ -92,8 +92,8 @@ def load_for_model(
 
 
 def _molecules(config: DataConfig) -> bool:
-    """Molecule sources go to ``vaekit.chem.sequences``; molecule options elsewhere are errors."""
-    from vaekit.chem.sequences import is_molecule_source
+    """Molecule sources go to ``vaekit.data.molecules.sequences``; molecule options elsewhere are errors."""
+    from vaekit.data.molecules.sequences import is_molecule_source
 
     if config.tokens is not None and registry.normalize_name(config.source) in registry.DATASETS:
         raise VaekitError(f"tokens apply to molecules, not to the named dataset '{config.source}'")

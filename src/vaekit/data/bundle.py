@@ -29,7 +29,7 @@ class DataInfo:
     flat arrays. ``likelihood`` is ``"bernoulli"`` for data in [0, 1] (pixels, binary)
     and ``"gaussian"`` for real-valued data (standardized tables).
 
-    Sequences (``kind == "sequence"``, molecules: ``vaekit.chem.sequences``): each example
+    Sequences (``kind == "sequence"``, molecules: ``vaekit.data.molecules.sequences``): each example
     is a row of ``max_length`` token ids (padded) followed by the standardized values of the
     ``targets`` columns, so ``shape == (max_length + len(targets),)``; ``vocabulary`` lists
     the tokens by id (made by ``tokenizer``), ``target_mean`` / ``target_std`` undo the

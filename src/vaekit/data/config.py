@@ -36,7 +36,7 @@ class DataConfig:
     - ``label_column``: for tables, a column holding labels; it is excluded from the
       features.
 
-    Molecules (``vaekit.chem.sequences``; a named set ``moses`` / ``zinc250k``, a ``.smi``
+    Molecules (``vaekit.data.molecules.sequences``; a named set ``moses`` / ``zinc250k``, a ``.smi``
     file, or any SMILES file once ``tokens`` is set):
 
     - ``tokens``: ``selfies`` or ``smiles`` (None: selfies for molecule sources; a sequence

@@ -74,7 +74,7 @@ ORDER_SEED = 0
 class ShapesGrid:
     """One factor grid: its sizes per factor and how many examples its val / test splits hold.
 
-    Implements the ``FactorSampler`` protocol of ``vaekit.disentanglement``
+    Implements the ``FactorSampler`` protocol of ``vaekit.evaluation.disentanglement``
     (``factor_names``, ``factor_sizes``, ``observations``, ``class_labels``).
     """
 

@@ -15,7 +15,7 @@ Files (``-o``), chosen by the extension:
   ids and labels go to a sidecar ``<name>.ids.csv`` (``id[,label]``), log-variances to
   ``<name>.logvar.npy``. ``decode`` reads the sidecar when it is there.
 
-``vaekit encode`` / ``vaekit decode`` (``vaekit.cli_codes``) are thin commands over
+``vaekit encode`` / ``vaekit decode`` (``vaekit.cli.codes``) are thin commands over
 ``encode_data`` + ``write_codes`` and ``read_codes`` + ``decode_codes``. Every file is
 written atomically; bad files are one-line ``VaekitError``s naming the file.
 """
@@ -261,9 +261,9 @@ def decode_codes(run: Any, codes: Codes, output: Path, *, overwrite: bool = Fals
     """Decoder means of ``codes``: one PNG per row in the folder ``output`` (image runs), or
     the CSV ``output`` in the data's original units (table runs)."""
     from vaekit.latent.encoding import decode_means
-    from vaekit.outputs import write_table
-    from vaekit.pictures import is_image_run
-    from vaekit.runs import check_output_directory
+    from vaekit.latent.writers import write_table
+    from vaekit.plotting.pictures import is_image_run
+    from vaekit.training.runs import check_output_directory
 
     image = is_image_run(run.data_info.shape)
     output = Path(output)

@@ -29,7 +29,7 @@ from vaekit.latent.gmm import weights_sha256
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
-    from vaekit.runs import Run
+    from vaekit.training.runs import Run
 
 DIFFUSION_FILE = "diffusion_sampler.safetensors"
 FORMAT = "vaekit-latent-flow-1"

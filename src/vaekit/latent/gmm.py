@@ -22,7 +22,7 @@ from vaekit.latent.encoding import encode_means
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
-    from vaekit.runs import Run
+    from vaekit.training.runs import Run
 
 GMM_FILE = "gmm_sampler.safetensors"
 FORMAT = "vaekit-gmm-1"

@@ -16,8 +16,8 @@ import torch
 from vaekit.data.bundle import Dataset
 from vaekit.data.labels import class_index
 from vaekit.errors import VaekitError
-from vaekit.pictures import is_image_run
-from vaekit.runs import Run
+from vaekit.plotting.pictures import is_image_run
+from vaekit.training.runs import Run
 
 #: Fixed seed of the one binary draw used when a dynamically binarized training split is encoded.
 TRAIN_VIEW_SEED = 0

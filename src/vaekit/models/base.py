@@ -25,11 +25,11 @@ import torch
 from torch import nn
 
 from vaekit.distributions import DiagonalGaussian, Likelihood, standard_normal_log_prob
-from vaekit.objectives import free_bits_kl
+from vaekit.objectives.schedules import free_bits_kl
 
 if TYPE_CHECKING:
-    from vaekit.image_terms import ReconstructionTerm
-    from vaekit.regularizers import LatentRegularizer
+    from vaekit.objectives.image_terms import ReconstructionTerm
+    from vaekit.objectives.regularizers import LatentRegularizer
 
 
 @dataclass
@@ -73,10 +73,10 @@ class Inference:
     penalty: torch.Tensor | float = 0.0
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
     #: The diagonal-Gaussian posterior the draws came from, for a family that has one
-    #: (the total-correlation objectives of ``vaekit.regularizers`` need it); else None.
+    #: (the total-correlation objectives of ``vaekit.objectives.regularizers`` need it); else None.
     posterior: DiagonalGaussian | None = None
     #: p(x|z) for the draws (its ``mean`` is the decoded image the sharpness terms of
-    #: ``vaekit.image_terms`` compare with the input), for a family that keeps it; else None.
+    #: ``vaekit.objectives.image_terms`` compare with the input), for a family that keeps it; else None.
     likelihood: Likelihood | None = None
 
     @property
@@ -306,9 +306,9 @@ class Model(nn.Module):
         (free bits floor each dimension's KL). With ``iw_samples = K > 1``: the importance
         weighted bound of Burda et al. 2015, -logmeanexp_k [log p(x|z_k) + beta (log p(z_k)
         - log q(z_k|x))], which is the IWAE objective at beta = 1 and tighter than the
-        ELBO. A ``regularizer`` (``vaekit.regularizers``: capacity annealing, beta-TCVAE,
+        ELBO. A ``regularizer`` (``vaekit.objectives.regularizers``: capacity annealing, beta-TCVAE,
         FactorVAE) replaces beta * KL with its own term and adds its parts to ``extras``; a
-        ``recon_term`` (``vaekit.image_terms``: SSIM, perceptual) adds ``recon_weight`` times
+        ``recon_term`` (``vaekit.objectives.image_terms``: SSIM, perceptual) adds ``recon_weight`` times
         its own comparison of the decoded images with ``x``.
         ``recon`` and ``kl`` always report the ELBO's terms, ``total`` the objective.
         """
@@ -381,6 +381,6 @@ class Model(nn.Module):
 
     def save(self, path: str | Path) -> None:
         """Write ``model.safetensors`` and the model section of ``config.json`` into ``path``."""
-        from vaekit.runs import save
+        from vaekit.training.runs import save
 
         save(self, path)

@@ -10,7 +10,7 @@ eos add nothing); its ``mean`` is the greedy decoding and ``sample()`` an ancest
 ``Model.sample`` / ``reconstruct`` give token ids. ``generate`` adds temperature and beam
 search (``models/autoregressive.py``).
 
-Rows are ``[token ids | standardized properties]`` (``vaekit.chem.sequences``): with
+Rows are ``[token ids | standardized properties]`` (``vaekit.data.molecules.sequences``): with
 ``property_names`` an MLP head predicts the properties from z, trained jointly; its loss
 (Gaussian NLL with unit variance, missing values left out) enters the objective as the
 ``Inference.penalty`` and is logged as ``property_mse``. Batches are trimmed to their

@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vaekit.data.images import _convert, _to_array
-from vaekit.pictures import grid
+from vaekit.plotting.pictures import grid
 from vaekit.serve.errors import ApiError
 
 #: Default upload limits: 10 MiB and 40 megapixels (a 6000 x 6000 photo passes, a bomb does not).

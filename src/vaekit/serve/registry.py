@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from vaekit.errors import VaekitError
-from vaekit.pictures import is_image_run
-from vaekit.runs import Run, open_run
+from vaekit.plotting.pictures import is_image_run
+from vaekit.training.runs import Run, open_run
 from vaekit.serialization import CONFIG_FILE
 from vaekit.serve.batching import MicroBatcher
 from vaekit.serve.errors import ApiError

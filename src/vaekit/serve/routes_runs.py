@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vaekit.errors import VaekitError
 from vaekit.models import MODELS
-from vaekit.pictures import is_image_run
+from vaekit.plotting.pictures import is_image_run
 from vaekit.serialization import CONFIG_FILE, METRICS_FILE, read_json, read_metrics
 from vaekit.serve.errors import ApiError
 from vaekit.serve.registry import ServedRun

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.errors import VaekitError
-from vaekit.objective_terms import ObjectiveTerm
+from vaekit.objectives.terms import ObjectiveTerm
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from vaekit.data.bundle import Dataset
-    from vaekit.runs import Run
+    from vaekit.training.runs import Run
 
 RECONSTRUCTIONS_FILE = "reconstructions.png"
 SAMPLES_FILE = "samples.png"
@@ -223,7 +223,7 @@ def save_scatter(coords: torch.Tensor, labels: torch.Tensor | None, path: str | 
                  class_names: list[str] | None = None, title: str = "", xlabel: str = "", ylabel: str = "") -> Path:
     """A scatter plot of ``(N, 2)`` points coloured by integer ``labels`` (with a legend):
     the report's latent map (``figures.latent_scatter``), written to a file."""
-    from vaekit.figures import latent_scatter
+    from vaekit.plotting.figures import latent_scatter
 
     path = Path(path)
     _check_image_suffix(path, (".png", ".jpg", ".jpeg", ".webp", ".svg", ".pdf"))

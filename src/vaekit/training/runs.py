@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from vaekit import data as vdata
-from vaekit import distributed
+from vaekit.training import distributed
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.config import DataConfig
 from vaekit.data.standardize import Standardizer
@@ -34,7 +34,7 @@ from vaekit.serialization import (
     save_weights,
     write_json,
 )
-from vaekit.training import TrainConfig, Trainer, resolve_device
+from vaekit.training.trainer import TrainConfig, Trainer, resolve_device
 
 SUMMARY_FILE = "summary.json"
 VERSION = "0.1.0"
@@ -311,8 +311,8 @@ def _write_run_extras(run: Run, bundle: Dataset) -> None:
     (``vaekit report RUN`` can redo it) rather than turning a trained run into an error.
     """
     from vaekit.latent import fit_gmm_sampler
-    from vaekit.pictures import write_run_pictures
-    from vaekit.report import write_report
+    from vaekit.plotting.pictures import write_run_pictures
+    from vaekit.report.page import write_report
 
     steps = [lambda: write_run_pictures(run, bundle), lambda: write_report(run, data=bundle)]
     if not run.model.learned_prior:  # a fitted prior of its own samples better than a GMM over codes

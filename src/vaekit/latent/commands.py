@@ -1,7 +1,7 @@
 """What the latent commands write: one function per command, from a run and its flags to files.
 
 Each function loads only the data it needs, calls the tools of ``vaekit.latent`` and
-draws the result with ``vaekit.pictures``, so the CLI is a few lines per command and a
+draws the result with ``vaekit.plotting.pictures``, so the CLI is a few lines per command and a
 notebook gets the same files with the same call.
 """
 
@@ -24,8 +24,8 @@ from vaekit.latent.maps import manifold_grid, project_2d
 from vaekit.latent.paths import decode_path, interpolate, label_path
 from vaekit.latent.sampling import sample
 from vaekit.latent.vectors import analogy, apply_vector, attribute_vector, class_vector, load_vector, save_vector
-from vaekit.pictures import is_image_run, save_gif, save_grid, save_labeled_grid, save_scatter, save_strip
-from vaekit.runs import Run
+from vaekit.plotting.pictures import is_image_run, save_gif, save_grid, save_labeled_grid, save_scatter, save_strip
+from vaekit.training.runs import Run
 
 MANIFOLD_FILE = "manifold.png"
 #: What ``vaekit sample --sampler`` accepts.
@@ -46,7 +46,7 @@ def write_samples(run: Run, *, n: int = 64, output: Path | None = None, temperat
     a PNG grid for images, a CSV in original units for tables. A conditional run draws class
     ``label`` (an index or a class name); without one it draws the classes in turn, one
     class per column."""
-    from vaekit.outputs import write_table
+    from vaekit.latent.writers import write_table
 
     if sampler not in SAMPLERS:
         raise VaekitError(f"--sampler: expected {', '.join(SAMPLERS)}, got '{sampler}'")

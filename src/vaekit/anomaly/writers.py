@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from vaekit.atomic import atomic_write_text
-from vaekit.figures import new_figure
-from vaekit.pictures import save_figure
+from vaekit.plotting.figures import new_figure
+from vaekit.plotting.pictures import save_figure
 
 SCORES_CSV = "scores.csv"
 HISTOGRAM_PNG = "histogram.png"
@@ -63,7 +63,7 @@ def write_histogram(path: Path, scores: np.ndarray, threshold: float, *, score_n
 
 def write_top_grid(path: Path, images: np.ndarray, scores: np.ndarray, n: int = 32) -> Path:
     """The ``n`` highest-scoring images, most anomalous first (row by row)."""
-    from vaekit.pictures import save_grid
+    from vaekit.plotting.pictures import save_grid
 
     order = np.argsort(-scores, kind="stable")[:n]
     return save_grid(torch.from_numpy(np.ascontiguousarray(images[order])), path, nrow=8)

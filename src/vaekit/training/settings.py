@@ -17,7 +17,7 @@ import yaml
 
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
-from vaekit.training import TrainConfig
+from vaekit.training.trainer import TrainConfig
 
 SECTIONS = ("model", "train", "data")
 

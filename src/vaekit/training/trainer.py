@@ -22,15 +22,15 @@ from typing import Any
 
 import torch
 
-from vaekit import distributed
+from vaekit.training import distributed
 from vaekit.data.bundle import Dataset
 from vaekit.errors import VaekitError
-from vaekit.image_terms import RECON_TERMS, ReconstructionTerm, build_recon_term
+from vaekit.objectives.image_terms import RECON_TERMS, ReconstructionTerm, build_recon_term
 from vaekit.models.base import Model
-from vaekit.objective_terms import ObjectiveTerm
-from vaekit.objectives import KLSchedule
-from vaekit.progress import TrainingProgress
-from vaekit.regularizers import DEFAULT_TC_WEIGHT, LatentRegularizer, build_regularizer, parse_capacity
+from vaekit.objectives.terms import ObjectiveTerm
+from vaekit.objectives.schedules import KLSchedule
+from vaekit.training.progress import TrainingProgress
+from vaekit.objectives.regularizers import DEFAULT_TC_WEIGHT, LatentRegularizer, build_regularizer, parse_capacity
 from vaekit.serialization import (
     CHECKPOINT_FILE,
     METRICS_FILE,
@@ -45,7 +45,7 @@ from vaekit.serialization import (
 
 @dataclass
 class TrainConfig:
-    """How to train. ``kl_anneal`` is a schedule spec (see ``vaekit.objectives``);
+    """How to train. ``kl_anneal`` is a schedule spec (see ``vaekit.objectives.schedules``);
     ``anneal_per`` is ``step`` (smooth) or ``epoch`` (the weight changes at epoch
     starts). ``lr_schedule``: ``cosine`` decay from ``lr`` to 0 over the run's steps
     (computed from the step count, so resume needs no extra state; extending a run with
@@ -57,9 +57,9 @@ class TrainConfig:
     ``btcvae`` (Chen et al. 2018) or ``factorvae`` (Kim & Mnih 2018), which penalise the
     latents' total correlation with weight ``tc_weight`` (default 6 and 35). ``capacity``
     (``C_MAX:EPOCHS``, with the ELBO) trains beta * |KL - C| with C rising to C_MAX nats
-    (Burgess et al. 2018). See ``vaekit.regularizers``. ``recon_term`` ``ssim`` or
+    (Burgess et al. 2018). See ``vaekit.objectives.regularizers``. ``recon_term`` ``ssim`` or
     ``perceptual`` adds ``recon_weight`` times a structural comparison of reconstruction and
-    input, for sharper images (``vaekit.image_terms``).
+    input, for sharper images (``vaekit.objectives.image_terms``).
     ``early_stopping`` is a patience in epochs on the validation loss
     (recon + beta * KL); ``grad_clip`` a max gradient norm; 0 turns either off.
 
@@ -449,7 +449,7 @@ class Trainer:
         with the remedies that apply; ``vaekit evaluate`` gives the full diagnosis."""
         if self._warned_collapse or "val_kl_per_dim" not in row or self.beta_at(self.state.epoch) == 0:
             return
-        from vaekit.diagnosis import diagnose
+        from vaekit.training.diagnosis import diagnose
         from vaekit.latent.dimensions import active_dims
 
         kl_per_dim = row["val_kl_per_dim"]

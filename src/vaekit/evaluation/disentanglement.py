@@ -386,7 +386,7 @@ def evaluate_run(run: Any, *, n: int = DEFAULT_POINTS, seed: int = 0, device: st
                  scores: bool = True) -> dict[str, Any]:
     """``evaluate_model`` for a run directory (``vaekit.runs.open_run``) trained on data with
     factor labels; the examples are rendered from the dataset's factor grid, not read from a split."""
-    from vaekit.training import resolve_device
+    from vaekit.training.trainer import resolve_device
 
     sampler = factor_sampler_for(run.data_info.name)
     run.model.to(resolve_device(device))

@@ -163,7 +163,7 @@ def optimize(
     from vaekit.chem.generation import MoleculeModel
     from vaekit.chem.optimize import METHODS, write_csv
     from vaekit.chem.optimize import optimize as search
-    from vaekit.chem.smiles_files import read_smiles, validate
+    from vaekit.data.molecules.smiles_files import read_smiles, validate
     from vaekit.errors import VaekitError
 
     if method not in METHODS:

@@ -36,7 +36,7 @@ def encode(
     seed: Annotated[int, typer.Option(help="Random seed of --sample.")] = 0,
 ) -> None:
     """Write the latent code (encoder mean) of every example: features for a classifier or a search index."""
-    from vaekit import runs
+    from vaekit.training import runs
 
     check_suffix(output, "-o")
     run = runs.open_run(run_dir)
@@ -59,7 +59,7 @@ def decode(
     overwrite: Annotated[bool, typer.Option(help="Write into a folder that is not empty.")] = False,
 ) -> None:
     """Turn latent codes back into images (one PNG per row, named by id) or table rows (CSV)."""
-    from vaekit import runs
+    from vaekit.training import runs
 
     run = runs.open_run(run_dir)
     codes = read_codes(codes_file, run.model.config.latent_dim)

@@ -19,11 +19,11 @@ import torch
 from vaekit.latent import GMM_FILE, encode_means, gmm_sampler, project_2d, traversal
 from vaekit.latent import sample as latent_sample
 from vaekit.latent.dimensions import COLLAPSED_KL, active_dims
-from vaekit.report_html import Section, pixel_image, plot_html
+from vaekit.report.template import Section, pixel_image, plot_html
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
-    from vaekit.runs import Run
+    from vaekit.training.runs import Run
 
 GRID_COLUMNS = 8
 CELL_PX = 48  # target on-screen size of one image cell, reached by an integer nearest-neighbour scale
@@ -38,7 +38,7 @@ TABLE_MAX_COLUMNS = 10
 
 def _plot(fig: Any, alt: str, caption: str) -> str:
     """A figure embedded at its natural size (CSS pixels = figure pixels) with its caption."""
-    from vaekit.figures import figure_to_data_uri
+    from vaekit.plotting.figures import figure_to_data_uri
 
     width = round(fig.get_figwidth() * fig.dpi)
     return plot_html(figure_to_data_uri(fig), width, alt, caption)
@@ -66,7 +66,7 @@ def fmt_num(v: float) -> str:
 def _beta_curve(run: Run) -> Callable[[np.ndarray], np.ndarray] | None:
     """β as a smooth function of (fractional) epoch, so per-step annealing draws as a ramp,
     not as the staircase of the per-epoch values in metrics.jsonl."""
-    from vaekit.objectives import KLSchedule
+    from vaekit.objectives.schedules import KLSchedule
 
     tc = run.train_config
     try:
@@ -82,7 +82,7 @@ def _beta_curve(run: Run) -> Callable[[np.ndarray], np.ndarray] | None:
 
 
 def curves_section(run: Run) -> Section | None:
-    from vaekit.figures import loss_curves
+    from vaekit.plotting.figures import loss_curves
 
     metrics = run.metrics
     if not metrics:
@@ -106,8 +106,8 @@ def curves_section(run: Run) -> Section | None:
 # -- image sections ------------------------------------------------------------------------
 def _grid_image(images: torch.Tensor, nrow: int) -> tuple[str, int]:
     """A ``(N, C, H, W)`` grid (``pictures.grid``) scaled up by an integer factor: its data URI and width."""
-    from vaekit.figures import array_to_data_uri
-    from vaekit.pictures import grid
+    from vaekit.plotting.figures import array_to_data_uri
+    from vaekit.plotting.pictures import grid
 
     scale = max(1, round(CELL_PX / max(images.shape[-2:])))
     arr = grid(images.detach().float().cpu(), nrow)
@@ -228,7 +228,7 @@ def _sequence_text(run: Run) -> Callable[[torch.Tensor], str]:
     info = run.data_info
     vocabulary = list(info.vocabulary or [])
     try:
-        from vaekit.chem.tokens import get_tokenizer
+        from vaekit.data.molecules.tokens import get_tokenizer
 
         detokenize = get_tokenizer(info.tokenizer or "smiles").detokenize
     except Exception:  # no chem extra: show the tokens themselves
@@ -285,7 +285,7 @@ def kl_per_dim(run: Run) -> tuple[np.ndarray | None, str]:
 
 
 def kl_section(kl: np.ndarray | None, where: str, free_bits: float = 0.0) -> Section | None:
-    from vaekit.figures import kl_bars
+    from vaekit.plotting.figures import kl_bars
 
     if kl is None or not len(kl):
         return None
@@ -303,7 +303,7 @@ def kl_section(kl: np.ndarray | None, where: str, free_bits: float = 0.0) -> Sec
 
 # -- latent map ----------------------------------------------------------------------------
 def latent_map_section(run: Run, data: Dataset) -> Section:
-    from vaekit.figures import latent_scatter
+    from vaekit.plotting.figures import latent_scatter
 
     x, labels, split = held_out(data)
     d = run.model.config.latent_dim

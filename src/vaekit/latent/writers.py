@@ -16,8 +16,8 @@ import torch
 
 from vaekit.atomic import atomic_write_text
 from vaekit.errors import VaekitError
-from vaekit.pictures import is_image_run, paired_rows, save_grid
-from vaekit.runs import Run
+from vaekit.plotting.pictures import is_image_run, paired_rows, save_grid
+from vaekit.training.runs import Run
 
 
 def _default_output(run: Run, stem: str) -> Path:

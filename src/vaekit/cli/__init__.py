@@ -174,7 +174,7 @@ def train(
         merged = settings.merge(base, flags)
         run = runs.train(merged["data"], merged["model"], merged["train"], out, overwrite=overwrite,
                          progress=not quiet)
-    from vaekit import distributed
+    from vaekit.training import distributed
 
     if distributed.is_main():  # under torchrun, one process speaks
         _report_run(run, preview=not quiet)
@@ -194,7 +194,7 @@ def _color(value: str | None) -> int | None:
 
 
 def _report_run(run: Any, preview: bool) -> None:
-    from vaekit.pictures import RECONSTRUCTIONS_FILE, SAMPLES_FILE
+    from vaekit.plotting.pictures import RECONSTRUCTIONS_FILE, SAMPLES_FILE
 
     summary = run.summary
     out_console.print(f"run saved to [bold]{run.path}[/bold]")
@@ -203,7 +203,7 @@ def _report_run(run: Any, preview: bool) -> None:
         out_console.print(f"test: -ELBO {t['elbo']:.2f} nats (recon {t['recon']:.2f}, KL {t['kl']:.2f}) "
                           f"after {summary['epochs']} epochs, best epoch {summary['best_epoch']}, "
                           f"{summary['seconds_total']:.1f}s of training")
-    from vaekit.report import REPORT_FILE
+    from vaekit.report.page import REPORT_FILE
 
     for name in (RECONSTRUCTIONS_FILE, SAMPLES_FILE, REPORT_FILE):
         if (run.path / name).is_file():
@@ -215,7 +215,7 @@ def _report_run(run: Any, preview: bool) -> None:
 def _preview(run: Any) -> None:
     import torch
 
-    from vaekit.pictures import terminal_preview
+    from vaekit.plotting.pictures import terminal_preview
 
     bundle = run.load_data()
     x, labels = (bundle.test, bundle.test_labels) if bundle.test is not None else (bundle.train, bundle.train_labels)
@@ -234,8 +234,8 @@ def reconstruct(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG (images) or CSV (tables).")] = None,
 ) -> None:
     """Reconstruct held-out examples: a grid of inputs over reconstructions, or a CSV for tables."""
-    from vaekit import runs
-    from vaekit.outputs import write_reconstructions
+    from vaekit.training import runs
+    from vaekit.latent.writers import write_reconstructions
 
     run = runs.open_run(run_dir)
     path, error = write_reconstructions(run, n=n, split=split, output=output)
@@ -267,8 +267,8 @@ def sample(
                      ] = None,
 ) -> None:
     """Decode random draws from the prior or from a mixture fitted to the training codes."""
-    from vaekit import runs
-    from vaekit.latent.outputs import write_samples
+    from vaekit.training import runs
+    from vaekit.latent.commands import write_samples
 
     path = write_samples(runs.open_run(run_dir), n=n, output=output, temperature=temperature, seed=seed,
                          sampler=sampler, components=components, binarize=binarize, label=label, steps=steps)
@@ -281,8 +281,8 @@ def info(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run dire
     """Show a run's settings, training curve end points and test figures."""
     import json
 
-    from vaekit import runs
-    from vaekit.outputs import describe_run
+    from vaekit.training import runs
+    from vaekit.latent.writers import describe_run
 
     description = describe_run(runs.open_run(run_dir))
     if json_output:
@@ -316,8 +316,8 @@ def interpolate(
                       ] = None,
 ) -> None:
     """Decode the path between two examples' codes (or two classes' mean codes): a strip and a GIF."""
-    from vaekit import runs
-    from vaekit.latent.outputs import write_interpolation
+    from vaekit.training import runs
+    from vaekit.latent.commands import write_interpolation
 
     for path in write_interpolation(runs.open_run(run_dir), start=start, end=end, from_class=from_class,
                                     to_class=to_class, split=split, steps=steps, method=method, output=output):
@@ -343,8 +343,8 @@ def arithmetic(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG file.")] = None,
 ) -> None:
     """Move inputs along an attribute vector (rows = inputs, columns = alphas), or solve an analogy."""
-    from vaekit import runs
-    from vaekit.latent.outputs import write_arithmetic
+    from vaekit.training import runs
+    from vaekit.latent.commands import write_arithmetic
 
     done = write_arithmetic(runs.open_run(run_dir), target_class=target_class, with_dir=with_dir,
                             without_dir=without_dir, vector=vector, analogy_of=analogy, alphas=alpha, name=name,
@@ -369,8 +369,8 @@ def restyle(
 ) -> None:
     """Conditional style transfer: keep each code z, change the label across every class (rows = codes,
     columns = classes)."""
-    from vaekit import runs
-    from vaekit.latent.outputs import write_restyle
+    from vaekit.training import runs
+    from vaekit.latent.commands import write_restyle
 
     path = write_restyle(runs.open_run(run_dir), examples=examples, n=n, split=split, seed=seed,
                          temperature=temperature, output=output)
@@ -388,9 +388,9 @@ def traverse(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG file.")] = None,
 ) -> None:
     """Sweep one latent dimension at a time; collapsed (unused) dimensions are marked in red."""
-    from vaekit import runs
+    from vaekit.training import runs
     from vaekit.latent.dimensions import COLLAPSED_KL
-    from vaekit.latent.outputs import write_traversal
+    from vaekit.latent.commands import write_traversal
 
     done = write_traversal(runs.open_run(run_dir), index=index, split=split, dims=dims, span=span, steps=steps,
                            output=output)
@@ -413,8 +413,8 @@ def latent_map(
                                                    "manifold.png is written beside it.")] = None,
 ) -> None:
     """Scatter the codes of a split in 2-D, coloured by class (tables too)."""
-    from vaekit import runs
-    from vaekit.latent.outputs import write_latent_map
+    from vaekit.training import runs
+    from vaekit.latent.commands import write_latent_map
 
     for path in write_latent_map(runs.open_run(run_dir), split=split, method=method, n=n, seed=seed, output=output):
         out_console.print(f"wrote {path}")
@@ -423,8 +423,8 @@ def latent_map(
 @app.command(epilog="Example:  vaekit report runs/digits  (then open runs/digits/report.html)")
 def report(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")]) -> None:
     """Write the run's self-contained report.html (written automatically after training)."""
-    from vaekit import runs
-    from vaekit.report import write_report
+    from vaekit.training import runs
+    from vaekit.report.page import write_report
 
     out_console.print(f"wrote {write_report(runs.open_run(run_dir))}")
 
@@ -448,12 +448,12 @@ def evaluate(
     blur) and a diagnosis of posterior collapse and blur with the flags to try."""
     import json
 
-    from vaekit import runs
-    from vaekit.evaluation import evaluate_run, evaluation_table
+    from vaekit.training import runs
+    from vaekit.evaluation.evaluate import evaluate_run, evaluation_table
 
     run = runs.open_run(run_dir)
     if disentanglement:
-        from vaekit import disentanglement as dis
+        from vaekit.evaluation import disentanglement as dis
 
         with err_console.status(f"scoring the disentanglement of {run_dir}"):
             scores = dis.evaluate_run(run, n=limit or dis.DEFAULT_POINTS, seed=seed, device=device)
@@ -470,23 +470,23 @@ def evaluate(
     out_console.print(evaluation_table(run_dir, metrics))
 
 
-from vaekit.cli_anomaly import app as _anomaly_app  # noqa: E402  (the `vaekit anomaly` sub-commands)
+from vaekit.cli.anomaly import app as _anomaly_app  # noqa: E402  (the `vaekit anomaly` sub-commands)
 
 app.add_typer(_anomaly_app, name="anomaly")
 
-from vaekit.cli_molecules import app as _molecules_app  # noqa: E402  (the `vaekit molecules` sub-commands)
+from vaekit.cli.molecules import app as _molecules_app  # noqa: E402  (the `vaekit molecules` sub-commands)
 
 app.add_typer(_molecules_app, name="molecules")
 
-from vaekit.cli_compress import register as _register_compression  # noqa: E402  (compress, decompress)
+from vaekit.cli.compress import register as _register_compression  # noqa: E402  (compress, decompress)
 
 _register_compression(app)
 
-from vaekit.cli_serve import register as _register_serving  # noqa: E402  (serve, export)
+from vaekit.cli.serve import register as _register_serving  # noqa: E402  (serve, export)
 
 _register_serving(app)
 
-from vaekit.cli_codes import app as _codes_app  # noqa: E402  (`vaekit encode` and `vaekit decode`, top level)
+from vaekit.cli.codes import app as _codes_app  # noqa: E402  (`vaekit encode` and `vaekit decode`, top level)
 
 app.add_typer(_codes_app)
 
@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     Typer runs in standalone mode, so its own usage errors (an unknown option, a missing
     argument) are printed as usual with exit status 2; vaekit's errors surface here.
     """
-    from vaekit.training import TrainingInterrupted
+    from vaekit.training.trainer import TrainingInterrupted
 
     try:
         with warnings.catch_warnings():  # restores the default display when main returns

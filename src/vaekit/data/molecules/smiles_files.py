@@ -4,7 +4,7 @@ Reading keeps every string as written, with its line number, and leaves judging 
 to ``validate``: a generated file with invalid molecules is data to be scored (validity
 is a metric), while a training file with invalid lines should be reported by line so the
 user can fix it. Named sets (``moses``, ``moses:test``, ``zinc250k`` ...) resolve through
-``vaekit.chem.smiles_sets`` to a verified local or downloaded file.
+``vaekit.data.molecules.smiles_sets`` to a verified local or downloaded file.
 
 One-column CSV files (MOSES's are 1.6M lines) are split line by line instead of going
 through the ``csv`` module, which takes the read from ~5 s to ~1 s.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.chem import smiles_sets
+from vaekit.data.molecules import smiles_sets
 from vaekit.data.tables import read_csv, read_csv_header
 from vaekit.errors import VaekitError
 
@@ -182,7 +182,7 @@ def validate(file: SmilesFile, *, canonicalize: bool = True) -> tuple[list[str],
     """
     from rdkit import Chem
 
-    from vaekit.chem.molecules import to_mol
+    from vaekit.data.molecules.rdkit import to_mol
 
     kept, indices, bad = [], [], []
     for i, smi in enumerate(file.smiles):

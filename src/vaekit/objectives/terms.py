@@ -1,8 +1,8 @@
 """The part every extra term of the objective shares, whichever side of the ELBO it sits on.
 
 An objective term is built by the trainer from ``TrainConfig`` and handed to ``Model.loss``:
-a ``LatentRegularizer`` (``vaekit.regularizers``) replaces beta * KL, a ``ReconstructionTerm``
-(``vaekit.image_terms``) adds to the likelihood term. Both may hold state of their own (a
+a ``LatentRegularizer`` (``vaekit.objectives.regularizers``) replaces beta * KL, a ``ReconstructionTerm``
+(``vaekit.objectives.image_terms``) adds to the likelihood term. Both may hold state of their own (a
 FactorVAE discriminator, a perceptual loss's feature network) that must move to the
 training device and travel in the checkpoint so a resumed run continues exactly, and both
 may depend on training progress; this base gives them that once, so the trainer treats

@@ -38,8 +38,8 @@ from vaekit.data.splits import split_indices
 from vaekit.errors import VaekitError
 
 if TYPE_CHECKING:
-    from vaekit.chem.smiles_files import SmilesFile
-    from vaekit.chem.tokens import Tokenizer, Vocabulary
+    from vaekit.data.molecules.smiles_files import SmilesFile
+    from vaekit.data.molecules.tokens import Tokenizer, Vocabulary
     from vaekit.data.config import DataConfig
 
 MOLECULE_SUFFIXES = (".smi", ".smi.gz")
@@ -61,7 +61,7 @@ def named_set(source: str) -> str | None:
     """The canonical name (``moses:train``...) of a named molecule set, or None. A bare name
     wins over a folder of that name in the working directory (a run directory called
     ``moses``), as for vaekit's other named datasets; ``./moses`` is the folder."""
-    from vaekit.chem.smiles_sets import canonical_set_name
+    from vaekit.data.molecules.smiles_sets import canonical_set_name
 
     if any(c in source for c in "/\\"):
         return None
@@ -70,8 +70,8 @@ def named_set(source: str) -> str | None:
 
 def load_molecules(config: DataConfig) -> Dataset:
     """The ``Dataset`` of a molecule source (see the module docstring)."""
-    from vaekit.chem.sequence_cache import cache_key, load_cached, save_cached
-    from vaekit.chem.tokens import Vocabulary, get_tokenizer
+    from vaekit.data.molecules.cache import cache_key, load_cached, save_cached
+    from vaekit.data.molecules.tokens import Vocabulary, get_tokenizer
 
     if config.label_column is not None:
         raise VaekitError("label_column applies to tables only, not to molecules (use properties=... for "
@@ -124,8 +124,8 @@ def load_molecules(config: DataConfig) -> Dataset:
 def _splits(config: DataConfig, named: str | None, properties: list[str], reports: list[str]
             ) -> dict[str, tuple[list[str], np.ndarray]]:
     """Canonical SMILES and property rows of train / val / test (augmented training set)."""
-    from vaekit.chem.smiles_files import read_smiles
-    from vaekit.chem.smiles_sets import NAMED_SETS
+    from vaekit.data.molecules.smiles_files import read_smiles
+    from vaekit.data.molecules.smiles_sets import NAMED_SETS
 
     source = _subset(read_smiles(named or config.source, column=config.smiles_column, properties=properties),
                      config.limit)
@@ -157,7 +157,7 @@ def _subset(file: SmilesFile, limit: int | None) -> SmilesFile:
     """A seeded random subset of at most ``limit`` molecules, in file order."""
     if limit is None or limit >= len(file.smiles):
         return file
-    from vaekit.chem.smiles_files import SmilesFile
+    from vaekit.data.molecules.smiles_files import SmilesFile
 
     keep = np.sort(np.random.default_rng(SUBSET_SEED).choice(len(file.smiles), size=limit, replace=False))
     return SmilesFile([file.smiles[i] for i in keep], [file.line_numbers[i] for i in keep], file.origin,
@@ -169,7 +169,7 @@ def _valid(file: SmilesFile, properties: Sequence[str], reports: list[str], *,
     """Canonical SMILES of the valid molecules and their property rows ``(N, P)``; the
     invalid ones reported. ``with_properties``: a set without the columns (MOSES's test
     set) gets NaN targets of that width, which the property head leaves out."""
-    from vaekit.chem.smiles_files import validate
+    from vaekit.data.molecules.smiles_files import validate
 
     smiles, indices, report = validate(file)
     if report:
@@ -183,7 +183,7 @@ def _valid(file: SmilesFile, properties: Sequence[str], reports: list[str], *,
 
 def _augment(smiles: list[str], props: np.ndarray, copies: int) -> tuple[list[str], np.ndarray]:
     """The training molecules plus ``copies`` randomised SMILES of each (seeded; same properties)."""
-    from vaekit.chem.molecules import randomized
+    from vaekit.data.molecules.rdkit import randomized
 
     rng = np.random.default_rng(AUGMENT_SEED)
     extra = [randomized(s, rng) for _ in range(copies) for s in smiles]
@@ -238,7 +238,7 @@ def encode_rows(smiles: Sequence[str], tokenizer: Tokenizer, vocabulary: Vocabul
     An invalid SMILES, a token outside ``vocabulary`` or a molecule longer than the model's
     ``max_length`` is a one-line ``VaekitError`` naming the molecule.
     """
-    from vaekit.chem.molecules import canonical
+    from vaekit.data.molecules.rdkit import canonical
 
     rows = np.zeros((len(smiles), max_length + n_properties), dtype=np.float32)
     rows[:, max_length:] = np.nan

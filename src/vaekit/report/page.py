@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from vaekit import report_sections as sec
+from vaekit.report import sections as sec
 from vaekit.atomic import atomic_write_text
 from vaekit.models.observation import REAL_LIKELIHOODS
-from vaekit.pictures import is_image_run
-from vaekit.report_html import Section, card, kv_table, page
-from vaekit.report_sections import fmt_num
+from vaekit.plotting.pictures import is_image_run
+from vaekit.report.template import Section, card, kv_table, page
+from vaekit.report.sections import fmt_num
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
-    from vaekit.runs import Run
+    from vaekit.training.runs import Run
 
 __all__ = ["REPORT_FILE", "render_report", "write_report"]
 

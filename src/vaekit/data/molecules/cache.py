@@ -34,7 +34,7 @@ def cache_key(config: DataConfig, named: str | None) -> str:
     """A hash of everything the tokenised rows depend on."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from vaekit.runs import VERSION
+    from vaekit.training.runs import VERSION
 
     def installed(package: str) -> str:
         try:

@@ -2,7 +2,7 @@
 
 ``evaluate(model, x)`` returns the figures as plain numbers (JSON-ready);
 ``evaluate_run(run)`` does the same for a run directory's split and adds the diagnosis
-from ``vaekit.diagnosis``. Everything is computed batch by batch with float64
+from ``vaekit.training.diagnosis``. Everything is computed batch by batch with float64
 accumulation; the importance-sampled likelihood dominates the cost (``k`` decoder passes
 per example).
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from vaekit.disentanglement import dci, mig  # noqa: F401  (re-exported: score any codes against factor labels)
+from vaekit.evaluation.disentanglement import dci, mig  # noqa: F401  (re-exported: score any codes against factor labels)
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model
-from vaekit.pictures import is_image_run
+from vaekit.plotting.pictures import is_image_run
 
 #: A latent dimension is active when the variance over the data of its posterior mean
 #: exceeds this (Burda et al. 2015).
@@ -185,9 +185,9 @@ def evaluate_run(run: Any, *, split: str = "test", k: int = 1000, limit: int | N
                  batch_size: int = 100, device: str = "cpu") -> dict[str, Any]:
     """``evaluate`` on a run's split (the first ``limit`` examples) on ``device`` (auto, cpu,
     cuda), plus ``split`` and the diagnosis, one line per finding, under ``findings``."""
-    from vaekit.diagnosis import diagnose
+    from vaekit.training.diagnosis import diagnose
     from vaekit.latent.inputs import split_examples
-    from vaekit.training import resolve_device
+    from vaekit.training.trainer import resolve_device
 
     if split not in SPLITS:
         raise VaekitError(f"--split: expected one of {', '.join(SPLITS)}, got '{split}'")
