@@ -72,8 +72,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from vaekit.chem.generation import MoleculeModel
-    from vaekit.data.molecules.rdkit import to_mol
     from vaekit.chem.optimize import optimize
+    from vaekit.data.molecules.rdkit import to_mol
     from vaekit.data.molecules.smiles_files import read_smiles, validate
 
     start = time.perf_counter()

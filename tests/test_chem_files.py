@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("rdkit")
 
+from vaekit.data import download
 from vaekit.data.molecules import smiles_sets
 from vaekit.data.molecules.rdkit import canonical, randomized, to_mol
 from vaekit.data.molecules.smiles_files import read_smiles, validate
-from vaekit.data import download
 from vaekit.errors import VaekitError
 
 SHARED = Path(os.environ.get("VAEKIT_DATA_DIR") or "/work/shared/data")

@@ -20,8 +20,8 @@ from vaekit.chem import metrics_reference
 from vaekit.chem.metrics_filters import passes_filters
 from vaekit.chem.metrics_reference import fragments_of, reference_stats, scaffold_of
 from vaekit.chem.metrics_similarity import aggregated_tanimoto, cosine_similarity, morgan_bits
-from vaekit.data.molecules.rdkit import to_mol
 from vaekit.cli import app
+from vaekit.data.molecules.rdkit import to_mol
 from vaekit.errors import VaekitError
 
 from moses_head import MOSES_TEST_HEAD
@@ -190,9 +190,9 @@ def test_ref_moses_means_test_scaffold_test_and_train(monkeypatch, tmp_path):
     import hashlib
     import shutil
 
-    from vaekit.data.molecules import smiles_sets
     from vaekit.chem.metrics_report import evaluate_file
     from vaekit.data.download import RemoteFile
+    from vaekit.data.molecules import smiles_sets
 
     folder = tmp_path / "data" / "moses"
     folder.mkdir(parents=True)

@@ -19,10 +19,10 @@ pytest.importorskip("rdkit")
 
 from PIL import Image
 
-from vaekit.data.molecules.rdkit import canonical, to_mol
 from vaekit.chem.optimize import optimize, write_csv
 from vaekit.chem.properties import logp, penalized_logp, qed, sas
 from vaekit.cli import main
+from vaekit.data.molecules.rdkit import canonical, to_mol
 from vaekit.errors import VaekitError
 
 LIBRARY = [
@@ -251,12 +251,12 @@ def test_cli_interpolate_bad_smiles_and_success(fake_run, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A seqvae (SELFIES, logP head) trained for a few epochs on the library above."""
-    from vaekit.training import runs
+    from vaekit import pipeline
 
     folder = tmp_path_factory.mktemp("seqvae")
     table = folder / "library.csv"
     table.write_text("smiles,logP\n" + "".join(f"{s},{logp(to_mol(s)):.4f}\n" for s in LIBRARY))
-    runs.train({"source": str(table), "properties": ["logP"]},
+    pipeline.train({"source": str(table), "properties": ["logP"]},
                {"model": "seqvae", "latent_dim": 8, "embedding_dim": 16, "encoder_hidden": 32, "decoder_hidden": 32},
                {"epochs": 3, "batch_size": 16, "seed": 0}, folder / "run", progress=False)
     return folder / "run"

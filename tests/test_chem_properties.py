@@ -10,7 +10,6 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-from vaekit.data.molecules.rdkit import to_mol
 from vaekit.chem.properties import (
     PLOGP_STATS,
     compute_properties,
@@ -20,6 +19,7 @@ from vaekit.chem.properties import (
     property_of,
     tanimoto,
 )
+from vaekit.data.molecules.rdkit import to_mol
 from vaekit.errors import VaekitError
 
 # JT-VAE's three best molecules from Bayesian optimisation (Jin et al. 2018, Fig. 3 / Table 2)

@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vaekit.training import runs
 from vaekit.cli import main
+from vaekit.training import runs
 
 
 @pytest.fixture(scope="module")

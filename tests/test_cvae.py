@@ -116,7 +116,7 @@ def test_trainer_refuses_a_conditional_model_on_unlabelled_data(tiny_digits):
     with pytest.raises(VaekitError, match="training data: model 'cvae' is conditional and needs class labels"):
         Trainer(model, TrainConfig(epochs=1), progress=False).fit(tiny_digits)
     with pytest.raises(VaekitError, match="needs class labels, but dataset 'digits' has none"):
-        vaekit.runs.model_config_for(tiny_digits.info, {"model": "cvae"}, tiny_digits)
+        vaekit.training.runs.model_config_for(tiny_digits.info, {"model": "cvae"}, tiny_digits)
 
 
 def test_unconditional_models_are_unchanged_by_labels(tiny_digits):

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 import vaekit.evaluation.evaluate
-from vaekit.evaluation import disentanglement as dis
-from vaekit.training import runs
+from vaekit import pipeline
 from vaekit.cli import main
 from vaekit.errors import VaekitError
+from vaekit.evaluation import disentanglement as dis
+from vaekit.training import runs
 
 SIZES = np.array([3, 6, 10, 8, 8])  # the shapes-small grid: every factor has at most MIG's 20 bins
 FACTORS = np.random.default_rng(0).integers(0, SIZES, size=(3000, 5))
@@ -114,7 +115,7 @@ def quick_run(data: dict, model: dict, out) -> None:
     """A one-epoch run without the pictures, GMM and report (their t-SNE map alone takes ~10 s)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runs, "_write_run_extras", lambda run, bundle: None)
-        runs.train(data, model, {"epochs": 1, "batch_size": 32}, out, progress=False)
+        pipeline.train(data, model, {"epochs": 1, "batch_size": 32}, out, progress=False)
 
 
 @pytest.fixture(scope="module")

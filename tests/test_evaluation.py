@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from vaekit.cli import main
-from vaekit.training.diagnosis import Finding, diagnose
 from vaekit.distributions import DiagonalGaussian, Gaussian
 from vaekit.evaluation.evaluate import evaluate, evaluate_run, gradient_magnitude
 from vaekit.models import VAE, VAEConfig
 from vaekit.models.base import Model, ModelConfig
+from vaekit.training.diagnosis import Finding, diagnose
 from vaekit.training.runs import open_run
 from vaekit.training.trainer import TrainConfig
 

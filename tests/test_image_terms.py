@@ -7,8 +7,8 @@ import torch
 
 import vaekit
 from vaekit.errors import VaekitError
-from vaekit.objectives.image_terms import PerceptualTerm, SSIMTerm, build_recon_term, ssim, train_feature_net
 from vaekit.models import VAE, VAEConfig
+from vaekit.objectives.image_terms import PerceptualTerm, SSIMTerm, build_recon_term, ssim, train_feature_net
 
 
 def test_ssim_is_one_for_identical_images_and_falls_with_noise_and_blur():

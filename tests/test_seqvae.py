@@ -18,9 +18,9 @@ pytest.importorskip("selfies")
 
 import vaekit
 from vaekit.chem.generation import MoleculeModel
-from vaekit.data.molecules.rdkit import canonical, to_mol
 from vaekit.cli import main
 from vaekit.data.bundle import DataInfo, Dataset
+from vaekit.data.molecules.rdkit import canonical, to_mol
 from vaekit.errors import VaekitError
 from vaekit.models import SeqVAE, SeqVAEConfig
 from vaekit.models.autoregressive import beam_search, decode
@@ -219,7 +219,8 @@ def test_moses_keeps_its_own_test_set_and_limit_subsamples_both(tmp_path, monkey
 
 
 def test_a_tokenised_set_is_cached_on_disk_and_rebuilt_when_the_file_changes(tmp_path, monkeypatch):
-    from vaekit.chem import sequence_cache, smiles_files
+    from vaekit.data.molecules import cache as sequence_cache
+    from vaekit.data.molecules import smiles_files
 
     monkeypatch.setenv("VAEKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(sequence_cache, "MIN_MOLECULES", 10)

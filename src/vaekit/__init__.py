@@ -15,13 +15,13 @@ from vaekit import data, latent
 from vaekit.data import DataConfig
 from vaekit.distributions import Bernoulli, Categorical, DiagonalGaussian, Gaussian
 from vaekit.errors import VaekitError
-from vaekit.evaluation.evaluate import evaluate
+from vaekit.evaluation import evaluate
 from vaekit.models import CVAE, HVAE, VAE, CVAEConfig, HVAEConfig, Loss, Model, ModelConfig, VAEConfig, build
-from vaekit.objectives.schedules import KLSchedule
-from vaekit.training.runs import Run, load, open_run, resume, save, train
-from vaekit.training.trainer import TrainConfig, Trainer
-
-__version__ = "0.1.0"
+from vaekit.objectives import KLSchedule
+from vaekit.pipeline import resume, train
+from vaekit.training import TrainConfig, Trainer
+from vaekit.training.runs import Run, load, open_run, save
+from vaekit.version import __version__
 
 
 def __getattr__(name: str) -> object:
@@ -56,6 +56,7 @@ __all__ = [
     "VAEAnomalyDetector",
     "VAEConfig",
     "VaekitError",
+    "__version__",
     "anomaly",
     "build",
     "data",

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from vaekit.atomic import atomic_path, atomic_write_text
 from vaekit.errors import VaekitError
+from vaekit.version import __version__
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -118,3 +119,15 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 def write_metrics(path: str | Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def save_model(model: torch.nn.Module, path: str | Path) -> None:
+    """Write ``model`` to a directory: ``model.safetensors`` and the model section of
+    ``config.json`` (the other sections of an existing config.json are kept)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    config_path = path / CONFIG_FILE
+    config = read_json(config_path) if config_path.is_file() else {"vaekit_version": __version__}
+    config["model"] = model.config.to_dict()
+    save_weights(model, path / WEIGHTS_FILE)
+    write_json(config_path, config)

@@ -45,7 +45,7 @@ def save_detector(detector: VAEAnomalyDetector, path: str | Path, *, data: dict[
     """Write a fitted ``detector`` into directory ``path``; ``data`` is an optional run "data" section."""
     from sklearn.utils.validation import check_is_fitted
 
-    from vaekit.training.runs import VERSION
+    from vaekit.version import __version__ as VERSION
 
     check_is_fitted(detector)
     path = Path(path)

@@ -16,16 +16,16 @@ from typing import Protocol
 import torch
 
 from vaekit.atomic import atomic_path
-from vaekit.chem import require_chem
 from vaekit.errors import VaekitError
+from vaekit.extras import require_chem
 from vaekit.latent.paths import latent_path
 
 require_chem("rdkit")
 from rdkit import Chem  # noqa: E402  (after require_chem, so a missing extra is one line)
 from rdkit.Chem import Draw  # noqa: E402
 
-from vaekit.data.molecules.rdkit import canonical, to_mol  # noqa: E402
 from vaekit.chem.properties import tanimoto  # noqa: E402
+from vaekit.data.molecules.rdkit import canonical, to_mol  # noqa: E402
 
 CELL_PIXELS = 250
 

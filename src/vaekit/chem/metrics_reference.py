@@ -28,8 +28,8 @@ from rdkit.Chem.Scaffolds import MurckoScaffold
 from vaekit.atomic import atomic_write_text, atomic_write_with
 from vaekit.chem.metrics_filters import passes_filters
 from vaekit.chem.metrics_similarity import morgan_bits
-from vaekit.data.molecules.rdkit import to_mol
 from vaekit.data.download import cache_dir
+from vaekit.data.molecules.rdkit import to_mol
 from vaekit.errors import VaekitError
 
 STATS_FORMAT = "vaekit-moses-reference-1"

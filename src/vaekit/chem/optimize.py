@@ -36,12 +36,12 @@ import numpy as np
 import torch
 
 from vaekit.atomic import atomic_write_text
-from vaekit.chem import require_chem
 from vaekit.errors import VaekitError
+from vaekit.extras import require_chem
 
 require_chem("rdkit")
-from vaekit.data.molecules.rdkit import canonical, to_mol  # noqa: E402
 from vaekit.chem.properties import Objective, compute_properties, fingerprint, nearest, property_by_name  # noqa: E402
+from vaekit.data.molecules.rdkit import canonical, to_mol  # noqa: E402
 
 METHODS = ("gradient", "cmaes", "bo")
 

@@ -36,8 +36,8 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
-from vaekit.chem import require_chem
 from vaekit.errors import VaekitError
+from vaekit.extras import require_chem
 
 require_chem("rdkit")
 import networkx as nx  # noqa: E402  (a torch dependency, so always there with vaekit)

@@ -141,12 +141,13 @@ def train(
     quiet: Annotated[bool, typer.Option(help="No progress bar or preview.")] = False,
 ) -> None:
     """Train a VAE and write a run directory (config, weights, checkpoint, metrics, pictures)."""
-    from vaekit import runs, settings
+    from vaekit import pipeline
+    from vaekit.training import settings
 
     if resume:
         if out is None:
             raise VaekitError("--resume needs --out RUN_DIR (the run to continue)")
-        run = runs.resume(out, epochs=epochs, progress=not quiet)
+        run = pipeline.resume(out, epochs=epochs, progress=not quiet)
     else:
         base = settings.read_settings_file(config) if config else {s: {} for s in settings.SECTIONS}
         base = settings.merge(base, settings.parse_assignments(assignments or []))
@@ -172,7 +173,7 @@ def train(
         if data != "digits" or "source" not in base["data"]:
             flags["data"]["source"] = data
         merged = settings.merge(base, flags)
-        run = runs.train(merged["data"], merged["model"], merged["train"], out, overwrite=overwrite,
+        run = pipeline.train(merged["data"], merged["model"], merged["train"], out, overwrite=overwrite,
                          progress=not quiet)
     from vaekit.training import distributed
 
@@ -194,7 +195,7 @@ def _color(value: str | None) -> int | None:
 
 
 def _report_run(run: Any, preview: bool) -> None:
-    from vaekit.plotting.pictures import RECONSTRUCTIONS_FILE, SAMPLES_FILE
+    from vaekit.report.pictures import RECONSTRUCTIONS_FILE, SAMPLES_FILE
 
     summary = run.summary
     out_console.print(f"run saved to [bold]{run.path}[/bold]")
@@ -234,8 +235,8 @@ def reconstruct(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG (images) or CSV (tables).")] = None,
 ) -> None:
     """Reconstruct held-out examples: a grid of inputs over reconstructions, or a CSV for tables."""
-    from vaekit.training import runs
     from vaekit.latent.writers import write_reconstructions
+    from vaekit.training import runs
 
     run = runs.open_run(run_dir)
     path, error = write_reconstructions(run, n=n, split=split, output=output)
@@ -267,8 +268,8 @@ def sample(
                      ] = None,
 ) -> None:
     """Decode random draws from the prior or from a mixture fitted to the training codes."""
-    from vaekit.training import runs
     from vaekit.latent.commands import write_samples
+    from vaekit.training import runs
 
     path = write_samples(runs.open_run(run_dir), n=n, output=output, temperature=temperature, seed=seed,
                          sampler=sampler, components=components, binarize=binarize, label=label, steps=steps)
@@ -281,8 +282,8 @@ def info(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run dire
     """Show a run's settings, training curve end points and test figures."""
     import json
 
-    from vaekit.training import runs
     from vaekit.latent.writers import describe_run
+    from vaekit.training import runs
 
     description = describe_run(runs.open_run(run_dir))
     if json_output:
@@ -316,8 +317,8 @@ def interpolate(
                       ] = None,
 ) -> None:
     """Decode the path between two examples' codes (or two classes' mean codes): a strip and a GIF."""
-    from vaekit.training import runs
     from vaekit.latent.commands import write_interpolation
+    from vaekit.training import runs
 
     for path in write_interpolation(runs.open_run(run_dir), start=start, end=end, from_class=from_class,
                                     to_class=to_class, split=split, steps=steps, method=method, output=output):
@@ -343,8 +344,8 @@ def arithmetic(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG file.")] = None,
 ) -> None:
     """Move inputs along an attribute vector (rows = inputs, columns = alphas), or solve an analogy."""
-    from vaekit.training import runs
     from vaekit.latent.commands import write_arithmetic
+    from vaekit.training import runs
 
     done = write_arithmetic(runs.open_run(run_dir), target_class=target_class, with_dir=with_dir,
                             without_dir=without_dir, vector=vector, analogy_of=analogy, alphas=alpha, name=name,
@@ -369,8 +370,8 @@ def restyle(
 ) -> None:
     """Conditional style transfer: keep each code z, change the label across every class (rows = codes,
     columns = classes)."""
-    from vaekit.training import runs
     from vaekit.latent.commands import write_restyle
+    from vaekit.training import runs
 
     path = write_restyle(runs.open_run(run_dir), examples=examples, n=n, split=split, seed=seed,
                          temperature=temperature, output=output)
@@ -388,9 +389,9 @@ def traverse(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG file.")] = None,
 ) -> None:
     """Sweep one latent dimension at a time; collapsed (unused) dimensions are marked in red."""
-    from vaekit.training import runs
-    from vaekit.latent.dimensions import COLLAPSED_KL
     from vaekit.latent.commands import write_traversal
+    from vaekit.training import runs
+    from vaekit.training.diagnosis import COLLAPSED_KL
 
     done = write_traversal(runs.open_run(run_dir), index=index, split=split, dims=dims, span=span, steps=steps,
                            output=output)
@@ -413,8 +414,8 @@ def latent_map(
                                                    "manifold.png is written beside it.")] = None,
 ) -> None:
     """Scatter the codes of a split in 2-D, coloured by class (tables too)."""
-    from vaekit.training import runs
     from vaekit.latent.commands import write_latent_map
+    from vaekit.training import runs
 
     for path in write_latent_map(runs.open_run(run_dir), split=split, method=method, n=n, seed=seed, output=output):
         out_console.print(f"wrote {path}")
@@ -423,8 +424,8 @@ def latent_map(
 @app.command(epilog="Example:  vaekit report runs/digits  (then open runs/digits/report.html)")
 def report(run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")]) -> None:
     """Write the run's self-contained report.html (written automatically after training)."""
-    from vaekit.training import runs
     from vaekit.report.page import write_report
+    from vaekit.training import runs
 
     out_console.print(f"wrote {write_report(runs.open_run(run_dir))}")
 
@@ -448,8 +449,8 @@ def evaluate(
     blur) and a diagnosis of posterior collapse and blur with the flags to try."""
     import json
 
-    from vaekit.training import runs
     from vaekit.evaluation.evaluate import evaluate_run, evaluation_table
+    from vaekit.training import runs
 
     run = runs.open_run(run_dir)
     if disentanglement:

@@ -52,7 +52,7 @@ def evaluate(
     molecules, 1.6M training molecules) takes tens of minutes on one CPU core; --n-jobs and a GPU
     shorten it, later runs take seconds per thousand molecules.
     """
-    from vaekit.chem import require_chem
+    from vaekit.extras import require_chem
 
     require_chem("rdkit")
     require_chem("fcd")

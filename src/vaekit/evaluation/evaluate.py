@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from vaekit.evaluation.disentanglement import dci, mig  # noqa: F401  (re-exported: score any codes against factor labels)
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model
 from vaekit.plotting.pictures import is_image_run
@@ -185,8 +184,8 @@ def evaluate_run(run: Any, *, split: str = "test", k: int = 1000, limit: int | N
                  batch_size: int = 100, device: str = "cpu") -> dict[str, Any]:
     """``evaluate`` on a run's split (the first ``limit`` examples) on ``device`` (auto, cpu,
     cuda), plus ``split`` and the diagnosis, one line per finding, under ``findings``."""
-    from vaekit.training.diagnosis import diagnose
     from vaekit.latent.inputs import split_examples
+    from vaekit.training.diagnosis import diagnose
     from vaekit.training.trainer import resolve_device
 
     if split not in SPLITS:

@@ -22,7 +22,7 @@ conditional model; the run-level writers in ``outputs`` pass a split's labels th
 
 from vaekit.latent.conditional import restyle, restyle_examples
 from vaekit.latent.diffusion import DIFFUSION_FILE, DiffusionSampler, diffusion_sampler, fit_diffusion_sampler
-from vaekit.latent.dimensions import COLLAPSED_KL, active_dims, kl_order, traversal
+from vaekit.latent.dimensions import kl_order, traversal
 from vaekit.latent.encoding import decode_means, encode_means
 from vaekit.latent.gmm import GMM_FILE, GMMSampler, fit_gmm_sampler, gmm_sampler
 from vaekit.latent.maps import latent_map, manifold_grid, project_2d
@@ -38,6 +38,7 @@ from vaekit.latent.vectors import (
     save_vector,
     saved_vector_names,
 )
+from vaekit.training.diagnosis import COLLAPSED_KL, active_dims
 
 __all__ = [
     "COLLAPSED_KL",

@@ -17,7 +17,7 @@ from vaekit.errors import VaekitError
 from vaekit.latent import inputs
 from vaekit.latent.conditional import require_conditional, restyle
 from vaekit.latent.diffusion import DiffusionSampler, diffusion_sampler
-from vaekit.latent.dimensions import COLLAPSED_KL, traversal
+from vaekit.latent.dimensions import traversal
 from vaekit.latent.encoding import encode_means, mean_kl_per_dim
 from vaekit.latent.gmm import GMMSampler, gmm_sampler
 from vaekit.latent.maps import manifold_grid, project_2d
@@ -25,6 +25,7 @@ from vaekit.latent.paths import decode_path, interpolate, label_path
 from vaekit.latent.sampling import sample
 from vaekit.latent.vectors import analogy, apply_vector, attribute_vector, class_vector, load_vector, save_vector
 from vaekit.plotting.pictures import is_image_run, save_gif, save_grid, save_labeled_grid, save_scatter, save_strip
+from vaekit.training.diagnosis import COLLAPSED_KL
 from vaekit.training.runs import Run
 
 MANIFOLD_FILE = "manifold.png"

@@ -16,15 +16,7 @@ import torch
 from vaekit.errors import VaekitError
 from vaekit.latent.encoding import as_batch, decode_means, encode_means, mean_kl_per_dim
 from vaekit.models.base import Model
-
-#: Mean KL (nats) below which a dimension counts as collapsed (unused).
-COLLAPSED_KL = 0.01
-
-
-def active_dims(kl_per_dim) -> int:
-    """How many latent dimensions carry at least ``COLLAPSED_KL`` nats: the complement of the
-    dimensions ``traversal`` marks collapsed. The one count the report, trainer and CLI use."""
-    return sum(float(v) >= COLLAPSED_KL for v in kl_per_dim)
+from vaekit.training.diagnosis import COLLAPSED_KL
 
 
 def kl_order(model: Model, x: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

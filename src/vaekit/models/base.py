@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
+from vaekit.data.labels import class_index
 from vaekit.distributions import DiagonalGaussian, Likelihood, standard_normal_log_prob
+from vaekit.errors import VaekitError
 from vaekit.objectives.schedules import free_bits_kl
+from vaekit.serialization import save_model
 
 if TYPE_CHECKING:
     from vaekit.objectives.image_terms import ReconstructionTerm
@@ -123,8 +126,6 @@ class ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known - {"model"}
         if unknown:
-            from vaekit.errors import VaekitError
-
             raise VaekitError(f"model config: unknown field(s) {sorted(unknown)} for model '{cls.model}'")
         kwargs = {k: v for k, v in d.items() if k in known}
         if "input_shape" in kwargs:
@@ -154,8 +155,6 @@ class ConditionalConfig(ModelConfig):
 
     def check_condition(self) -> None:
         """Validate the conditioning fields (called by a subclass's ``__post_init__``)."""
-        from vaekit.errors import VaekitError
-
         if self.num_classes < 1:
             raise VaekitError(f"num_classes: a conditional model needs at least 1 class, got {self.num_classes}")
         if self.condition not in CONDITIONS:
@@ -168,8 +167,6 @@ class ConditionalConfig(ModelConfig):
     def class_index(self, label: int | str) -> int:
         """A label given by index (``5``, ``"5"``) or by class name (``"Sneaker"``) -> its index,
         or a one-line ``VaekitError`` naming the valid range and names."""
-        from vaekit.data.labels import class_index
-
         return class_index(label, self.class_names, "label", self.num_classes)
 
     def class_name(self, k: int) -> str:
@@ -206,8 +203,6 @@ class Model(nn.Module):
         """
         if not self.config.conditional:
             return None
-        from vaekit.errors import VaekitError
-
         k = self.config.num_classes
         if cond is None:
             raise VaekitError(f"cond: model '{self.config.model}' is conditional and needs class labels "
@@ -313,8 +308,6 @@ class Model(nn.Module):
         ``recon`` and ``kl`` always report the ELBO's terms, ``total`` the objective.
         """
         if sum((free_bits > 0, iw_samples > 1, regularizer is not None)) > 1:
-            from vaekit.errors import VaekitError
-
             raise VaekitError("free_bits, iwae and the regularized objectives (btcvae, factorvae, capacity) "
                               "do not combine: set one of them")
         draws = self.infer(x, cond, n=iw_samples)
@@ -381,6 +374,4 @@ class Model(nn.Module):
 
     def save(self, path: str | Path) -> None:
         """Write ``model.safetensors`` and the model section of ``config.json`` into ``path``."""
-        from vaekit.training.runs import save
-
-        save(self, path)
+        save_model(self, path)

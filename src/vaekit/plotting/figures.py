@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vaekit.latent.dimensions import COLLAPSED_KL  # one cut-off: the report flags what `vaekit traverse` flags
-
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -169,7 +167,7 @@ def loss_curves(metrics: Sequence[dict[str, Any]], beta_curve: Callable[[np.ndar
     return fig
 
 
-def kl_bars(kl_per_dim: Sequence[float], threshold: float = COLLAPSED_KL, free_bits: float = 0.0) -> Figure:
+def kl_bars(kl_per_dim: Sequence[float], threshold: float, free_bits: float = 0.0) -> Figure:
     """KL of each latent dimension, largest first, on a log axis, with the collapse threshold drawn
     (and the free-bits floor of the objective, when training used one)."""
     kl = np.asarray(kl_per_dim, dtype=float)

@@ -21,11 +21,6 @@ from vaekit.errors import VaekitError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from vaekit.data.bundle import Dataset
-    from vaekit.training.runs import Run
-
-RECONSTRUCTIONS_FILE = "reconstructions.png"
-SAMPLES_FILE = "samples.png"
 
 
 def grid(images: torch.Tensor, nrow: int | None = None, padding: int = 1) -> np.ndarray:
@@ -105,26 +100,6 @@ def terminal_preview(images: torch.Tensor, title: str, max_images: int = 8) -> N
 
 def is_image_run(info_shape: tuple[int, ...]) -> bool:
     return len(info_shape) == 3 and info_shape[0] in (1, 3)
-
-
-def write_run_pictures(run: Run, bundle: Dataset, n: int = 32) -> list[Path]:
-    """Reconstructions of held-out examples and random samples, saved in the run directory."""
-    info = run.data_info
-    if not is_image_run(info.shape):
-        return []
-    test = bundle.test is not None and len(bundle.test)
-    held_out, labels = (bundle.test, bundle.test_labels) if test else (bundle.train, bundle.train_labels)
-    x = held_out[:n]
-    config = run.model.config
-    cond = labels[:n] if labels is not None else None  # a conditional model's condition; others ignore it
-    generator = torch.Generator().manual_seed(0)
-    recon = run.model.reconstruct(x, cond)
-    # A conditional model given no labels cycles through its classes: one class per column.
-    per_class = config.num_classes if config.conditional and config.num_classes <= 16 else 0
-    samples = run.model.sample(8 * per_class or 64, generator=generator)
-    pairs, per_row = paired_rows(x, recon)
-    return [save_grid(pairs, run.path / RECONSTRUCTIONS_FILE, nrow=per_row),
-            save_grid(samples, run.path / SAMPLES_FILE, nrow=per_class or 8)]
 
 
 # -- latent-space figures: strips, animations, labelled grids and scatter maps -----------

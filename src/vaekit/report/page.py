@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from vaekit.report import sections as sec
 from vaekit.atomic import atomic_write_text
 from vaekit.models.observation import REAL_LIKELIHOODS
 from vaekit.plotting.pictures import is_image_run
-from vaekit.report.template import Section, card, kv_table, page
+from vaekit.report import sections as sec
 from vaekit.report.sections import fmt_num
+from vaekit.report.template import Section, card, kv_table, page
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset

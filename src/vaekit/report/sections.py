@@ -18,8 +18,8 @@ import torch
 
 from vaekit.latent import GMM_FILE, encode_means, gmm_sampler, project_2d, traversal
 from vaekit.latent import sample as latent_sample
-from vaekit.latent.dimensions import COLLAPSED_KL, active_dims
 from vaekit.report.template import Section, pixel_image, plot_html
+from vaekit.training.diagnosis import COLLAPSED_KL, active_dims
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
@@ -297,8 +297,8 @@ def kl_section(kl: np.ndarray | None, where: str, free_bits: float = 0.0) -> Sec
     if free_bits > 0:
         caption += (f" The dotted line is the free-bits floor ({free_bits:g} nats): below it the objective does not "
                     "push a dimension's KL down.")
-    return Section("kl", "KL per latent dimension", _plot(kl_bars(kl, free_bits=free_bits), "KL per dimension",
-                                                         caption))
+    figure = kl_bars(kl, COLLAPSED_KL, free_bits=free_bits)
+    return Section("kl", "KL per latent dimension", _plot(figure, "KL per dimension", caption))
 
 
 # -- latent map ----------------------------------------------------------------------------

@@ -18,10 +18,10 @@ import torch
 
 from vaekit.errors import VaekitError
 from vaekit.plotting.pictures import is_image_run
-from vaekit.training.runs import Run, open_run
 from vaekit.serialization import CONFIG_FILE
 from vaekit.serve.batching import MicroBatcher
 from vaekit.serve.errors import ApiError
+from vaekit.training.runs import Run, open_run
 
 #: Examples of a split used for the KL order when summary.json has none, and for the map by default.
 KL_EXAMPLES = 500

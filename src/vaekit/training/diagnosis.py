@@ -14,18 +14,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vaekit.latent.dimensions import COLLAPSED_KL
+from vaekit.models import MODELS
 from vaekit.models.observation import REAL_LIKELIHOODS
 
 #: Total KL (nats) below which the posterior has collapsed onto the prior.
 COLLAPSE_KL = 0.1
-#: A dimension whose KL is below this (nats) carries no information ("KL near zero").
 #: Partial collapse when fewer than this share of the latent dimensions are active.
 MIN_ACTIVE_SHARE = 0.5
 #: Blur when the reconstructions' mean gradient magnitude is below this share of the
 #: inputs'. Decoder means are smoother than data by nature (~0.6-0.7 for good digit
 #: models; the average image scores ~0.5 on 8x8 digits and lower on larger images).
 BLUR_SHARPNESS = 0.6
+
+
+#: Mean KL (nats) below which a dimension counts as collapsed: it carries no information,
+#: and the report, the trainer and ``vaekit traverse`` all flag it by this one cut-off.
+COLLAPSED_KL = 0.01
+
+
+def active_dims(kl_per_dim) -> int:
+    """How many latent dimensions carry at least ``COLLAPSED_KL`` nats: the complement of the
+    dimensions ``traversal`` marks collapsed. The one count the report, trainer and CLI use."""
+    return sum(float(v) >= COLLAPSED_KL for v in kl_per_dim)
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,6 @@ def diagnose(metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None
 
 
 def _has_learned_prior(model: dict[str, Any]) -> bool:
-    from vaekit.models import MODELS
-
     family = MODELS.get(str(model.get("model", "vae")))
     return family is not None and family[0].learned_prior
 

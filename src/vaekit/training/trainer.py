@@ -22,15 +22,13 @@ from typing import Any
 
 import torch
 
-from vaekit.training import distributed
 from vaekit.data.bundle import Dataset
 from vaekit.errors import VaekitError
-from vaekit.objectives.image_terms import RECON_TERMS, ReconstructionTerm, build_recon_term
 from vaekit.models.base import Model
-from vaekit.objectives.terms import ObjectiveTerm
-from vaekit.objectives.schedules import KLSchedule
-from vaekit.training.progress import TrainingProgress
+from vaekit.objectives.image_terms import RECON_TERMS, ReconstructionTerm, build_recon_term
 from vaekit.objectives.regularizers import DEFAULT_TC_WEIGHT, LatentRegularizer, build_regularizer, parse_capacity
+from vaekit.objectives.schedules import KLSchedule
+from vaekit.objectives.terms import ObjectiveTerm
 from vaekit.serialization import (
     CHECKPOINT_FILE,
     METRICS_FILE,
@@ -41,6 +39,9 @@ from vaekit.serialization import (
     save_weights,
     write_metrics,
 )
+from vaekit.training import distributed
+from vaekit.training.diagnosis import active_dims, diagnose
+from vaekit.training.progress import TrainingProgress
 
 
 @dataclass
@@ -449,8 +450,6 @@ class Trainer:
         with the remedies that apply; ``vaekit evaluate`` gives the full diagnosis."""
         if self._warned_collapse or "val_kl_per_dim" not in row or self.beta_at(self.state.epoch) == 0:
             return
-        from vaekit.training.diagnosis import diagnose
-        from vaekit.latent.dimensions import active_dims
 
         kl_per_dim = row["val_kl_per_dim"]
         metrics = {"kl": row["val_kl"], "kl_per_dim": kl_per_dim,

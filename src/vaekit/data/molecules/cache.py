@@ -34,7 +34,7 @@ def cache_key(config: DataConfig, named: str | None) -> str:
     """A hash of everything the tokenised rows depend on."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from vaekit.training.runs import VERSION
+    from vaekit.version import __version__ as VERSION
 
     def installed(package: str) -> str:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaekit.chem import require_chem
+from vaekit.extras import require_chem
 
 require_chem("rdkit")
 from rdkit import Chem, rdBase  # noqa: E402  (after require_chem, so a missing extra is one line)

@@ -38,9 +38,9 @@ from vaekit.data.splits import split_indices
 from vaekit.errors import VaekitError
 
 if TYPE_CHECKING:
+    from vaekit.data.config import DataConfig
     from vaekit.data.molecules.smiles_files import SmilesFile
     from vaekit.data.molecules.tokens import Tokenizer, Vocabulary
-    from vaekit.data.config import DataConfig
 
 MOLECULE_SUFFIXES = (".smi", ".smi.gz")
 #: Seed of the random subset ``limit`` takes and of the augmentation's randomised SMILES.
