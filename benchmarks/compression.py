@@ -105,7 +105,7 @@ def training_epochs(n_train: int, args: argparse.Namespace, epochs: int | None =
     """``epochs`` (a rung's own) or ``--epochs``, raised for a small training set until it gets
     ``--min-steps`` optimizer steps: 324 Olivetti faces make 6 batches an epoch, 54,000 MNIST
     digits 844."""
-    from vaekit.training.trainer import TrainConfig
+    from vaekit.training.config import TrainConfig
 
     steps_per_epoch = math.ceil(n_train / TrainConfig.batch_size)
     return max(epochs or args.epochs, math.ceil(args.min_steps / steps_per_epoch))

@@ -17,9 +17,9 @@ from vaekit.distributions import DiagonalGaussian, Gaussian
 from vaekit.evaluation.evaluate import evaluate, evaluate_run, gradient_magnitude
 from vaekit.models import VAE, VAEConfig
 from vaekit.models.base import Model, ModelConfig
+from vaekit.training.config import TrainConfig
 from vaekit.training.diagnosis import Finding, diagnose
 from vaekit.training.runs import open_run
-from vaekit.training.trainer import TrainConfig
 
 
 class LinearGaussian(Model):

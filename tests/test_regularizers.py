@@ -10,7 +10,7 @@ from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import VaekitError
 from vaekit.models import VAE, VAEConfig
 from vaekit.objectives.regularizers import CapacityKL, FactorVAE, parse_capacity, permute_dims, tc_decomposition
-from vaekit.training.trainer import TrainConfig
+from vaekit.training.config import TrainConfig
 
 DATA = {"source": "digits", "limit": 200}
 SMALL_MODEL = {"latent_dim": 4, "hidden": [32]}

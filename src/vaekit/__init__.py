@@ -1,6 +1,6 @@
 """vaekit: variational autoencoders you can train, inspect and sample in minutes on a CPU.
 
-The public API::
+Start here::
 
     import vaekit
     run = vaekit.train("digits", {"latent_dim": 8}, {"epochs": 30}, out="runs/digits")
@@ -9,6 +9,23 @@ The public API::
     likelihood = model.decode(posterior.mean)     # .mean, .log_prob(x)
     loss = model.loss(x, beta=4.0)                # .total, .recon, .kl, .kl_per_dim
     images = model.sample(64)
+
+Contents, top layer first (a package imports only from the layers below it):
+
+- ``vaekit.cli``, ``vaekit.serve``: the ``vaekit`` command and the HTTP API with its page.
+- ``vaekit.pipeline``: ``train`` / ``resume``, a run end to end.
+- ``vaekit.report``: ``report.html`` and the run's pictures.
+- Tools over a trained model: ``vaekit.anomaly`` (``VAEAnomalyDetector``),
+  ``vaekit.compression`` (``.vkc`` files, bits-back), ``vaekit.chem`` (molecule metrics,
+  generation, optimisation), ``vaekit.export`` (TorchScript, ONNX),
+  ``vaekit.evaluation`` (``evaluate``, disentanglement metrics), ``vaekit.latent``
+  (samplers, interpolation, attribute vectors, traversals, maps).
+- ``vaekit.training``: ``Trainer``, ``TrainConfig``, run directories (``open_run``, ``load``).
+- ``vaekit.models`` (the protocol and one module per family), ``vaekit.objectives``
+  (bounds, KL schedules, regularizers, image terms), ``vaekit.data`` (``load``, datasets,
+  readers, molecules).
+- ``vaekit.distributions``, ``vaekit.nn``, ``vaekit.plotting``, ``vaekit.serialization``,
+  ``vaekit.errors``: the base every layer shares.
 """
 
 from vaekit import data, latent

@@ -19,6 +19,7 @@ import torch
 from vaekit.data import registry
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.config import DataConfig
+from vaekit.data.molecules.sequences import is_molecule_source, load_molecules
 from vaekit.data.parts import Parts
 from vaekit.data.readers import SUPPORTED, read_path
 from vaekit.data.registry import known_datasets
@@ -60,7 +61,6 @@ def load(
     config = source if isinstance(source, DataConfig) else DataConfig(source=os.fspath(source))
     config = config.replace(**overrides)
     if _molecules(config):
-        from vaekit.data.molecules.sequences import load_molecules
 
         return load_molecules(config)
     shape = tuple(int(s) for s in expected_shape) if expected_shape is not None else None
@@ -93,7 +93,6 @@ def load_for_model(
 
 def _molecules(config: DataConfig) -> bool:
     """Molecule sources go to ``vaekit.data.molecules.sequences``; molecule options elsewhere are errors."""
-    from vaekit.data.molecules.sequences import is_molecule_source
 
     if config.tokens is not None and registry.normalize_name(config.source) in registry.DATASETS:
         raise VaekitError(f"tokens apply to molecules, not to the named dataset '{config.source}'")

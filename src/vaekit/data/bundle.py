@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from vaekit.data.standardize import Standardizer
+from vaekit.errors import VaekitError
 
 #: Sequences: batches per length bucket of ``Dataset.train_order`` (sorted within a bucket,
 #: so a larger bucket wastes less padding but mixes the data less).
@@ -123,7 +124,6 @@ class Dataset:
 
     def split(self, name: str) -> torch.Tensor:
         """The tensor of split ``name`` ("train", "val" or "test"), or a clear error."""
-        from vaekit.errors import VaekitError
 
         tensor = getattr(self, name, None) if name in ("train", "val", "test") else None
         if tensor is None:

@@ -46,6 +46,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from vaekit.errors import VaekitError
+from vaekit.latent.encoding import encode_means
+from vaekit.training.devices import resolve_device
 
 #: Factor indices (n, k) -> codes (n, d).
 Representation = Callable[[np.ndarray], np.ndarray]
@@ -329,7 +331,6 @@ def model_representation(model: Any, sampler: FactorSampler, *, batch_size: int 
     """``represent`` for a trained model: render the factors' examples, encode them to posterior means."""
     import torch
 
-    from vaekit.latent.encoding import encode_means
 
     def represent(factors: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(sampler.observations(factors), dtype=np.float32))
@@ -386,7 +387,6 @@ def evaluate_run(run: Any, *, n: int = DEFAULT_POINTS, seed: int = 0, device: st
                  scores: bool = True) -> dict[str, Any]:
     """``evaluate_model`` for a run directory (``vaekit.runs.open_run``) trained on data with
     factor labels; the examples are rendered from the dataset's factor grid, not read from a split."""
-    from vaekit.training.trainer import resolve_device
 
     sampler = factor_sampler_for(run.data_info.name)
     run.model.to(resolve_device(device))

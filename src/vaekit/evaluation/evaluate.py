@@ -15,8 +15,11 @@ from typing import Any
 import torch
 
 from vaekit.errors import VaekitError
+from vaekit.latent.inputs import model_labels, split_examples
 from vaekit.models.base import Model
 from vaekit.plotting.pictures import is_image_run
+from vaekit.training.devices import resolve_device
+from vaekit.training.diagnosis import diagnose
 
 #: A latent dimension is active when the variance over the data of its posterior mean
 #: exceeds this (Burda et al. 2015).
@@ -184,9 +187,6 @@ def evaluate_run(run: Any, *, split: str = "test", k: int = 1000, limit: int | N
                  batch_size: int = 100, device: str = "cpu") -> dict[str, Any]:
     """``evaluate`` on a run's split (the first ``limit`` examples) on ``device`` (auto, cpu,
     cuda), plus ``split`` and the diagnosis, one line per finding, under ``findings``."""
-    from vaekit.latent.inputs import split_examples
-    from vaekit.training.diagnosis import diagnose
-    from vaekit.training.trainer import resolve_device
 
     if split not in SPLITS:
         raise VaekitError(f"--split: expected one of {', '.join(SPLITS)}, got '{split}'")
@@ -194,7 +194,6 @@ def evaluate_run(run: Any, *, split: str = "test", k: int = 1000, limit: int | N
         raise VaekitError(f"--limit: expected at least 1, got {limit}")
     if k < 1:
         raise VaekitError(f"--k: expected at least 1, got {k}")
-    from vaekit.latent.inputs import model_labels
 
     bundle = run.load_data()
     x, labels = split_examples(bundle, split)

@@ -26,6 +26,7 @@ from vaekit.atomic import atomic_path
 from vaekit.errors import VaekitError
 from vaekit.latent.encoding import encode_means
 from vaekit.latent.gmm import weights_sha256
+from vaekit.latent.inputs import split_examples
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
@@ -211,7 +212,6 @@ def fit_diffusion_sampler(run: Run, *, data: Dataset | torch.Tensor | None = Non
                           ) -> DiffusionSampler:
     """Fit a sampler on the posterior means of the run's training set, save it as
     ``run.path / DIFFUSION_FILE`` and return it (``settings``: ``DiffusionSampler``'s)."""
-    from vaekit.latent.inputs import split_examples  # inputs imports runs: import late
 
     if data is None:
         data = run.load_data()

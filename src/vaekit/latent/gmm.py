@@ -19,6 +19,8 @@ import torch
 from vaekit.atomic import atomic_path
 from vaekit.errors import VaekitError
 from vaekit.latent.encoding import encode_means
+from vaekit.latent.inputs import split_examples
+from vaekit.serialization import WEIGHTS_FILE
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
@@ -161,7 +163,6 @@ def weights_sha256(run: Run) -> str | None:
     """The checksum ``model.safetensors`` records for its weights (ties a fit to a model)."""
     from safetensors import safe_open
 
-    from vaekit.serialization import WEIGHTS_FILE
 
     try:
         with safe_open(str(run.path / WEIGHTS_FILE), framework="pt") as f:
@@ -181,7 +182,6 @@ def fit_gmm_sampler(run: Run, *, n_components: int = DEFAULT_COMPONENTS, data: D
     """
     if data is None:
         data = run.load_data()
-    from vaekit.latent.inputs import split_examples  # inputs imports runs: import late
 
     if isinstance(data, torch.Tensor):
         x, labels = data, None

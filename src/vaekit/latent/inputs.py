@@ -13,7 +13,9 @@ from pathlib import Path
 
 import torch
 
+from vaekit.data import load_for_model
 from vaekit.data.bundle import Dataset
+from vaekit.data.images import IMAGE_EXTENSIONS
 from vaekit.data.labels import class_index
 from vaekit.errors import VaekitError
 from vaekit.plotting.pictures import is_image_run
@@ -81,8 +83,6 @@ def is_index(value: str) -> bool:
 
 def load_image_file(run: Run, value: str, flag: str) -> torch.Tensor:
     """One image file as ``(1, *shape)``, resized and converted like the run's data."""
-    from vaekit.data import load_for_model
-    from vaekit.data.images import IMAGE_EXTENSIONS
 
     path = Path(value).expanduser()
     if not path.is_file():
@@ -96,7 +96,6 @@ def load_image_file(run: Run, value: str, flag: str) -> torch.Tensor:
 
 def load_image_folder(run: Run, value: str, flag: str) -> torch.Tensor:
     """All images of a folder ``(N, *shape)``, resized and converted like the run's data."""
-    from vaekit.data import load_for_model
 
     if not Path(value).expanduser().is_dir():
         raise VaekitError(f"{flag}: '{value}' is not a folder of images")

@@ -17,6 +17,7 @@ from PIL import Image
 
 from vaekit.atomic import atomic_path
 from vaekit.errors import VaekitError
+from vaekit.plotting.figures import latent_scatter
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -198,7 +199,6 @@ def save_scatter(coords: torch.Tensor, labels: torch.Tensor | None, path: str | 
                  class_names: list[str] | None = None, title: str = "", xlabel: str = "", ylabel: str = "") -> Path:
     """A scatter plot of ``(N, 2)`` points coloured by integer ``labels`` (with a legend):
     the report's latent map (``figures.latent_scatter``), written to a file."""
-    from vaekit.plotting.figures import latent_scatter
 
     path = Path(path)
     _check_image_suffix(path, (".png", ".jpg", ".jpeg", ".webp", ".svg", ".pdf"))

@@ -16,8 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from vaekit.data.molecules.tokens import get_tokenizer
 from vaekit.latent import GMM_FILE, encode_means, gmm_sampler, project_2d, traversal
 from vaekit.latent import sample as latent_sample
+from vaekit.objectives.schedules import KLSchedule
+from vaekit.plotting.figures import array_to_data_uri, figure_to_data_uri, kl_bars, latent_scatter, loss_curves
+from vaekit.plotting.pictures import grid
 from vaekit.report.template import Section, pixel_image, plot_html
 from vaekit.training.diagnosis import COLLAPSED_KL, active_dims
 
@@ -38,7 +42,6 @@ TABLE_MAX_COLUMNS = 10
 
 def _plot(fig: Any, alt: str, caption: str) -> str:
     """A figure embedded at its natural size (CSS pixels = figure pixels) with its caption."""
-    from vaekit.plotting.figures import figure_to_data_uri
 
     width = round(fig.get_figwidth() * fig.dpi)
     return plot_html(figure_to_data_uri(fig), width, alt, caption)
@@ -66,7 +69,6 @@ def fmt_num(v: float) -> str:
 def _beta_curve(run: Run) -> Callable[[np.ndarray], np.ndarray] | None:
     """β as a smooth function of (fractional) epoch, so per-step annealing draws as a ramp,
     not as the staircase of the per-epoch values in metrics.jsonl."""
-    from vaekit.objectives.schedules import KLSchedule
 
     tc = run.train_config
     try:
@@ -82,7 +84,6 @@ def _beta_curve(run: Run) -> Callable[[np.ndarray], np.ndarray] | None:
 
 
 def curves_section(run: Run) -> Section | None:
-    from vaekit.plotting.figures import loss_curves
 
     metrics = run.metrics
     if not metrics:
@@ -106,8 +107,6 @@ def curves_section(run: Run) -> Section | None:
 # -- image sections ------------------------------------------------------------------------
 def _grid_image(images: torch.Tensor, nrow: int) -> tuple[str, int]:
     """A ``(N, C, H, W)`` grid (``pictures.grid``) scaled up by an integer factor: its data URI and width."""
-    from vaekit.plotting.figures import array_to_data_uri
-    from vaekit.plotting.pictures import grid
 
     scale = max(1, round(CELL_PX / max(images.shape[-2:])))
     arr = grid(images.detach().float().cpu(), nrow)
@@ -228,7 +227,6 @@ def _sequence_text(run: Run) -> Callable[[torch.Tensor], str]:
     info = run.data_info
     vocabulary = list(info.vocabulary or [])
     try:
-        from vaekit.data.molecules.tokens import get_tokenizer
 
         detokenize = get_tokenizer(info.tokenizer or "smiles").detokenize
     except Exception:  # no chem extra: show the tokens themselves
@@ -285,7 +283,6 @@ def kl_per_dim(run: Run) -> tuple[np.ndarray | None, str]:
 
 
 def kl_section(kl: np.ndarray | None, where: str, free_bits: float = 0.0) -> Section | None:
-    from vaekit.plotting.figures import kl_bars
 
     if kl is None or not len(kl):
         return None
@@ -303,7 +300,6 @@ def kl_section(kl: np.ndarray | None, where: str, free_bits: float = 0.0) -> Sec
 
 # -- latent map ----------------------------------------------------------------------------
 def latent_map_section(run: Run, data: Dataset) -> Section:
-    from vaekit.plotting.figures import latent_scatter
 
     x, labels, split = held_out(data)
     d = run.model.config.latent_dim

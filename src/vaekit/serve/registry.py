@@ -17,6 +17,9 @@ from typing import Any
 import torch
 
 from vaekit.errors import VaekitError
+from vaekit.latent import gmm_sampler, kl_order
+from vaekit.latent.diffusion import DIFFUSION_FILE, diffusion_sampler
+from vaekit.latent.inputs import split_examples
 from vaekit.plotting.pictures import is_image_run
 from vaekit.serialization import CONFIG_FILE
 from vaekit.serve.batching import MicroBatcher
@@ -108,12 +111,10 @@ class ServedRun:
 
     def has_diffusion(self) -> bool:
         """Whether ``vaekit sample RUN --sampler diffusion`` has fitted and saved the run's sampler."""
-        from vaekit.latent.diffusion import DIFFUSION_FILE
 
         return (self.run.path / DIFFUSION_FILE).is_file()
 
     def examples(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-        from vaekit.latent.inputs import split_examples
 
         bundle = self.data()
         if bundle.split(split) is None or not len(bundle.split(split)):
@@ -135,7 +136,6 @@ class ServedRun:
                 return [float(v) for v in kl]
             if not self.has_data():
                 return None
-            from vaekit.latent import kl_order
 
             try:
                 split = "test" if self.data().test is not None and len(self.data().test) else "train"
@@ -157,14 +157,12 @@ class ServedRun:
             raise ApiError(400, f"sampler: run '{self.name}' has a learned prior; use sampler 'prior'")
         if not self.has_data():
             raise ApiError(409, f"sampler: run '{self.name}' has no dataset to fit a GMM sampler on; use 'prior'")
-        from vaekit.latent import gmm_sampler
 
         return self.once("gmm", lambda: gmm_sampler(self.run))
 
     def diffusion(self) -> Any:
         """The run's saved latent diffusion sampler. Fitting one takes minutes, too long for a
         request, so the server uses it only once ``vaekit sample RUN --sampler diffusion`` made it."""
-        from vaekit.latent.diffusion import diffusion_sampler
 
         if not self.has_diffusion():
             raise ApiError(409, f"sampler: run '{self.name}' has no diffusion sampler yet; fit it once with "

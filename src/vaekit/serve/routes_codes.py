@@ -8,7 +8,7 @@ import torch
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from vaekit.serve.errors import ApiError
-from vaekit.serve.images import png_bytes
+from vaekit.serve.images import png_bytes, read_upload
 from vaekit.serve.registry import ServedRun
 from vaekit.serve.responses import ERROR_RESPONSES, PNG_CONTENT, image_response, served
 from vaekit.serve.schemas import DecodeRequest, ImageData, Label, Posterior, RowRequest, Values
@@ -18,7 +18,6 @@ router = APIRouter(tags=["latent codes"])
 
 async def read_file(request: Request, upload: UploadFile, run: ServedRun, what: str) -> torch.Tensor:
     """An uploaded image as ``(1, *shape)`` of the run, within the app's upload limits."""
-    from vaekit.serve.images import read_upload
 
     run.require_image(what)
     limits = request.app.state.limits

@@ -17,7 +17,7 @@ import yaml
 
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
-from vaekit.training.trainer import TrainConfig
+from vaekit.training.config import TrainConfig
 
 SECTIONS = ("model", "train", "data")
 

@@ -20,7 +20,10 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vaekit.atomic import atomic_path, atomic_write_text
 from vaekit.data.bundle import DataInfo, Dataset
+from vaekit.data.download import cache_dir
+from vaekit.version import __version__ as VERSION
 
 if TYPE_CHECKING:
     from vaekit.data.config import DataConfig
@@ -34,7 +37,6 @@ def cache_key(config: DataConfig, named: str | None) -> str:
     """A hash of everything the tokenised rows depend on."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from vaekit.version import __version__ as VERSION
 
     def installed(package: str) -> str:
         try:
@@ -53,7 +55,6 @@ def cache_key(config: DataConfig, named: str | None) -> str:
 
 
 def _paths(key: str) -> tuple[Path, Path]:
-    from vaekit.data.download import cache_dir
 
     folder = cache_dir() / "molecules"
     return folder / f"{key}.safetensors", folder / f"{key}.json"
@@ -83,7 +84,6 @@ def save_cached(key: str, data: Dataset) -> None:
     be written (read-only home) costs nothing but the next load's time."""
     from safetensors.torch import save_file
 
-    from vaekit.atomic import atomic_path, atomic_write_text
 
     sizes = sum(len(t) for t in (data.train, data.val, data.test) if t is not None)
     if sizes < MIN_MOLECULES:

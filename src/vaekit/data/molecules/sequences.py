@@ -34,6 +34,10 @@ import numpy as np
 import torch
 
 from vaekit.data.bundle import DataInfo, Dataset
+from vaekit.data.molecules.cache import cache_key, load_cached, save_cached
+from vaekit.data.molecules.smiles_files import SmilesFile, read_smiles, validate
+from vaekit.data.molecules.smiles_sets import NAMED_SETS, canonical_set_name
+from vaekit.data.molecules.tokens import Vocabulary, get_tokenizer
 from vaekit.data.splits import split_indices
 from vaekit.errors import VaekitError
 
@@ -61,7 +65,6 @@ def named_set(source: str) -> str | None:
     """The canonical name (``moses:train``...) of a named molecule set, or None. A bare name
     wins over a folder of that name in the working directory (a run directory called
     ``moses``), as for vaekit's other named datasets; ``./moses`` is the folder."""
-    from vaekit.data.molecules.smiles_sets import canonical_set_name
 
     if any(c in source for c in "/\\"):
         return None
@@ -70,8 +73,6 @@ def named_set(source: str) -> str | None:
 
 def load_molecules(config: DataConfig) -> Dataset:
     """The ``Dataset`` of a molecule source (see the module docstring)."""
-    from vaekit.data.molecules.cache import cache_key, load_cached, save_cached
-    from vaekit.data.molecules.tokens import Vocabulary, get_tokenizer
 
     if config.label_column is not None:
         raise VaekitError("label_column applies to tables only, not to molecules (use properties=... for "
@@ -124,8 +125,6 @@ def load_molecules(config: DataConfig) -> Dataset:
 def _splits(config: DataConfig, named: str | None, properties: list[str], reports: list[str]
             ) -> dict[str, tuple[list[str], np.ndarray]]:
     """Canonical SMILES and property rows of train / val / test (augmented training set)."""
-    from vaekit.data.molecules.smiles_files import read_smiles
-    from vaekit.data.molecules.smiles_sets import NAMED_SETS
 
     source = _subset(read_smiles(named or config.source, column=config.smiles_column, properties=properties),
                      config.limit)
@@ -157,7 +156,6 @@ def _subset(file: SmilesFile, limit: int | None) -> SmilesFile:
     """A seeded random subset of at most ``limit`` molecules, in file order."""
     if limit is None or limit >= len(file.smiles):
         return file
-    from vaekit.data.molecules.smiles_files import SmilesFile
 
     keep = np.sort(np.random.default_rng(SUBSET_SEED).choice(len(file.smiles), size=limit, replace=False))
     return SmilesFile([file.smiles[i] for i in keep], [file.line_numbers[i] for i in keep], file.origin,
@@ -169,7 +167,6 @@ def _valid(file: SmilesFile, properties: Sequence[str], reports: list[str], *,
     """Canonical SMILES of the valid molecules and their property rows ``(N, P)``; the
     invalid ones reported. ``with_properties``: a set without the columns (MOSES's test
     set) gets NaN targets of that width, which the property head leaves out."""
-    from vaekit.data.molecules.smiles_files import validate
 
     smiles, indices, report = validate(file)
     if report:
