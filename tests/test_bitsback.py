@@ -111,3 +111,65 @@ def test_round_trip_is_exact_on_every_one_of_the_10000_binarized_mnist_test_imag
     payload = compress_lossless(run.model, x)
     assert torch.equal(decompress_lossless(run.model, payload, len(x), (1, 28, 28)), x)
     assert len(payload) * 8 / x.numel() < 0.3  # bits per pixel; bz2 needs ~0.25 on this set
+
+
+@pytest.fixture(scope="module")
+def digits_cvae():
+    """An untrained CVAE for binarized 8x8 digits, and the digits with their labels: exactness
+    and the coded size hold for any weights."""
+    from vaekit.models import build
+
+    digits = load_digits()
+    x = torch.from_numpy((digits.data.reshape(-1, 1, 8, 8) >= 8).astype(np.float32))
+    y = torch.from_numpy(digits.target).long()
+    torch.manual_seed(0)
+    model = build({"model": "cvae", "input_shape": [1, 8, 8], "latent_dim": 4, "hidden": [64], "num_classes": 10})
+    return model.eval(), x, y
+
+
+def test_a_cvae_codes_images_with_their_labels_and_decodes_both_exactly(digits_cvae):
+    model, x, y = digits_cvae
+    x, y = x[:40], y[:40]
+    payload = compress_lossless(model, x, seed=1, labels=y)
+    images, labels = decompress_lossless(model, payload, len(x), (1, 8, 8), with_labels=True)
+    assert torch.equal(images, x) and torch.equal(labels, y)
+    assert torch.equal(decompress_lossless(model, payload, len(x), (1, 8, 8)), x)
+
+
+def test_the_label_costs_log2_of_the_classes_on_top_of_the_negative_elbo(digits_cvae):
+    model, x, y = digits_cvae
+    x, y = x[:400], y[:400]
+    coded = len(compress_lossless(model, x, labels=y)) * 8 - clean_bits(4, len(x))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        elbo_nats = torch.stack([model.loss(x, y).elbo for _ in range(50)]).mean().item() * len(x)
+    expected = elbo_nats / math.log(2) + len(x) * math.log2(10)
+    assert abs(coded - expected) / expected < 0.01, (coded, expected)
+
+
+def test_a_cvae_file_carries_its_labels_through_the_container(digits_cvae):
+    from vaekit.compression import compress, decompress, unpack
+
+    model, x, y = digits_cvae
+    data = compress(model, x[:5], lossless=True, labels=y[:5])
+    assert unpack(data)[0].mode == "lossless"
+    images, labels = decompress(model, data, with_labels=True)
+    assert torch.equal(images, x[:5]) and torch.equal(labels, y[:5])
+
+
+def test_labels_are_required_by_a_conditional_model_and_refused_by_another(digits_cvae, digits_run):
+    model, x, y = digits_cvae
+    with pytest.raises(VaekitError, match="conditional: pass each image's class label"):
+        compress_lossless(model, x[:3])
+    with pytest.raises(VaekitError, match=r"3 class indices in 0..9"):
+        compress_lossless(model, x[:3], labels=torch.tensor([0, 10, 2]))
+    with pytest.raises(VaekitError, match="not conditional"):
+        compress_lossless(digits_run.model, held_out(digits_run, 3), labels=y[:3])
+
+
+def test_a_model_without_one_gaussian_posterior_is_refused():
+    from vaekit.models import build
+
+    hvae = build({"model": "hvae", "input_shape": [1, 8, 8], "groups": [2, 2], "hidden": [16]})
+    with pytest.raises(VaekitError, match="posterior is not one Gaussian"):
+        compress_lossless(hvae, torch.zeros(1, 1, 8, 8))

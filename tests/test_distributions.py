@@ -86,3 +86,19 @@ def test_logvar_is_clamped_so_extreme_values_stay_finite():
 def test_standard_normal_log_prob_value(sigma):
     z = torch.full((1, 1), sigma)
     assert standard_normal_log_prob(z).item() == pytest.approx(-0.5 * (math.log(2 * math.pi) + sigma**2))
+
+
+def test_a_point_mass_draws_its_point_and_takes_its_kl_from_the_model():
+    from vaekit.distributions import LOGVAR_MIN, PointMass, Posterior
+
+    point = torch.randn(3, 4)
+    q = PointMass(point, lambda: torch.full((3, 4), 0.5))
+    assert isinstance(q, Posterior) and not q.gaussian
+    assert torch.equal(q.rsample(), point) and torch.equal(q.sample(5), point.expand(5, 3, 4))
+    assert torch.equal(q.mode(), point) and torch.equal(q.log_prob(q.rsample(2)), torch.zeros(2, 3))
+    assert torch.equal(q.kl(), torch.full((3,), 2.0)) and bool((q.logvar == LOGVAR_MIN).all())
+
+
+def test_a_diagonal_gaussian_is_the_gaussian_posterior():
+    q = DiagonalGaussian(torch.zeros(2, 3), torch.zeros(2, 3))
+    assert q.gaussian and torch.equal(q.std, torch.ones(2, 3)) and torch.equal(q.kl(), torch.zeros(2))

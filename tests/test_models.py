@@ -153,3 +153,39 @@ def test_iwae_with_free_bits_or_a_regularizer_is_refused():
         model.loss(torch.rand(2, 4), iw_samples=5, free_bits=0.5)
     with pytest.raises(VaekitError, match=message):
         model.loss(torch.rand(2, 4), iw_samples=5, regularizer=BetaTCVAE(6.0, 100))
+
+
+FAMILIES = {
+    "vae": {"input_shape": [1, 8, 8], "latent_dim": 2, "hidden": [8]},
+    "cvae": {"input_shape": [1, 8, 8], "latent_dim": 2, "hidden": [8], "num_classes": 3},
+    "hvae": {"input_shape": [1, 8, 8], "groups": [2, 2], "hidden": [8]},
+    "vqvae": {"input_shape": [1, 8, 8], "channels": [4], "codebook_size": 4, "code_dim": 2, "res_blocks": 0},
+    "codec": {"input_shape": [1, 8, 8], "channels": 4, "latent_channels": 2, "stages": 1},
+}
+
+
+@pytest.mark.parametrize(("family", "capabilities"), [
+    ("vae", {"gaussian_posterior": True, "conditional": False, "point_posterior": False, "entropy_coded": False}),
+    ("cvae", {"gaussian_posterior": True, "conditional": True, "point_posterior": False, "entropy_coded": False}),
+    ("hvae", {"gaussian_posterior": False, "conditional": False, "learned_prior": False}),
+    ("vqvae", {"gaussian_posterior": False, "point_posterior": True, "learned_prior": True, "entropy_coded": False}),
+    ("codec", {"gaussian_posterior": False, "point_posterior": True, "learned_prior": True, "entropy_coded": True}),
+])
+def test_each_family_declares_its_capabilities_and_encodes_to_a_posterior(family, capabilities):
+    from vaekit.distributions import Posterior
+
+    model = build({"model": family, **FAMILIES[family]}).eval()
+    assert {k: getattr(model, k) for k in capabilities} == capabilities
+    assert model.sequences is False and model.config.sequences is False
+    x = (torch.rand(3, 1, 8, 8) > 0.5).float()
+    cond = model.sample_cond(3)
+    q = model.encode(x, cond)
+    assert isinstance(q, Posterior) and q.gaussian == (family in ("vae", "cvae", "hvae"))
+    assert q.mean.shape == q.logvar.shape == q.std.shape == (3, model.config.latent_dim)
+    assert q.rsample(4).shape == (4, 3, model.config.latent_dim) and q.kl().shape == (3,)
+    assert torch.isfinite(q.kl_per_dim()).all() and q.log_prob(q.mode()).shape == (3,)
+
+
+def test_the_default_run_name_is_the_architecture_or_the_family():
+    assert VAEConfig(arch="conv").run_name == "conv"
+    assert build({"model": "hvae", **FAMILIES["hvae"]}).config.run_name == "hvae"

@@ -1,8 +1,9 @@
 """Distributions as objects: every numerical detail of the objective lives here once.
 
-The posterior ``DiagonalGaussian`` gives the closed-form KL and the reparameterized
-sample; the likelihoods (``Bernoulli``, ``Gaussian``, ``StudentT``, ``Categorical``) give
-``log_prob`` computed stably (Bernoulli from logits, never from probabilities) and a
+The posteriors (``Posterior``: ``DiagonalGaussian``, ``PointMass``; the codec's uniform box
+in ``models/codec.py``) give the KL and the reparameterized sample, the Gaussian's in
+closed form; the likelihoods (``Bernoulli``, ``Gaussian``, ``StudentT``, ``Categorical``)
+give ``log_prob`` computed stably (Bernoulli from logits, never from probabilities) and a
 ``mean`` for pictures. Shapes: a distribution has ``batch`` dims in front and
 ``event_ndim`` trailing dims that ``log_prob`` and ``kl`` sum over, so the same object
 works for one sample ``(B, ...)`` and for ``k`` importance samples ``(k, B, ...)``.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -33,18 +36,23 @@ def _sum_event(t: torch.Tensor, event_ndim: int) -> torch.Tensor:
     return t.sum(dim=tuple(range(-event_ndim, 0))) if event_ndim > 0 else t
 
 
-class DiagonalGaussian:
-    """q(z|x) = N(mean, diag(exp(logvar))), the VAE posterior.
+class Posterior(ABC):
+    """q(z|x): what ``Model.encode`` returns, and all a tool may ask of it.
 
-    ``kl()`` is the closed form against N(0, I):
-    KL = 0.5 * sum(mu^2 + sigma^2 - log sigma^2 - 1); ``kl(other)`` the closed form
-    against another diagonal Gaussian (hierarchical priors).
+    ``mean`` (the code a tool plots, interpolates, exports), ``logvar`` / ``var`` / ``std``
+    (each dimension's spread around it), ``mode()`` (the point a reconstruction decodes),
+    ``rsample(n)`` / ``sample(n)`` (draws, ``(n, *mean.shape)`` with ``n``), ``log_prob(z)``,
+    and ``kl()`` / ``kl_per_dim()`` against the model's prior. ``gaussian`` says whether it
+    is a ``DiagonalGaussian`` (what the closed forms of the total-correlation objectives and
+    bits-back coding need). Shapes as every distribution here: batch dims in front,
+    ``event_ndim`` trailing dims that ``log_prob`` and ``kl`` sum over.
     """
 
-    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor, event_ndim: int = 1) -> None:
-        self.mean = full_precision(mean)
-        self.logvar = full_precision(logvar).clamp(LOGVAR_MIN, LOGVAR_MAX)
-        self.event_ndim = event_ndim
+    #: True for a diagonal Gaussian (``DiagonalGaussian``), False for every other posterior.
+    gaussian: ClassVar[bool] = False
+    mean: torch.Tensor
+    logvar: torch.Tensor
+    event_ndim: int = 1
 
     @property
     def std(self) -> torch.Tensor:
@@ -55,7 +63,44 @@ class DiagonalGaussian:
         return torch.exp(self.logvar)
 
     def mode(self) -> torch.Tensor:
+        """The most probable z (the posterior mean unless a family says otherwise)."""
         return self.mean
+
+    @abstractmethod
+    def rsample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A draw z ~ q(z|x), differentiable in q's parameters; ``n`` draws with a leading dim."""
+
+    def sample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rsample(n, generator=generator)
+
+    @abstractmethod
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log q(z|x), summed over the event dims."""
+
+    @abstractmethod
+    def kl_per_dim(self) -> torch.Tensor:
+        """Elementwise KL(q || prior); shape of ``mean``."""
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || prior) summed over the event dims: one value per example."""
+        return _sum_event(self.kl_per_dim(), self.event_ndim)
+
+
+class DiagonalGaussian(Posterior):
+    """q(z|x) = N(mean, diag(exp(logvar))), the VAE posterior.
+
+    ``kl()`` is the closed form against N(0, I):
+    KL = 0.5 * sum(mu^2 + sigma^2 - log sigma^2 - 1); ``kl(other)`` the closed form
+    against another diagonal Gaussian (hierarchical priors).
+    """
+
+    gaussian: ClassVar[bool] = True
+
+    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor, event_ndim: int = 1) -> None:
+        self.mean = full_precision(mean)
+        self.logvar = full_precision(logvar).clamp(LOGVAR_MIN, LOGVAR_MAX)
+        self.event_ndim = event_ndim
 
     def rsample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """z = mu + sigma * eps, eps ~ N(0, I): differentiable in mu and logvar.
@@ -68,10 +113,6 @@ class DiagonalGaussian:
             shape = self.mean.shape if n is None else (n, *self.mean.shape)
             eps = torch.randn(shape, dtype=self.mean.dtype, device=self.mean.device, generator=generator)
         return self.mean + self.std * eps
-
-    def sample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        with torch.no_grad():
-            return self.rsample(n, generator=generator)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z|x), summed over the event dims."""
@@ -89,6 +130,31 @@ class DiagonalGaussian:
     def kl(self, other: DiagonalGaussian | None = None) -> torch.Tensor:
         """KL(q || p) summed over the event dims: one value per example."""
         return _sum_event(self.kl_per_dim(other), self.event_ndim)
+
+
+class PointMass(Posterior):
+    """q(z|x) = delta(z - point): a deterministic encoder's posterior (a VQ-VAE's codes).
+
+    Every draw is the point itself (gradients flow through it), ``log_prob`` is 0 (the
+    log-mass of its one atom), and the spread is none: ``logvar`` is ``LOGVAR_MIN``, the
+    smallest any posterior reports. ``kl_per_dim`` is the model's, given as a function
+    (computed when asked): against a discrete prior over codes, KL(delta || p) = -log p(code).
+    """
+
+    def __init__(self, point: torch.Tensor, kl_per_dim: Callable[[], torch.Tensor], event_ndim: int = 1) -> None:
+        self.mean = point
+        self.logvar = torch.full_like(point, LOGVAR_MIN)
+        self.event_ndim = event_ndim
+        self._kl_per_dim = kl_per_dim
+
+    def rsample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.mean if n is None else self.mean.unsqueeze(0).expand(n, *self.mean.shape)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(z.shape[:z.dim() - self.event_ndim], dtype=z.dtype, device=z.device)
+
+    def kl_per_dim(self) -> torch.Tensor:
+        return self._kl_per_dim()
 
 
 def standard_normal_log_prob(z: torch.Tensor, event_ndim: int = 1) -> torch.Tensor:

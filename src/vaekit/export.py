@@ -66,7 +66,7 @@ def example_inputs(model: Model, batch: int = 2) -> tuple[tuple[torch.Tensor, ..
 def _check(model: Model, fmt: str) -> None:
     if fmt not in FORMATS:
         raise VaekitError(f"format: expected onnx or torchscript, got '{fmt}'")
-    if getattr(model.config, "accepts_sequences", False):
+    if model.sequences:
         raise VaekitError(f"export: model '{model.config.model}' decodes sequences token by token, which has no "
                           "single-graph export here")
 

@@ -66,8 +66,7 @@ def train(
     model_config = model_config_for(bundle.info, model or {}, bundle)
     distributed.init_from_env(resolve_device(train_config.device))
     if out is None:  # every rank must agree on the name: rank 0 picks it
-        name = getattr(model_config, "arch", model_config.model)  # runs/mnist-conv, runs/mnist-hvae
-        out = distributed.gather_objects(default_run_name(data_config.source, name))[0]
+        out = distributed.gather_objects(default_run_name(data_config.source, model_config.run_name))[0]
     out = Path(out)
     if distributed.is_main():
         prepare_directory(out, overwrite=overwrite)
@@ -159,7 +158,8 @@ def _with_data_defaults(config: DataConfig, config_cls: type[ModelConfig]) -> Da
     """``config`` with the family's data defaults for the fields left unset (a seqvae reads a
     CSV as SMILES). A named dataset of images or tables keeps its own reading, so that the
     model and the data are refused with the message that names both (``model_config_for``)."""
-    unset = {k: v for k, v in config_cls.data_defaults.items() if getattr(config, k) is None}
+    current = config.to_dict()
+    unset = {k: v for k, v in config_cls.data_defaults.items() if current[k] is None}
     if not unset or vdata.registry.normalize_name(config.source) in vdata.registry.DATASETS:
         return config
     return config.replace(**unset)

@@ -39,9 +39,7 @@ class MoleculeModel:
     property_names: list[str]
 
     def __init__(self, model: Model) -> None:
-        from vaekit.models.seqvae import SeqVAE
-
-        if not isinstance(model, SeqVAE):
+        if not model.sequences:
             raise VaekitError(f"model '{model.config.model}' is not a sequence VAE; molecule tools need a run of "
                               "vaekit train ... --model seqvae")
         self.model = model.eval()

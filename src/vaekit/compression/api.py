@@ -6,8 +6,10 @@
 
 Lossy files need a codec run (``vaekit train DATA --model codec``); ``decompress`` returns
 exactly the model's quantised reconstruction (``Codec.reconstruct``), bit for bit.
-Lossless files (``lossless=True``) need a VAE with a Bernoulli likelihood and binary
-images: bits-back coding (``vaekit.compression.bitsback``), an exact round trip.
+Lossless files (``lossless=True``) need a model with a Gaussian posterior and a Bernoulli
+likelihood (a VAE; a CVAE codes each image with its class label, ``labels=``, and
+``decompress(..., with_labels=True)`` returns them) and binary images: bits-back coding
+(``vaekit.compression.bitsback``), an exact round trip.
 """
 
 from __future__ import annotations
@@ -29,23 +31,22 @@ BATCH = 1000
 
 def as_model(source: str | Path | Model | object) -> Model:
     """A model from a run directory path, a ``Run`` or a ``Model``, in eval mode."""
+    from vaekit.training.runs import Run, load
+
     if isinstance(source, Model):
         return source.eval()
     if isinstance(source, (str, Path)):
-        from vaekit.training.runs import load
-
         return load(source)
-    model = getattr(source, "model", None)
-    if isinstance(model, Model):
-        return model.eval()
+    if isinstance(source, Run):
+        return source.model.eval()
     raise TypeError(f"expected a run directory, a Run or a Model, got {type(source).__name__}")
 
 
 def _codec(model: Model) -> Codec:
-    if not isinstance(model, Codec):
+    if not model.entropy_coded:
         raise VaekitError(f"lossy compression needs a codec run (vaekit train DATA --model codec), not a "
                           f"'{model.config.model}' model (for binary images and a VAE, use --lossless)")
-    return model
+    return model  # an entropy-coded model is a Codec
 
 
 def _check_images(model: Model, images: torch.Tensor) -> torch.Tensor:
@@ -93,14 +94,15 @@ class _Coding:
 
 
 def compress(source: str | Path | Model | object, images: torch.Tensor, *, lossless: bool = False,
-             seed: int = 0) -> bytes:
-    """One ``.vkc`` file's bytes holding all ``images`` (N, C, H, W) (or one (C, H, W))."""
+             seed: int = 0, labels: torch.Tensor | None = None) -> bytes:
+    """One ``.vkc`` file's bytes holding all ``images`` (N, C, H, W) (or one (C, H, W)).
+    ``labels``: a conditional model's class label of each image (lossless: coded in the file)."""
     model = as_model(source)
     images = _check_images(model, images)
     if lossless:
         from vaekit.compression.lossless import compress_lossless
 
-        payload = compress_lossless(model, images, seed=seed)
+        payload = compress_lossless(model, images, seed=seed, labels=labels)
         header = Header(mode="lossless", identity=model_identity(model), count=len(images),
                         shape=tuple(int(v) for v in images.shape[1:]))
         return pack(header, payload)
@@ -115,9 +117,11 @@ def compress_each(source: str | Path | Model | object, images: torch.Tensor) -> 
     return [coding.file(symbols[i:i + 1]) for i in range(len(symbols))]
 
 
-def decompress(source: str | Path | Model | object, data: bytes, *, name: str = "input") -> torch.Tensor:
+def decompress(source: str | Path | Model | object, data: bytes, *, name: str = "input", with_labels: bool = False
+               ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
     """The images of a ``.vkc`` file's bytes, (N, C, H, W) float32 in [0, 1]. ``name`` (the
-    file's path) is what an error about the bytes names."""
+    file's path) is what an error about the bytes names. ``with_labels``: ``(images, labels)``,
+    the class labels a conditional model's lossless file holds (else ``None``)."""
     model = as_model(source)
     header, payload = unpack(data, name)
     if header.identity != model_identity(model):
@@ -126,11 +130,12 @@ def decompress(source: str | Path | Model | object, data: bytes, *, name: str = 
     if header.mode == "lossless":
         from vaekit.compression.lossless import decompress_lossless
 
-        return decompress_lossless(model, payload, header.count, header.shape)
+        return decompress_lossless(model, payload, header.count, header.shape, with_labels=with_labels)
     coding = _Coding(_codec(model))
     if header.shape != coding.shape:
         raise VaekitError(f"{name}: holds {header.shape} images, the model makes {coding.shape}")
-    return coding.images(coding.coder.decode(payload, header.count, coding.length, name))
+    images = coding.images(coding.coder.decode(payload, header.count, coding.length, name))
+    return (images, None) if with_labels else images
 
 
 def decompress_many(source: str | Path | Model | object, files: list[bytes]) -> torch.Tensor:

@@ -13,6 +13,12 @@ Decoding undoes the three steps in reverse order (pop z with the prior, pop x wi
 push z back with q(z|x)), image by image from the last to the first. The net cost of an
 image is -log2 p(x|z) - log2 p(z) + log2 q(z|x) bits: on average the negative ELBO.
 
+Any model with a Gaussian posterior against the N(0, I) prior (``Model.gaussian_posterior``)
+and a Bernoulli likelihood codes. A conditional one (a CVAE) codes each image with its class
+label as the condition of q(z|x, y) and p(x|z, y): the label travels in the stack itself,
+pushed last with a uniform model over the ``num_classes`` classes (log2 K bits an image) and
+popped first when decoding, which returns it with the image (``with_labels``).
+
 Discretised latent: every latent dimension is cut into ``BUCKETS`` intervals of equal mass
 under the N(0, 1) prior (edges Phi^-1(i / K)), so the prior over buckets is uniform (exactly
 ``LATENT_BITS`` bits per dimension) and the posterior over buckets is the Gaussian's mass
@@ -56,6 +62,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.distributions import Bernoulli
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model
 
@@ -91,14 +98,17 @@ def clean_bits(latent_dim: int, n: int) -> int:
     return WORD_BITS * clean_words(latent_dim, n)
 
 
-def compress_lossless(model: Model, images: torch.Tensor, seed: int = 0, *, latent_bits: int = LATENT_BITS
-                      ) -> bytes:
+def compress_lossless(model: Model, images: torch.Tensor, seed: int = 0, *, labels: torch.Tensor | None = None,
+                      latent_bits: int = LATENT_BITS) -> bytes:
     """Bits-back code binarized ``images`` ``(n, *shape)`` (every value 0 or 1) with a trained
-    VAE (``model="vae"``, Bernoulli likelihood). ``seed`` draws the initial clean bits;
-    ``latent_bits``: 2^latent_bits buckets per latent dimension (decode with the same).
-    Returns the payload: little-endian 32-bit words of the ANS stack."""
+    model with a Gaussian posterior and a Bernoulli likelihood (``vae``, ``cvae``); a
+    conditional model needs the images' class ``labels`` ``(n,)``, which are coded with them.
+    ``seed`` draws the initial clean bits; ``latent_bits``: 2^latent_bits buckets per latent
+    dimension (decode with the same). Returns the payload: little-endian 32-bit words of the
+    ANS stack."""
     coder = _Coding(model, latent_bits)
     x = coder.check_images(images)
+    y = coder.check_labels(labels, len(x))
     n, step = len(x), lanes(len(x))
     ans = _ans_coder(_initial_words(clean_words(coder.latent_dim, n), seed))
     categorical, bernoulli, _ = _entropy_models()
@@ -106,17 +116,23 @@ def compress_lossless(model: Model, images: torch.Tensor, seed: int = 0, *, late
     with _one_thread(), torch.no_grad():
         for start in range(0, n, step):
             block = slice(start, min(start + step, n))
-            z = ans.decode(categorical, coder.posterior(x[block]))
-            ans.encode_reverse(pixels[block].reshape(-1), bernoulli, coder.likelihood(z))
+            cond = None if y is None else y[block]
+            z = ans.decode(categorical, coder.posterior(x[block], cond))
+            ans.encode_reverse(pixels[block].reshape(-1), bernoulli, coder.likelihood(z, cond))
             ans.encode_reverse(z, coder.prior)
+            if cond is not None:
+                ans.encode_reverse(cond.numpy().astype(np.int32), coder.labels)
     return ans.get_compressed().astype("<u4").tobytes()
 
 
 def decompress_lossless(model: Model, payload: bytes, n: int, shape: tuple[int, ...], *,
-                        latent_bits: int = LATENT_BITS) -> torch.Tensor:
+                        latent_bits: int = LATENT_BITS, with_labels: bool = False
+                        ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
     """The ``n`` images ``(n, *shape)`` (float32, 0/1) that ``compress_lossless`` coded into
     ``payload`` with the same model, or a ``VaekitError`` if the payload does not decode to
-    exactly ``n`` images (truncated, corrupted, or coded with other weights)."""
+    exactly ``n`` images (truncated, corrupted, or coded with other weights). With
+    ``with_labels``: ``(images, labels)``, the class labels (int64 ``(n,)``) a conditional
+    model coded them with (``None`` for an unconditional one)."""
     coder = _Coding(model, latent_bits)
     shape = tuple(int(s) for s in shape)
     if shape != coder.shape:
@@ -130,21 +146,27 @@ def decompress_lossless(model: Model, payload: bytes, n: int, shape: tuple[int, 
     ans = _ans_coder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
     categorical, bernoulli, _ = _entropy_models()
     out = np.empty((n, int(np.prod(shape))), dtype=np.float32)
+    labels = torch.empty(n, dtype=torch.long) if coder.conditional else None
     step = lanes(n)
     with _one_thread(), torch.no_grad():
         for start in reversed(range(0, n, step)):
             block = slice(start, min(start + step, n))
             count = block.stop - block.start
+            cond = None
+            if labels is not None:
+                cond = torch.from_numpy(ans.decode(coder.labels, count).astype(np.int64))
+                labels[block] = cond
             z = ans.decode(coder.prior, count * coder.latent_dim)
-            pixels = ans.decode(bernoulli, coder.likelihood(z)).reshape(count, -1)
+            pixels = ans.decode(bernoulli, coder.likelihood(z, cond)).reshape(count, -1)
             x = torch.from_numpy(pixels.astype(np.float32)).reshape(count, *shape)
-            ans.encode_reverse(z, categorical, coder.posterior(x))
+            ans.encode_reverse(z, categorical, coder.posterior(x, cond))
             out[block] = pixels
     if ans.num_words() != initial:
         raise VaekitError(f"lossless payload: {n} images decoded but {ans.num_words()} words remain instead of the "
                           f"{initial} initial ones: the payload is corrupted, truncated or was coded with another "
                           "model or image count")
-    return torch.from_numpy(out).reshape(n, *shape)
+    images = torch.from_numpy(out).reshape(n, *shape)
+    return (images, labels) if with_labels else images
 
 
 # -- the coding model ---------------------------------------------------------------------
@@ -162,22 +184,33 @@ def _entropy_models() -> tuple[Any, Any, Any]:
 
 
 class _Coding:
-    """A VAE seen as the three distributions bits-back coding needs, as numpy tables."""
+    """A model seen as the three distributions bits-back coding needs, as numpy tables (and,
+    for a conditional model, the uniform model its labels are coded with)."""
 
     def __init__(self, model: Model, latent_bits: int = LATENT_BITS) -> None:
         _entropy_models()  # a missing constriction is one line, before any work
         config = model.config
-        if config.model != "vae" or getattr(config, "likelihood", None) != "bernoulli":
-            raise VaekitError(f"lossless (bits-back) coding needs a plain VAE with a Bernoulli likelihood "
-                              f"(vaekit train mnist-binarized); this model is '{config.model}' with "
-                              f"{getattr(config, 'likelihood', 'no')} likelihood")
-        self.model = model.eval()
-        self.latent_dim = int(config.latent_dim)
-        self.shape = tuple(int(s) for s in config.input_shape)
         parameter = next(model.parameters())
         self.device, self.dtype = parameter.device, parameter.dtype
+        self.latent_dim = int(config.latent_dim)
+        self.model = model.eval()
+        if not model.gaussian_posterior:
+            raise VaekitError(f"lossless (bits-back) coding needs a model with a Gaussian posterior and a Bernoulli "
+                              f"likelihood (vae or cvae, vaekit train mnist-binarized); a '{config.model}' model's "
+                              "posterior is not one Gaussian")
+        with torch.no_grad():  # the likelihood family: p(x|z) of one latent
+            probe = model.decode(torch.zeros(1, self.latent_dim, device=self.device, dtype=self.dtype),
+                                 model.sample_cond(1))
+        if not isinstance(probe, Bernoulli):
+            raise VaekitError(f"lossless (bits-back) coding needs a model with a Gaussian posterior and a Bernoulli "
+                              f"likelihood (vaekit train mnist-binarized); this '{config.model}' model's likelihood "
+                              f"is {type(probe).__name__}")
+        self.shape = tuple(int(s) for s in config.input_shape)
+        self.conditional = model.conditional
         buckets = 1 << latent_bits
-        self.prior = _entropy_models()[2](buckets)
+        uniform = _entropy_models()[2]
+        self.prior = uniform(buckets)
+        self.labels = uniform(config.num_classes) if self.conditional else None
         levels = torch.arange(buckets + 1, dtype=torch.float64) / buckets
         self.edges = torch.special.ndtri(levels).to(TABLE_DTYPE)  # -inf .. +inf, equal prior mass between them
         self.centres = torch.special.ndtri((torch.arange(buckets, dtype=torch.float64) + 0.5) / buckets).to(
@@ -198,12 +231,29 @@ class _Coding:
                               f"{value:g}")
         return x.to(torch.float32)
 
-    def posterior(self, x: torch.Tensor) -> np.ndarray:
+    def check_labels(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """A conditional model's labels as int64 ``(n,)`` in ``0..num_classes-1``; ``None`` for another."""
+        if not self.conditional:
+            if labels is not None:
+                raise VaekitError(f"lossless coding: labels given, but model '{self.model.config.model}' is not "
+                                  "conditional (leave them out)")
+            return None
+        k = self.model.config.num_classes
+        if labels is None:
+            raise VaekitError(f"lossless coding: model '{self.model.config.model}' is conditional: pass each "
+                              f"image's class label (labels, int64 (n,), 0..{k - 1})")
+        y = torch.as_tensor(labels).detach().cpu()
+        if y.shape != (n,) or y.is_floating_point() or (n and (int(y.min()) < 0 or int(y.max()) >= k)):
+            raise VaekitError(f"lossless coding: labels must be {n} class indices in 0..{k - 1}, got "
+                              f"{y.dtype} of shape {tuple(y.shape)}")
+        return y.long()
+
+    def posterior(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> np.ndarray:
         """q(bucket | x) for each latent dimension of images ``(b, *shape)``: ``(b * D, K)``.
 
         Each bucket's mass is a difference of Gaussian tail probabilities taken on the side of
         the mean the bucket lies on, so far-out buckets keep their relative precision."""
-        q = self.model.encode(x.to(device=self.device, dtype=self.dtype))
+        q = self.model.encode(x.to(device=self.device, dtype=self.dtype), cond)
         mean = q.mean.reshape(-1, 1).to(TABLE_DTYPE).cpu()
         std = q.std.reshape(-1, 1).to(TABLE_DTYPE).cpu()
         t = (self.edges - mean) / std  # standardized bucket edges, -inf .. +inf
@@ -212,10 +262,10 @@ class _Coding:
         mass = torch.where(lo >= 0, tail_lo - tail_hi, torch.where(hi <= 0, tail_hi - tail_lo, 1 - tail_lo - tail_hi))
         return mass.clamp_(min=0).numpy()
 
-    def likelihood(self, buckets: np.ndarray) -> np.ndarray:
+    def likelihood(self, buckets: np.ndarray, cond: torch.Tensor | None = None) -> np.ndarray:
         """p(pixel = 1 | z) for latents at the centres of ``buckets`` ``(b * D,)``: ``(b * P,)`` float64."""
         z = self.centres[torch.from_numpy(buckets.astype(np.int64))].reshape(-1, self.latent_dim).to(self.device)
-        logits = self.model.decode(z).logits
+        logits = self.model.decode(z, cond).logits
         return torch.sigmoid(logits.reshape(-1).double()).cpu().numpy()
 
 

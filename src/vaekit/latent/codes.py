@@ -60,7 +60,7 @@ def encode_data(run: Any, data: str, *, split: str | None = None, logvar: bool =
     from vaekit.latent.encoding import encode_means
     from vaekit.latent.inputs import model_labels
 
-    if run.data_info.kind == "sequence":
+    if run.model.sequences:
         raise VaekitError(f"{run.path} models molecules: their codes come from vaekit.chem.generation.MoleculeModel"
                           ".encode(smiles)")
     bundle, x, labels, ids, split_name = _examples(run, data, split)

@@ -51,7 +51,7 @@ def write_samples(run: Run, *, n: int = 64, output: Path | None = None, temperat
 
     if sampler not in SAMPLERS:
         raise VaekitError(f"--sampler: expected {', '.join(SAMPLERS)}, got '{sampler}'")
-    if run.data_info.kind == "sequence":
+    if run.model.sequences:
         raise VaekitError(f"{run.path} models sequences (molecules): use vaekit molecules sample {run.path} "
                           f"-n {n} -o gen.smi")
     if components is not None and sampler != "gmm":

@@ -45,7 +45,7 @@ def write_reconstructions(run: Run, *, n: int = 32, split: str = "test", output:
     """Reconstruct ``n`` examples of ``split``; returns the file written and the mean squared error."""
     if n < 1:
         raise VaekitError(f"-n: expected at least 1, got {n}")
-    if run.data_info.kind == "sequence":
+    if run.model.sequences:
         raise VaekitError(f"{run.path} models sequences (molecules): its report.html shows held-out molecules and "
                           "their reconstructions; in Python: m = MoleculeModel.load(run); m.decode(m.encode(smiles))")
     bundle = run.load_data()

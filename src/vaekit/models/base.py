@@ -1,9 +1,12 @@
 """The model protocol every vaekit model speaks, and the parts all models share.
 
-A model implements ``encode`` (x -> posterior object) and ``decode`` (z -> likelihood
-object). From those two this base class derives the rest of the protocol the same way
-for every family: the training loss, sampling from the prior, importance-sampled
-log-likelihood, and save/load. Tools talk only to this protocol.
+A model implements ``encode`` (x -> a ``vaekit.distributions.Posterior``) and ``decode``
+(z -> a ``Likelihood``). From those two this base class derives the rest of the protocol
+the same way for every family: the training loss (computed by ``vaekit.objectives.bounds``),
+sampling from the prior, importance-sampled log-likelihood, and save/load. What a family
+can do is declared by capability flags (``Model.gaussian_posterior``, ``learned_prior``,
+``entropy_coded``, ...; ``ModelConfig.conditional``, ``sequences``). Tools talk only to
+this protocol and read those flags, never a family's class or name.
 
 Conditions: every protocol method takes ``cond``. An unconditional model ignores it. A
 conditional model (``config.conditional``; its config is a ``ConditionalConfig``) needs
@@ -17,7 +20,7 @@ whenever ``config.conditional`` is true, so a new conditional family needs no ch
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,67 +28,14 @@ import torch
 from torch import nn
 
 from vaekit.data.labels import class_index
-from vaekit.distributions import DiagonalGaussian, Likelihood, standard_normal_log_prob
+from vaekit.distributions import Likelihood, Posterior, standard_normal_log_prob
 from vaekit.errors import VaekitError
-from vaekit.objectives.schedules import free_bits_kl
+from vaekit.objectives.bounds import Inference, Loss, check_objective, log_mean_exp, objective_loss
 from vaekit.serialization import save_model
 
 if TYPE_CHECKING:
     from vaekit.objectives.image_terms import ReconstructionTerm
     from vaekit.objectives.regularizers import LatentRegularizer
-
-
-@dataclass
-class Loss:
-    """One batch's objective and its parts, in nats per example (batch means).
-
-    ``total`` is what the optimizer minimizes (with beta, annealing and free bits
-    applied); ``recon`` and ``kl`` are the true terms, so ``recon + kl`` is the negative
-    ELBO whatever the settings.
-    """
-
-    total: torch.Tensor
-    recon: torch.Tensor
-    kl: torch.Tensor
-    kl_per_dim: torch.Tensor
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)
-
-    @property
-    def elbo(self) -> torch.Tensor:
-        """The negative ELBO (recon + KL), nats per example."""
-        return self.recon + self.kl
-
-
-@dataclass
-class Inference:
-    """``n`` draws z ~ q(z|x) for each of B examples and the log densities the bounds need.
-
-    Shapes: ``z`` (n, B, latent_dim); ``log_px_z``, ``log_pz``, ``log_qz`` (n, B);
-    ``kl_by_dim`` (B, latent_dim), each latent dimension's KL(q || p) in closed form where
-    the family has one (for a hierarchy, conditional on the parents' first draw).
-    ``penalty``: a term the objective adds that is not part of the bound (a VQ-VAE's
-    codebook and commitment losses), 0 for a VAE. ``extras``: figures the family reports
-    along (a VQ-VAE's codebook perplexity), batch means.
-    """
-
-    z: torch.Tensor
-    log_px_z: torch.Tensor
-    log_pz: torch.Tensor
-    log_qz: torch.Tensor
-    kl_by_dim: torch.Tensor
-    penalty: torch.Tensor | float = 0.0
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)
-    #: The diagonal-Gaussian posterior the draws came from, for a family that has one
-    #: (the total-correlation objectives of ``vaekit.objectives.regularizers`` need it); else None.
-    posterior: DiagonalGaussian | None = None
-    #: p(x|z) for the draws (its ``mean`` is the decoded image the sharpness terms of
-    #: ``vaekit.objectives.image_terms`` compare with the input), for a family that keeps it; else None.
-    likelihood: Likelihood | None = None
-
-    @property
-    def log_weights(self) -> torch.Tensor:
-        """log p(x|z) + log p(z) - log q(z|x) per draw, (n, B): importance weights in log space."""
-        return self.log_px_z + self.log_pz - self.log_qz
 
 
 @dataclass
@@ -100,14 +50,20 @@ class ModelConfig:
     conditional: ClassVar[bool] = False
 
     #: True for a family that models sequence data (``DataInfo.kind == "sequence"``: rows of
-    #: token ids); such data and the other families refuse each other with one line.
-    accepts_sequences: ClassVar[bool] = False
+    #: token ids, decoded token by token); such data and the other families refuse each other
+    #: with one line, and the image and table tools refuse such a model.
+    sequences: ClassVar[bool] = False
     #: Training settings (``TrainConfig`` fields) this family gets unless the user sets them
     #: (a sequence VAE's KL annealing and free bits).
     train_defaults: ClassVar[dict[str, Any]] = {}
     #: Data settings (``DataConfig`` fields) this family gets unless set (a sequence VAE reads
     #: its data as tokenised molecules).
     data_defaults: ClassVar[dict[str, Any]] = {}
+
+    @property
+    def run_name(self) -> str:
+        """What a run of this config is called by default (``runs/<data>-<run_name>``)."""
+        return self.model
 
     @classmethod
     def data_options(cls, info: Any) -> dict[str, Any]:
@@ -174,20 +130,56 @@ class ConditionalConfig(ModelConfig):
 
 
 class Model(nn.Module):
-    """Base class of all vaekit models: subclasses implement ``encode`` and ``decode``."""
+    """Base class of all vaekit models: subclasses implement ``encode`` and ``decode``.
+
+    Families differ in what they can do, never in how a tool asks: each declares its
+    capabilities here (class-level flags, or properties of its config), and tools read
+    those instead of testing a family's class or name.
+    """
 
     config: ModelConfig
+
+    #: ``encode`` returns the whole posterior as a ``DiagonalGaussian``, against the N(0, I)
+    #: prior: what bits-back coding (``vaekit.compression.bitsback``) needs. False for a
+    #: family whose ``encode`` is a summary (a hierarchy's mean path) or not a Gaussian.
+    gaussian_posterior: ClassVar[bool] = False
+
+    #: The posterior is a point mass (a VQ-VAE's codes, a codec's rounded latents): ``evaluate``
+    #: then skips active units and the mutual-information estimate, which assume spread.
+    point_posterior: ClassVar[bool] = False
+
+    #: The prior is fitted to the training codes after the networks (a VQ-VAE's autoregressive
+    #: prior, a codec's entropy model): samples come from it, so the run's GMM sampler is not fitted.
+    learned_prior: ClassVar[bool] = False
+
+    #: The model is a learned codec: its integer latents are entropy coded into files
+    #: (``analyse`` / ``synthesise`` / ``coding_tables``: ``vaekit.compression``, lossy mode).
+    entropy_coded: ClassVar[bool] = False
+
+    #: False for a family whose training updates state outside the gradients (a VQ-VAE's
+    #: EMA codebook) that would drift apart across torchrun processes.
+    distributed_training: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
 
     @property
+    def conditional(self) -> bool:
+        """``encode`` / ``decode`` need ``cond`` (class labels): the config's ``conditional``."""
+        return self.config.conditional
+
+    @property
+    def sequences(self) -> bool:
+        """The model takes and decodes token sequences: the config's ``sequences``."""
+        return self.config.sequences
+
+    @property
     def event_ndim(self) -> int:
         return len(self.config.input_shape)
 
     # -- the two methods each family implements -------------------------------------
-    def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> DiagonalGaussian:
+    def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> Posterior:
         raise NotImplementedError
 
     def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> Likelihood:
@@ -245,19 +237,6 @@ class Model(nn.Module):
     def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return standard_normal_log_prob(z)
 
-    #: True for a family whose posterior is a point mass (a VQ-VAE's codes): ``evaluate``
-    #: then skips active units and the mutual-information estimate, which assume spread.
-    point_posterior: ClassVar[bool] = False
-
-    #: False for a family whose training updates state outside the gradients (a VQ-VAE's
-    #: EMA codebook) that would drift apart across torchrun processes.
-    distributed_training: ClassVar[bool] = True
-
-    #: True for a family whose prior is fitted to the training codes after the networks
-    #: (a VQ-VAE's autoregressive prior): samples come from it, so the run's GMM sampler
-    #: is not fitted.
-    learned_prior: ClassVar[bool] = False
-
     def fit_prior(self, train: torch.Tensor, labels: torch.Tensor | None = None, *, seed: int = 0,
                   progress: bool = False) -> dict[str, Any] | None:
         """Fit the prior to the training set's codes once the networks are trained.
@@ -279,7 +258,7 @@ class Model(nn.Module):
         """
         return self.infer_from(self.encode(x, cond), x, cond, n=n, generator=generator)
 
-    def infer_from(self, posterior: DiagonalGaussian, x: torch.Tensor, cond: torch.Tensor | None = None, *,
+    def infer_from(self, posterior: Posterior, x: torch.Tensor, cond: torch.Tensor | None = None, *,
                    n: int = 1, generator: torch.Generator | None = None) -> Inference:
         """``infer`` given the posterior ``encode`` returned: a family that adds terms of its own
         (a sequence VAE's property head reads the posterior mean) encodes once and calls this."""
@@ -295,40 +274,15 @@ class Model(nn.Module):
     def loss(self, x: torch.Tensor, cond: torch.Tensor | None = None, *, beta: float = 1.0,
              free_bits: float = 0.0, iw_samples: int = 1, regularizer: LatentRegularizer | None = None,
              recon_term: ReconstructionTerm | None = None, recon_weight: float = 1.0) -> Loss:
-        """The training objective, nats per example, from ``infer``.
-
-        With ``iw_samples == 1``: recon + beta * KL through one reparameterized sample
-        (free bits floor each dimension's KL). With ``iw_samples = K > 1``: the importance
-        weighted bound of Burda et al. 2015, -logmeanexp_k [log p(x|z_k) + beta (log p(z_k)
-        - log q(z_k|x))], which is the IWAE objective at beta = 1 and tighter than the
-        ELBO. A ``regularizer`` (``vaekit.objectives.regularizers``: capacity annealing, beta-TCVAE,
-        FactorVAE) replaces beta * KL with its own term and adds its parts to ``extras``; a
-        ``recon_term`` (``vaekit.objectives.image_terms``: SSIM, perceptual) adds ``recon_weight`` times
-        its own comparison of the decoded images with ``x``.
+        """The training objective, nats per example, from ``infer``: the ELBO (recon + beta * KL,
+        free bits), with ``iw_samples > 1`` the importance-weighted bound, a ``regularizer``'s
+        term in place of beta * KL, a ``recon_term`` added (``vaekit.objectives.bounds``).
         ``recon`` and ``kl`` always report the ELBO's terms, ``total`` the objective.
         """
-        if sum((free_bits > 0, iw_samples > 1, regularizer is not None)) > 1:
-            raise VaekitError("free_bits, iwae and the regularized objectives (btcvae, factorvae, capacity) "
-                              "do not combine: set one of them")
-        draws = self.infer(x, cond, n=iw_samples)
-        kl_elem = draws.kl_by_dim
-        kl = kl_elem.sum(dim=1).mean()
-        kl_per_dim = kl_elem.mean(dim=0).detach()
-        recon = -draws.log_px_z.mean()
-        extras = draws.extras
-        if iw_samples > 1:
-            log_w = draws.log_px_z + beta * (draws.log_pz - draws.log_qz)
-            bound = torch.logsumexp(log_w, dim=0) - math.log(iw_samples)
-            total = -bound.mean()
-        elif regularizer is not None:
-            term, parts = regularizer.term(draws, beta)
-            total, extras = recon + term, {**extras, **parts}
-        else:
-            total = recon + beta * (free_bits_kl(kl_elem, free_bits) if free_bits > 0 else kl)
-        if recon_term is not None:
-            term, parts = recon_term.term(x, draws)
-            total, extras = total + recon_weight * term, {**extras, **parts}
-        return Loss(total=total + draws.penalty, recon=recon, kl=kl, kl_per_dim=kl_per_dim, extras=extras)
+        check_objective(free_bits=free_bits, iw_samples=iw_samples, regularizer=regularizer)
+        return objective_loss(self.infer(x, cond, n=iw_samples), x, beta=beta, free_bits=free_bits,
+                              iw_samples=iw_samples, regularizer=regularizer, recon_term=recon_term,
+                              recon_weight=recon_weight)
 
     @torch.no_grad()
     def sample(self, n: int, cond: torch.Tensor | int | None = None, *, temperature: float = 1.0,
@@ -354,11 +308,8 @@ class Model(nn.Module):
         Samples are drawn ``chunk`` at a time (through ``infer``, so the proposal is the
         family's full posterior) and the log-mean-exp accumulated in float64.
         """
-        log_w = []
-        for start in range(0, k, chunk):
-            draws = self.infer(x, cond, n=min(chunk, k - start), generator=generator)
-            log_w.append(draws.log_weights.double())
-        return (torch.logsumexp(torch.cat(log_w, dim=0), dim=0) - math.log(k)).float()
+        return log_mean_exp([self.infer(x, cond, n=min(chunk, k - start), generator=generator).log_weights
+                             for start in range(0, k, chunk)])
 
     def values_per_example(self, x: torch.Tensor) -> torch.Tensor:
         """How many values the likelihood scores in each example of ``x``, ``(B,)`` float64:
@@ -375,3 +326,6 @@ class Model(nn.Module):
     def save(self, path: str | Path) -> None:
         """Write ``model.safetensors`` and the model section of ``config.json`` into ``path``."""
         save_model(self, path)
+
+
+__all__ = ["CONDITIONS", "ConditionalConfig", "Inference", "Loss", "Model", "ModelConfig"]

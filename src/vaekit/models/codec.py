@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.distributions import Gaussian, Likelihood
+from vaekit.distributions import Gaussian, Likelihood, Posterior
 from vaekit.errors import VaekitError
 from vaekit.models.base import Inference, Model, ModelConfig
 
@@ -205,30 +205,20 @@ class FactorizedDensity(nn.Module):
         return min(lo, 0), max(hi, 0)
 
 
-class UniformPosterior:
+class UniformPosterior(Posterior):
     """q(z|x) = U(y - 1/2, y + 1/2) per latent, flattened to (B, latent_dim).
 
     ``mean`` is the analysis output ``y``; ``mode()`` the quantised latents (rounded,
     clamped to the coding alphabet), the point a file stores; ``rsample`` adds uniform
     noise. ``log_prob`` is 0 inside the box (unit width, density 1). ``kl_per_dim`` is the
     rate of the quantised latents in nats: KL(q || p) = -E_q log p for this posterior.
-    ``std``/``logvar`` are the box's (variance 1/12), for tools that read them.
+    ``logvar`` is the box's (variance 1/12).
     """
-
-    event_ndim = 1
 
     def __init__(self, y: torch.Tensor, codec: Codec) -> None:
         self.mean = y
         self._codec = codec
         self.logvar = torch.full_like(y, -math.log(12.0))
-
-    @property
-    def std(self) -> torch.Tensor:
-        return torch.exp(0.5 * self.logvar)
-
-    @property
-    def var(self) -> torch.Tensor:
-        return torch.exp(self.logvar)
 
     def mode(self) -> torch.Tensor:
         return self._codec.quantize(self.mean)
@@ -245,9 +235,6 @@ class UniformPosterior:
     def kl_per_dim(self) -> torch.Tensor:
         return -torch.log(self._codec.symbol_likelihood(self.mode()))
 
-    def kl(self) -> torch.Tensor:
-        return self.kl_per_dim().sum(-1)
-
 
 def _conv(c_in: int, c_out: int) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 5, stride=2, padding=2)
@@ -259,6 +246,7 @@ class Codec(Model):
     config: CodecConfig
     point_posterior: ClassVar[bool] = True  # the test-time posterior is the rounded point
     learned_prior: ClassVar[bool] = True  # the entropy model samples; no GMM over codes
+    entropy_coded: ClassVar[bool] = True  # vaekit.compression codes its latents into files
 
     def __init__(self, config: CodecConfig) -> None:
         super().__init__(config)

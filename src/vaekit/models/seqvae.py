@@ -47,7 +47,7 @@ class SeqVAEConfig(ModelConfig):
     """
 
     model: ClassVar[str] = "seqvae"
-    accepts_sequences: ClassVar[bool] = True
+    sequences: ClassVar[bool] = True
     #: Text VAEs collapse without KL annealing and free bits (Bowman et al. 2016; Kingma et al.
     #: 2016): these are the training settings a seqvae run gets unless set.
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 128, "kl_anneal": "linear:3", "free_bits": 0.1,
@@ -110,6 +110,7 @@ class SeqVAE(Model):
     """Bidirectional GRU encoder, z-conditioned GRU decoder, optional property head."""
 
     config: SeqVAEConfig
+    gaussian_posterior: ClassVar[bool] = True
     pad_id, bos_id, eos_id = 0, 1, 2
 
     def __init__(self, config: SeqVAEConfig) -> None:

@@ -59,6 +59,11 @@ class VAEConfig(ModelConfig):
             raise VaekitError(f"arch conv needs image data (C, H, W); this data has shape {tuple(self.input_shape)}"
                               " (use --arch mlp)")
 
+    @property
+    def run_name(self) -> str:
+        """``mlp`` or ``conv``: runs/mnist-conv."""
+        return self.arch
+
 
 class VAE(Model):
     """Encoder -> (mu, log sigma^2) -> z = mu + sigma * eps -> decoder -> p(x|z).
@@ -68,6 +73,7 @@ class VAE(Model):
     """
 
     config: VAEConfig
+    gaussian_posterior: ClassVar[bool] = True
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)

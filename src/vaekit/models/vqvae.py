@@ -16,10 +16,10 @@ How it speaks the protocol (``models.base``):
   ``h`` x ``w``), so ``latent_dim = code_dim * h * w`` (derived in ``__post_init__``). That
   keeps every latent tool (interpolation, arithmetic, traversal, maps) working in the
   continuous embedding space, and ``decode`` accepts any such vector, quantized or not.
-- ``encode`` returns a ``DiagonalGaussian`` with the quantized embedding as its mean and a
-  tiny fixed standard deviation (``POINT_STD``): the posterior is a point mass (the encoder
-  is deterministic), and a nearly-zero variance is the closest Gaussian, so posterior
-  means, reconstructions and the latent tools see exactly the codes.
+- ``encode`` returns a ``PointMass`` at the quantized embedding: the encoder is
+  deterministic, so posterior means, draws, reconstructions and the latent tools see
+  exactly the codes; its KL is each position's ``-log p(k_i | k_<i)`` under the current
+  prior, spread over the position's ``code_dim`` values (as ``infer``'s ``kl_by_dim``).
 - ``infer``: ``log q = 0`` (point mass), ``log p(z)`` the prior's log-probability of the
   code grid (uniform ``-h*w*log K`` before ``fit_prior``), ``kl_by_dim`` each position's
   ``-log p(k_i | k_<i)`` spread evenly over that position's ``code_dim`` values, so
@@ -43,17 +43,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from vaekit.distributions import DiagonalGaussian, Likelihood
+from vaekit.distributions import Likelihood, PointMass
 from vaekit.errors import VaekitError
 from vaekit.models.base import Inference, Model, ModelConfig
 from vaekit.models.code_prior import CodePrior, mean_nll, train_prior
 from vaekit.models.observation import Observation, check_likelihood
 from vaekit.models.quantizer import VectorQuantizer, usage_figures
 from vaekit.nn import _conv_out
-
-#: The posterior's standard deviation: a point mass, as a Gaussian narrow enough that no
-#: tool's draw moves a code noticeably (codes lie ~0.1-1 apart).
-POINT_STD = 1e-3
 
 
 def code_grid(input_shape: tuple[int, ...], stages: int) -> tuple[int, int]:
@@ -201,9 +197,9 @@ class VQVAE(Model):
         return self._flat(self.quantizer.lookup(codes))
 
     # -- the protocol ---------------------------------------------------------------------
-    def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> DiagonalGaussian:
-        mean = self.embed_codes(self.codes(x))
-        return DiagonalGaussian(mean, torch.full_like(mean, 2 * math.log(POINT_STD)))
+    def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> PointMass:
+        codes = self.codes(x)
+        return PointMass(self.embed_codes(codes), lambda: self._kl_by_dim(self.code_log_prob(codes).flatten(1)))
 
     def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> Likelihood:
         lead = z.shape[:-1]
@@ -221,16 +217,22 @@ class VQVAE(Model):
             return self.prior.log_prob_by_position(codes)
         return torch.full(codes.shape, -math.log(self.config.codebook_size), device=codes.device)
 
+    def _kl_by_dim(self, log_pos: torch.Tensor) -> torch.Tensor:
+        """Each position's -log p(k_i | k_<i) (``log_pos``: ``(B, h*w)``) spread evenly over its
+        ``code_dim`` values: ``(B, latent_dim)`` in the flat latent's (channel-first) order."""
+        b, d = log_pos.shape[0], self.config.code_dim
+        return (-log_pos / d).unsqueeze(1).expand(b, d, log_pos.shape[1]).reshape(b, -1)
+
     def infer(self, x: torch.Tensor, cond: torch.Tensor | None = None, *, n: int = 1,
               generator: torch.Generator | None = None) -> Inference:
         """The point-mass posterior: every one of the ``n`` draws is the quantized embedding,
         so the decoder runs once and its log-likelihood is repeated (see the module notes)."""
         q = self.quantizer(self.encoder(x))  # EMA and revival updates when self.training
         z = self._flat(q.z_q)
-        b, d = z.shape[0], self.config.code_dim
+        b = z.shape[0]
         log_px_z = self.decode(z).log_prob(x)
         log_pos = self.code_log_prob(q.indices).flatten(1)  # (B, h*w)
-        kl_by_dim = (-log_pos / d).unsqueeze(1).expand(b, d, log_pos.shape[1]).reshape(b, -1)
+        kl_by_dim = self._kl_by_dim(log_pos)
         log_pz = log_pos.sum(1)
         return Inference(z=z.unsqueeze(0).expand(n, *z.shape), log_px_z=log_px_z.expand(n, b),
                          log_pz=log_pz.expand(n, b), log_qz=torch.zeros(n, b, device=z.device),

@@ -28,7 +28,7 @@ from vaekit.objectives.terms import ObjectiveTerm
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
-    from vaekit.models.base import Inference
+    from vaekit.objectives.bounds import Inference
 
 RECON_TERMS = ("none", "ssim", "perceptual")
 

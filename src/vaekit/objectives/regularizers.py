@@ -32,7 +32,7 @@ from vaekit.errors import VaekitError
 from vaekit.objectives.terms import ObjectiveTerm
 
 if TYPE_CHECKING:
-    from vaekit.models.base import Inference
+    from vaekit.objectives.bounds import Inference
 
 CAPACITY_HELP = "C_MAX:EPOCHS (nats, epochs of linear growth), e.g. 25:50"
 
@@ -108,7 +108,7 @@ def tc_decomposition(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, 
 
 def gaussian_posterior(draws: Inference, objective: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The single draw and the diagonal-Gaussian posterior a total-correlation objective needs."""
-    if draws.posterior is None or draws.z.shape[0] != 1:
+    if draws.posterior is None or not draws.posterior.gaussian or draws.z.shape[0] != 1:
         raise VaekitError(f"objective {objective}: needs a model with one diagonal-Gaussian posterior "
                           "(vae or cvae) and one draw per example")
     return draws.z[0], draws.posterior.mean, draws.posterior.logvar

@@ -70,7 +70,7 @@ def _render(run: Run, data: Dataset, extra: dict[str, str]) -> str:
     parts: list[Section | None] = [sec.curves_section(run)]
     if is_image_run(tuple(run.data_info.shape)):
         parts += [sec.reconstruction_section(run, data), sec.samples_section(run), sec.traversal_section(run, data, kl)]
-    elif run.data_info.kind == "sequence":
+    elif run.model.sequences:
         parts.append(sec.sequences_section(run, data))
     else:
         parts.append(sec.values_section(run, data))

@@ -42,8 +42,8 @@ def summarize(name: str, path: Path) -> dict[str, Any]:
     return finite_json({
         "name": name, "kind": "anomaly" if "anomaly" in config else "model", "family": family,
         "latent_dim": int(model_config.latent_dim), "input_shape": shape, "image": is_image_run(tuple(shape)),
-        "conditional": conditional, "class_names": getattr(model_config, "class_names", None) if conditional else None,
-        "num_classes": getattr(model_config, "num_classes", None) if conditional else None,
+        "conditional": conditional, "class_names": model_config.class_names if conditional else None,
+        "num_classes": model_config.num_classes if conditional else None,
         "metrics": metrics, "config": config,
     })
 

@@ -111,10 +111,10 @@ def model_config_for(info: DataInfo, options: dict[str, Any], data: Dataset | No
     if name not in MODELS:
         raise VaekitError(f"model: unknown model '{name}' (known: {', '.join(MODELS)})")
     config_cls = MODELS[name][1]
-    if info.kind == "sequence" and not config_cls.accepts_sequences:
-        sequence_models = ", ".join(n for n, (_, c) in MODELS.items() if c.accepts_sequences)
+    if info.kind == "sequence" and not config_cls.sequences:
+        sequence_models = ", ".join(n for n, (_, c) in MODELS.items() if c.sequences)
         raise VaekitError(f"model '{name}' does not take sequence data ('{info.name}'); use --model {sequence_models}")
-    if config_cls.accepts_sequences and info.kind != "sequence":
+    if config_cls.sequences and info.kind != "sequence":
         raise VaekitError(f"model '{name}' takes sequences (molecules: moses, zinc250k, a .smi file or SMILES with "
                           f"--tokens), not the {info.kind} data of '{info.name}'")
     options.setdefault("input_shape", tuple(info.shape))
