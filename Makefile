@@ -35,7 +35,9 @@ browser:
 	  echo "note: installing chromium failed: the browser tests (-m browser) will be skipped"; \
 	else echo "note: chromium is missing and apt-get as root is not available: the browser tests (-m browser) will be skipped"; fi
 
+# the layer contract first (seconds): an upward import or a cycle fails the tests
 test: install browser
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-all: install browser
@@ -43,6 +45,7 @@ test-all: install browser
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
