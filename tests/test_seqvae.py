@@ -220,7 +220,7 @@ def test_moses_keeps_its_own_test_set_and_limit_subsamples_both(tmp_path, monkey
 
 def test_a_tokenised_set_is_cached_on_disk_and_rebuilt_when_the_file_changes(tmp_path, monkeypatch):
     from vaekit.data.molecules import cache as sequence_cache
-    from vaekit.data.molecules import smiles_files
+    from vaekit.data.molecules import sequences
 
     monkeypatch.setenv("VAEKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(sequence_cache, "MIN_MOLECULES", 10)
@@ -232,7 +232,7 @@ def test_a_tokenised_set_is_cached_on_disk_and_rebuilt_when_the_file_changes(tmp
     def unread(*args, **kwargs):
         raise AssertionError("the cached set was read again")
 
-    monkeypatch.setattr(smiles_files, "read_smiles", unread)
+    monkeypatch.setattr(sequences, "read_smiles", unread)
     with pytest.warns(UserWarning, match="1 of 41 SMILES"):  # the report is repeated from the cache
         second = vaekit.data.load(str(path))
     for name in ("train", "val", "test", "train_lengths"):
