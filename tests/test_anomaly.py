@@ -206,6 +206,33 @@ def test_a_hierarchical_vae_detector_separates_anomalies_and_round_trips(tmp_pat
         VAEAnomalyDetector(**TINY, model="vqvae").fit(rows[0])
 
 
+def test_an_hvae_detectors_elbo_score_is_the_negative_elbo_of_the_models_own_loss(rows):
+    """The elbo score goes through the model's ``infer``: for a hierarchical VAE each row's score is
+    the negative ELBO that its training loss computes (``Loss.elbo`` = recon + KL, over the whole
+    top-down posterior, each group's KL given its drawn parents), not the mean-path posterior
+    against N(0, I). The score draws at random, seeded by ``random_state``: with k=1 and one row per
+    call it draws what the loss draws after ``torch.manual_seed(random_state)``, so they agree."""
+    det = VAEAnomalyDetector(**TINY, model="hvae", groups=(2, 3), anomaly_score="elbo", k=1, trim=0,
+                             random_state=7).fit(rows[0])
+    x = np.vstack([rows[0][:4], rows[1][:4]])
+    xm = det.transform_input(x)
+    for i in range(len(x)):
+        score = det.decision_function(x[i:i + 1])
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(7)
+            loss = det.model_.loss(xm[i:i + 1])
+        assert score[0] == pytest.approx(float(loss.elbo), rel=1e-5)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="device auto is the GPU on this machine")
+def test_device_auto_is_the_default_and_without_a_gpu_gives_the_cpus_scores(rows):
+    auto = VAEAnomalyDetector(**TINY, trim=0).fit(rows[0][:100])
+    cpu = VAEAnomalyDetector(**TINY, trim=0, device="cpu").fit(rows[0][:100])
+    assert auto.device == "auto" and cpu.device == "cpu"
+    np.testing.assert_array_equal(auto.decision_function(rows[1]), cpu.decision_function(rows[1]))
+    np.testing.assert_array_equal(auto.decision_scores_, cpu.decision_scores_)
+
+
 def _mean_nearest(codes: np.ndarray, reference: np.ndarray, n: int, *, skip_self: bool = False) -> np.ndarray:
     d = np.sqrt(((codes[:, None, :].astype(np.float64) - reference[None, :, :]) ** 2).sum(axis=-1))
     d.sort(axis=1)

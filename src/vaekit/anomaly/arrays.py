@@ -43,6 +43,12 @@ def match_columns(X: Any, expected: Sequence[str] | None, what: str = "X") -> An
     return X[list(expected)] if found != list(expected) else X
 
 
+def reject_sparse(X: Any) -> None:
+    """A scipy sparse matrix is refused with the conversion to use."""
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+        raise AnomalyInputError("X: sparse input is not supported (convert it with X.toarray())")
+
+
 def as_examples(X: Any, what: str = "X") -> np.ndarray:
     """``X`` as a float32 array ``(N, D)`` or ``(N, C, H, W)``, or a one-line error."""
     if isinstance(X, torch.Tensor):

@@ -1,4 +1,5 @@
-"""The anomaly scores, computed through the model protocol only (encode / decode).
+"""The anomaly scores, computed through the model protocol only (``infer``, ``reconstruct``,
+``log_likelihood``, ``encode``), so every family is scored by its own inference.
 
 Every score is "higher = more anomalous", in float64, one value per example:
 
@@ -6,8 +7,12 @@ Every score is "higher = more anomalous", in float64, one value per example:
   one-class MNIST / Fashion-MNIST it beat the likelihood scores by a wide margin (see
   the README's benchmark), because a Bernoulli or Gaussian log-likelihood also rewards
   simple inputs (few lit pixels) whatever their class.
-- ``elbo``: the negative ELBO, -E_q[log p(x|z)] + KL(q(z|x) || p(z)), with ``k``
-  posterior samples for the expectation.
+- ``elbo``: the negative ELBO, -E_q[log p(x|z)] + KL(q(z|x) || p(z)), from the model's
+  ``infer``: the reconstruction term averaged over ``k`` posterior draws, the KL in closed
+  form, per example, as the model's training loss computes them (``Model.loss``'s ``recon``
+  and ``kl`` are their batch means). For a hierarchical VAE the draws come from its whole
+  top-down posterior and the KL is each group's against its prior given the drawn parents,
+  averaged over the draws: the hierarchical ELBO it was trained on.
 - ``nll``: the importance-sampled negative log-likelihood -log p(x) with ``k`` samples
   (Burda et al. 2015), the model's own ``log_likelihood``.
 - ``knn``: the mean distance from an example's posterior mean to the ``n_neighbors``
@@ -129,9 +134,13 @@ def anomaly_scores(model: Model, x: torch.Tensor, *, score: str = "recon", k: in
 
 
 def _negative_elbo(model: Model, x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    posterior = model.encode(x)
+    """-ELBO per example from ``infer``: -log p(x|z) averaged over ``k`` draws (100 at a time) plus
+    the closed-form KL (``kl_by_dim``, a draw-average for a hierarchy, so weighted by each chunk's draws)."""
     recon = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+    kl = torch.zeros(len(x), dtype=torch.float64, device=x.device)
     for start in range(0, k, 100):
-        z = posterior.rsample(min(100, k - start), generator=generator)
-        recon -= model.decode(z).log_prob(x).double().sum(dim=0)
-    return recon / k + posterior.kl().double()
+        n = min(100, k - start)
+        draws = model.infer(x, n=n, generator=generator)
+        recon -= draws.log_px_z.double().sum(dim=0)
+        kl += n * draws.kl_by_dim.sum(dim=1).double()
+    return recon / k + kl / k

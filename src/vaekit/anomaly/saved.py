@@ -1,0 +1,162 @@
+"""A saved detector's files: safetensors + JSON, never pickle, written from and read into plain state.
+
+A detector directory is also a vaekit model directory (``vaekit.load(dir)`` gives its VAE):
+
+```
+config.json          "model" (the VAE), "train", "anomaly" (parameters, threshold, input
+                     shape, feature names, standardizer) and, when fitted from a file by
+                     the CLI, "data" (so `vaekit sample/info` work on it too)
+model.safetensors    the last fit's VAE weights (with their sha256)
+fit-<i>.safetensors  the weights of the other fits whose scores are averaged (``ensemble``),
+                     i = 0, 1, ... in the order of ``fits_``
+anomaly.safetensors  training and held-out anomaly scores (float64), for re-thresholding, and
+                     each fit's training posterior means (float32, ``codes-<i>``), for knn
+```
+
+Every file is written atomically; the standardizer and the threshold are plain JSON
+numbers, which round-trip exactly, so a loaded detector gives identical scores.
+
+This module knows the files only: ``SavedDetector`` is what they hold (a detector's
+parameters and learned attributes), ``write`` and ``read`` move it to and from a directory.
+The detector makes one of itself to save (``VAEAnomalyDetector.save``), and
+``vaekit.anomaly.storage.load_detector`` makes a detector of one read back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from vaekit.anomaly.fits import Fit
+from vaekit.atomic import atomic_path
+from vaekit.data.standardize import Standardizer
+from vaekit.errors import VaekitError
+from vaekit.models import build
+from vaekit.serialization import CONFIG_FILE, WEIGHTS_FILE, load_weights, read_json, save_weights, write_json
+from vaekit.training.trainer import TrainConfig
+from vaekit.version import __version__ as VERSION
+
+SCORES_FILE = "anomaly.safetensors"
+#: 3: several fits (``ensemble``), score statistics per fit; 2 had one fit; 1 no knn codes.
+FORMAT = 3
+#: The parameters that are sequences: JSON lists on disk, tuples (as given) in a detector.
+SEQUENCE_PARAMS = ("hidden", "channels", "groups")
+
+
+@dataclass
+class SavedDetector:
+    """A fitted detector's parameters (``get_params()``) and learned attributes, as the files hold them.
+
+    ``fits``: each scoring fit's VAE (on the CPU as read), training codes and score statistics,
+    in the order of ``fits_``; the last one's VAE is ``model.safetensors``.
+    """
+
+    params: dict[str, Any]
+    train_config: TrainConfig
+    input_shape: tuple[int, ...]
+    feature_names: list[str] | None
+    scaler: Standardizer | None
+    decision_scores: np.ndarray
+    holdout_scores: np.ndarray
+    fits: list[Fit]
+    n_fits: int
+    threshold: float
+    threshold_source: str
+
+
+def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None = None) -> Path:
+    """Write ``saved`` into directory ``path``; ``data`` is an optional run "data" section."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    params = {name: [int(v) for v in value] if name in SEQUENCE_PARAMS and value is not None else value
+              for name, value in saved.params.items()}
+    section = {
+        "format": FORMAT,
+        "params": params,
+        "threshold": saved.threshold,
+        "threshold_source": saved.threshold_source,
+        "input_shape": list(saved.input_shape),
+        "feature_names_in": None if saved.feature_names is None else [str(n) for n in saved.feature_names],
+        "standardizer": saved.scaler.to_dict() if saved.scaler is not None else None,
+        "training_scores": _quantiles(saved.decision_scores),
+        "score_stats": [{name: list(stat) for name, stat in fit.score_stats.items()} for fit in saved.fits],
+        "n_fits": saved.n_fits,
+    }
+    config: dict[str, Any] = {"vaekit_version": VERSION, "model": saved.fits[-1].model.config.to_dict(),
+                              "train": saved.train_config.to_dict(), "anomaly": section}
+    if data is not None:
+        config["data"] = data
+    for i, fit in enumerate(saved.fits):
+        save_weights(fit.model, path / _weights_file(i, len(saved.fits)))
+    tensors = {"decision_scores": torch.from_numpy(np.ascontiguousarray(saved.decision_scores, np.float64)),
+               "holdout_scores": torch.from_numpy(np.ascontiguousarray(saved.holdout_scores, np.float64)),
+               **{f"codes-{i}": fit.codes.contiguous() for i, fit in enumerate(saved.fits)}}
+    with atomic_path(path / SCORES_FILE) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": str(FORMAT)})
+    write_json(path / CONFIG_FILE, config)  # last: a directory with config.json is complete
+    return path
+
+
+def read(path: str | Path) -> SavedDetector:
+    """What the detector directory ``path`` holds, or a one-line error naming the file at fault."""
+    path = Path(path)
+    if not path.is_dir():
+        raise VaekitError(f"{path}: no such detector directory (expected the --out of `vaekit anomaly fit`)")
+    config = read_json(path / CONFIG_FILE)
+    section = config.get("anomaly")
+    if not isinstance(section, dict) or "model" not in config:
+        raise VaekitError(f"{path / CONFIG_FILE}: no 'anomaly' section (a run of `vaekit train`, not an anomaly "
+                          "detector; make one with `vaekit anomaly fit DATA --out RUN`)")
+    if section.get("format") != FORMAT:
+        raise VaekitError(f"{path / CONFIG_FILE}: anomaly format {section.get('format')!r} is not {FORMAT} "
+                          "(written by another vaekit version: fit the detector again with this one)")
+    params = {name: tuple(value) if name in SEQUENCE_PARAMS and isinstance(value, list) else value
+              for name, value in section["params"].items()}
+    stats = section["score_stats"]
+    models = []
+    for i in range(len(stats)):
+        model = build(config["model"])
+        load_weights(model, path / _weights_file(i, len(stats)))
+        models.append(model)
+    try:
+        scores = load_file(str(path / SCORES_FILE))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise VaekitError(f"{path / SCORES_FILE}: cannot read the training scores ({exc})") from None
+    try:
+        fits = [Fit(model, scores[f"codes-{i}"], {name: (float(mean), float(std))
+                                                   for name, (mean, std) in stat.items()})
+                for i, (model, stat) in enumerate(zip(models, stats, strict=True))]
+    except KeyError as exc:
+        raise VaekitError(f"{path / SCORES_FILE}: no training codes {exc} for the fits in {CONFIG_FILE}") from None
+    names = section.get("feature_names_in")
+    scaler = section.get("standardizer")
+    return SavedDetector(
+        params=params,
+        train_config=TrainConfig.from_dict(config["train"]),
+        input_shape=tuple(int(s) for s in section["input_shape"]),
+        feature_names=None if names is None else list(names),
+        scaler=Standardizer.from_dict(scaler) if scaler else None,
+        decision_scores=scores["decision_scores"].numpy(),
+        holdout_scores=scores["holdout_scores"].numpy(),
+        fits=fits,
+        n_fits=int(section["n_fits"]),
+        threshold=float(section["threshold"]),
+        threshold_source=str(section["threshold_source"]),
+    )
+
+
+def _weights_file(i: int, n_fits: int) -> str:
+    """Fit ``i`` of ``n_fits``: the last in ``model.safetensors`` (so ``vaekit.load`` gives it), the others beside."""
+    return WEIGHTS_FILE if i == n_fits - 1 else f"fit-{i}.safetensors"
+
+
+def _quantiles(scores: np.ndarray) -> dict[str, float]:
+    """A glance at the training scores in config.json (the exact ones are in anomaly.safetensors)."""
+    qs = {"min": 0.0, "q50": 0.5, "q90": 0.9, "q99": 0.99, "max": 1.0}
+    return {name: float(np.quantile(scores, q)) for name, q in qs.items()}
