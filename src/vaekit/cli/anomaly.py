@@ -1,7 +1,8 @@
 """`vaekit anomaly fit` and `vaekit anomaly score`: thin commands over ``vaekit.anomaly.commands``.
 
-Registered on the main app in ``vaekit.cli``; errors surface through its ``main`` as one
-line and exit status 2, like every other command.
+Registered on the main app in ``vaekit.cli.app``; errors surface through its ``main`` as one
+line and exit status 2, like every other command. ``vaekit.anomaly`` is imported inside the
+commands: it imports scikit-learn, which every other command would pay for at start-up.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
+
+from vaekit.cli import options
+from vaekit.cli.options import out_console as console
+from vaekit.errors import VaekitError
 
 app = typer.Typer(
     name="anomaly",
@@ -23,8 +27,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(soft_wrap=True, highlight=False)
-COLOR_CHANNELS = {"auto": None, "gray": 1, "rgb": 3}
 
 
 @app.command(epilog="Examples:  vaekit anomaly fit normal.csv --out runs/detector  |  "
@@ -32,7 +34,7 @@ COLOR_CHANNELS = {"auto": None, "gray": 1, "rgb": 3}
                     "vaekit anomaly fit x.npy --out runs/x --score nll --contamination 0.02")
 def fit(
     data: Annotated[str, typer.Argument(help="Normal data: an image folder, .npy/.npz, .csv/.tsv or .parquet.")],
-    out: Annotated[Path, typer.Option(help="Directory for the detector (created).")],
+    out: Annotated[Path, options.out("Directory for the detector (created).")],
     score: Annotated[str, typer.Option(help="auto (recon+knn for images, elbo for tables: the winners on "
                                             "validation splits), recon (squared reconstruction error), elbo "
                                             "(negative ELBO), nll (importance-sampled negative log-likelihood), "
@@ -90,23 +92,22 @@ def fit(
                                                              "(e.g. labels).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Resize image folders to this square size.")] = None,
     color: Annotated[str, typer.Option(help="Image folders: auto, gray or rgb.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same detector on CPU).")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    seed: Annotated[int, options.seed("Random seed (same seed, same detector on CPU).")] = 0,
+    device: options.Device = options.DEFAULT_DEVICE,
+    threads: options.Threads = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ) -> None:
     """Fit a VAE anomaly detector on normal data and save it (safetensors + JSON)."""
-    from vaekit.anomaly import commands
-    from vaekit.cli import _int_list
-    from vaekit.errors import VaekitError
+    from vaekit.anomaly import commands  # scikit-learn: only when a detector is fitted
 
-    if color not in COLOR_CHANNELS:
-        raise VaekitError(f"--color: expected auto, gray or rgb, got '{color}'")
+    options.use_threads(threads)
+    channels = options.color_channels(color)
     params = {"anomaly_score": score, "contamination": contamination, "target_fpr": target_fpr, "threshold": threshold,
               "holdout_fraction": holdout_fraction, "model": model, "latent_dim": _latent_dim(latent_dim),
-              "groups": _int_list(latent_groups, "--latent-groups"), "arch": arch,
-              "hidden": _int_list(hidden, "--hidden"), "beta": _beta(beta),
+              "groups": options.int_list(latent_groups, "--latent-groups"), "arch": arch,
+              "hidden": options.int_list(hidden, "--hidden"), "beta": _beta(beta),
               "likelihood": likelihood, "obs_df": _obs_df(obs_df), "learn_obs_df": _learn_obs_df(learn_obs_df),
               "learn_obs_std": _learn_obs_std(learn_obs_std), "heteroscedastic": heteroscedastic,
               "min_obs_std": min_obs_std, "epochs": _epochs(epochs),
@@ -114,7 +115,7 @@ def fit(
               "trim_rounds": _trim_rounds(trim_rounds), "standardize": standardize,
               "ensemble": ensemble, "random_state": seed, "device": device, "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
-                           channels=COLOR_CHANNELS[color], overwrite=overwrite)
+                           channels=channels, overwrite=overwrite)
     if json_output:
         print(json.dumps(summary))
         return
@@ -134,16 +135,17 @@ def score(
     data: Annotated[str, typer.Argument(help="Data to score: an image folder, .npy/.npz, .csv/.tsv or .parquet.")],
     labels: Annotated[Optional[str], typer.Option(help="Known labels (1 = anomaly) for ROC / PR curves: a column "
                                                        "of a table, or a file with one label per example.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Directory for the outputs (default RUN/scores-<data>).")
-                   ] = None,
+    out: Annotated[Optional[Path], options.out("Directory for the outputs (default RUN/scores-<data>).")] = None,
     threshold: Annotated[Optional[float], typer.Option(help="Use this threshold instead of the detector's.")
                          ] = None,
     top: Annotated[int, typer.Option(help="Images: how many of the most anomalous to show.")] = 32,
+    threads: options.Threads = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ) -> None:
     """Score data: scores.csv, histogram.png, most_anomalous.png (images), roc_pr.png (--labels)."""
-    from vaekit.anomaly import commands
+    from vaekit.anomaly import commands  # scikit-learn: only when data is scored
 
+    options.use_threads(threads)
     summary = commands.score(run, data, labels=labels, out=out, threshold=threshold, top=top)
     if json_output:
         print(json.dumps(summary))
@@ -171,7 +173,6 @@ def _fits_in_words(fits: int, scoring: int) -> str:
 
 def _auto_or(kind: Callable[[str], Any], option: str, expected: str) -> Any:
     """A parser for an option that takes ``auto`` or a ``kind`` (the detector checks its range)."""
-    from vaekit.errors import VaekitError
 
     def parse(value: str) -> Any:
         if value == "auto":

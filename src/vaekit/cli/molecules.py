@@ -1,8 +1,8 @@
 """`vaekit molecules sample | evaluate | interpolate | optimize`: thin commands over ``vaekit.chem``.
 
-Registered on the main app in ``vaekit.cli``; errors surface through its ``main`` as one
+Registered on the main app in ``vaekit.cli.app``; errors surface through its ``main`` as one
 line and exit status 2, like every other command. Each command imports ``vaekit.chem``
-inside its body, so ``vaekit --help`` works without the chem extra.
+inside its body: RDKit is the optional chem extra, and ``vaekit --help`` must work without it.
 """
 
 from __future__ import annotations
@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from vaekit.cli import options
+from vaekit.cli.options import err_console
+from vaekit.cli.options import out_console as console
+from vaekit.errors import VaekitError
 
 app = typer.Typer(
     name="molecules",
@@ -26,7 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(soft_wrap=True, highlight=False)
 
 
 @app.command(epilog="Examples:  vaekit molecules evaluate gen.smi --ref moses  |  "
@@ -41,8 +44,8 @@ def evaluate(
                                             "none), none, or a SMILES file / named set.")] = "auto",
     limit: Annotated[Optional[int], typer.Option(help="Score only the first N generated SMILES.")] = None,
     n_jobs: Annotated[int, typer.Option(help="Worker processes for the RDKit work.")] = 1,
-    device: Annotated[Optional[str], typer.Option(help="Device for ChemNet and the similarity products "
-                                                       "(default: cuda if available, else cpu).")] = None,
+    device: options.Device = options.DEFAULT_DEVICE,
+    threads: options.Threads = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
 ) -> None:
     """Score generated molecules with the MOSES metrics (validity, uniqueness, novelty, FCD, SNN, Frag, Scaf, ...).
@@ -54,13 +57,14 @@ def evaluate(
     """
     from vaekit.extras import require_chem
 
+    options.use_threads(threads)
     require_chem("rdkit")
     require_chem("fcd")
     from vaekit.chem.metrics_report import describe_metric, evaluate_file
 
-    err = Console(stderr=True, soft_wrap=True, highlight=False)
-    with err.status("scoring (reference statistics are cached after the first run) ...", spinner="dots"):
-        result = evaluate_file(generated, ref=ref, train=train, limit=limit, n_jobs=n_jobs, device=device)
+    with err_console.status("scoring (reference statistics are cached after the first run) ...", spinner="dots"):
+        result = evaluate_file(generated, ref=ref, train=train, limit=limit, n_jobs=n_jobs,
+                               device=options.device_or_none(device))  # None: its own auto
     if json_output:
         print(json.dumps(result.to_dict()))
         return
@@ -82,21 +86,22 @@ def evaluate(
 def sample(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A sequence-VAE run directory.")],
     n: Annotated[int, typer.Option("-n", help="How many molecules.")] = 1000,
-    output: Annotated[Path, typer.Option("--output", "-o", help="SMILES file to write (one per line; canonical "
-                                                                "when valid, the raw string otherwise).")
-                      ] = Path("gen.smi"),
+    out: Annotated[Path, options.out("SMILES file to write (one per line; canonical when valid, the raw string "
+                                     "otherwise).")] = Path("gen.smi"),
     method: Annotated[str, typer.Option(help="sample (ancestral, at --temperature), greedy or beam.")] = "sample",
     temperature: Annotated[float, typer.Option(help="method sample: softmax temperature of the decoder.")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same molecules).")] = 0,
+    seed: Annotated[int, options.seed("Random seed (same seed, same molecules).")] = 0,
     sampler: Annotated[str, typer.Option(help="prior (z ~ N(0, I)) or gmm (a mixture fitted to the training "
                                               "molecules' codes, saved in the run).")] = "prior",
     batch_size: Annotated[int, typer.Option(help="Latents decoded at once.")] = 500,
     quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
+    threads: options.Threads = None,
 ) -> None:
     """Decode latent draws into molecules, showing the valid fraction as it goes; prints molecules/s."""
     from vaekit.chem.generation import sample_file
 
-    done = sample_file(run, output, n=n, method=method, temperature=temperature, seed=seed, batch_size=batch_size,
+    options.use_threads(threads)
+    done = sample_file(run, out, n=n, method=method, temperature=temperature, seed=seed, batch_size=batch_size,
                        sampler=sampler, progress=not quiet)
     console.print(f"{done.valid} of {done.n} valid ({done.valid / done.n:.1%}), {done.unique} unique; "
                   f"{done.per_second:.0f} molecules/s; wrote {done.path}")
@@ -111,16 +116,17 @@ def interpolate(
     smiles_b: Annotated[str, typer.Argument(metavar="SMILES_B", help="End molecule.")],
     steps: Annotated[int, typer.Option(help="Points on the path, both ends included.")] = 8,
     method: Annotated[str, typer.Option(help="slerp (along the prior's shell) or lerp (straight line).")] = "slerp",
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG grid to write "
-                                                "(default RUN/interpolation.png).")] = None,
+    out: Annotated[Optional[Path], options.out("PNG grid to write (default RUN/interpolation.png).")] = None,
     per_row: Annotated[int, typer.Option(help="Molecules per row of the grid.")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print the path as one JSON object.")] = False,
+    threads: options.Threads = None,
 ) -> None:
     """Decode the latent path between two molecules; draw it with Tanimoto similarities to both ends."""
     from vaekit.chem.generation import MoleculeModel
     from vaekit.chem.interpolation import interpolate as walk
     from vaekit.chem.interpolation import save_grid
 
+    options.use_threads(threads)
     model = MoleculeModel.load(run)
     result = walk(model, smiles_a, smiles_b, steps=steps, method=method)
     path = save_grid(result, out if out is not None else Path(run) / "interpolation.png", per_row=per_row)
@@ -153,19 +159,20 @@ def optimize(
                                                       "(default: prior draws).")] = None,
     max_seeds: Annotated[int, typer.Option(help="Use at most this many seeds (the first ones).")] = 100,
     top: Annotated[int, typer.Option(help="How many of the best molecules to report.")] = 10,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the top molecules to this CSV.")] = None,
+    out: Annotated[Optional[Path], options.out("Write the top molecules to this CSV.")] = None,
     step_size: Annotated[float, typer.Option(help="gradient: length of one step in latent units.")] = 0.5,
     sigma: Annotated[float, typer.Option(help="cmaes: initial step size; bo: spread of local candidates.")] = 0.5,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same molecules).")] = 0,
+    seed: Annotated[int, options.seed("Random seed (same seed, same molecules).")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    threads: options.Threads = None,
 ) -> None:
     """Search the latent space for molecules with a better property, scored by RDKit on each decoded molecule."""
     from vaekit.chem.generation import MoleculeModel
     from vaekit.chem.optimize import METHODS, write_csv
     from vaekit.chem.optimize import optimize as search
     from vaekit.data.molecules.smiles_files import read_smiles, validate
-    from vaekit.errors import VaekitError
 
+    options.use_threads(threads)
     if method not in METHODS:
         raise VaekitError(f"--method: expected {', '.join(METHODS)}, got '{method}'")
     if out is not None and out.suffix.lower() != ".csv":

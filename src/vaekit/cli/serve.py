@@ -1,20 +1,28 @@
 """`vaekit serve` and `vaekit export`: thin commands over ``vaekit.serve`` and ``vaekit.export``.
 
-Registered on the main app by ``vaekit.cli`` (``register(app)``); errors surface through its
-``main`` as one line and exit status 2, like every other command.
+Registered on the main app by ``vaekit.cli.app``; errors surface through its ``main`` as one
+line and exit status 2, like every other command. The serve extra (FastAPI, uvicorn) is
+imported inside ``serve``: it is optional, and ``vaekit --help`` must work without it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
-console = Console(soft_wrap=True, highlight=False)
+from vaekit.cli import options
+from vaekit.cli.options import out_console as console
+from vaekit.errors import VaekitError
+from vaekit.export import export_run
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
+@app.command(epilog="Examples:  vaekit serve runs  |  vaekit serve runs --port 8080  |  "
+                    "vaekit serve runs --host 0.0.0.0 --token $(openssl rand -hex 16)")
 def serve(
     runs_dir: Annotated[Path, typer.Argument(metavar="RUNS_DIR", help="A directory of run directories (or one run).")],
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback exposes the runs to the "
@@ -26,52 +34,40 @@ def serve(
                                                         "batched together; 0: batch only what is already queued."
                                                  )] = 1.0,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="Run every request alone.")] = False,
-    threads: Annotated[Optional[int], typer.Option(help="torch threads (default: torch's choice).")] = None,
+    threads: options.Threads = None,
 ) -> None:
     """Serve the runs of RUNS_DIR over HTTP, with the latent explorer page at / and the API docs at /docs."""
-    try:
+    try:  # the optional serve extra
         import uvicorn
 
         from vaekit.serve import create_app
     except ImportError as exc:
-        from vaekit.errors import VaekitError
-
         raise VaekitError(f"vaekit serve needs the serve extra ({exc.name} is missing): "
                           "pip install 'vaekit[serve]'") from None
-    import os
-
-    import torch
-
-    if threads is not None:
-        torch.set_num_threads(threads)
-    app = create_app(runs_dir, token=token, batch_window_ms=None if no_batching else batch_window_ms)
-    names = app.state.registry.names()
-    protected = app.state.token is not None
+    options.use_threads(threads)
+    server = create_app(runs_dir, token=token, batch_window_ms=None if no_batching else batch_window_ms)
+    names = server.state.registry.names()
+    protected = server.state.token is not None
     console.print(f"serving {len(names)} run(s) of {runs_dir} ({', '.join(names) or 'none yet'}) at "
                   f"http://{host}:{port}/{'  (bearer token required)' if protected else ''}")
     if host not in ("127.0.0.1", "localhost", "::1") and not protected:
         console.print("[yellow]warning:[/yellow] bound beyond loopback without a token: anyone who can reach "
                       f"{host}:{port} can use these runs (set --token or VAEKIT_SERVE_TOKEN)")
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("VAEKIT_SERVE_LOG", "warning"))
+    uvicorn.run(server, host=host, port=port, log_level=os.environ.get("VAEKIT_SERVE_LOG", "warning"))
 
 
+@app.command(epilog="Examples:  vaekit export runs/demo --format onnx -o demo.onnx  |  "
+                    "vaekit export runs/demo --format torchscript -o demo.pt")
 def export(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="model.onnx (writes model.encoder.onnx and "
-                                                                "model.decoder.onnx) or model.pt (torchscript).")],
+    run_dir: options.RunDir,
+    out: Annotated[Path, options.out("model.onnx (writes model.encoder.onnx and model.decoder.onnx) or model.pt "
+                                     "(torchscript).")],
     fmt: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
+    threads: options.Threads = None,
 ) -> None:
     """Export a run's encoder and decoder: two ONNX graphs (x -> mean, logvar; z -> x_mean) or one TorchScript
     file with encode and decode methods."""
-    from vaekit.export import export_run
-
-    for path in export_run(run_dir, output, fmt):
+    options.use_threads(threads)
+    for path in export_run(run_dir, out, fmt):
         console.print(f"wrote {path}")
 
-
-def register(app: typer.Typer) -> None:
-    """Add ``serve`` and ``export`` to the main ``vaekit`` app."""
-    app.command(epilog="Examples:  vaekit serve runs  |  vaekit serve runs --port 8080  |  "
-                       "vaekit serve runs --host 0.0.0.0 --token $(openssl rand -hex 16)")(serve)
-    app.command(epilog="Examples:  vaekit export runs/demo --format onnx -o demo.onnx  |  "
-                       "vaekit export runs/demo --format torchscript -o demo.pt")(export)

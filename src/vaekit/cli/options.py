@@ -1,0 +1,98 @@
+"""What the commands share: the options every command spells the same way, small parsers of
+flag values, and the two consoles.
+
+Each shared option is declared here once: ``--out/-o`` (every command that writes a file or
+a directory), ``--device`` (default ``auto``) and ``--threads`` (every command that runs a
+model), ``--seed``. ``tests/test_cli_options.py`` checks that every command uses them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import torch
+import typer
+from rich.console import Console
+
+from vaekit.errors import VaekitError
+
+out_console = Console(soft_wrap=True, highlight=False)
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+#: ``--device``'s default on every command: CUDA when torch sees a GPU, else the CPU.
+DEFAULT_DEVICE = "auto"
+
+
+def out(help: str) -> Any:
+    """``--out/-o``, with this command's description of what it writes."""
+    return typer.Option("--out", "-o", help=help)
+
+
+def seed(help: str = "Random seed.", **extra: Any) -> Any:
+    """``--seed``, with what this command seeds."""
+    return typer.Option("--seed", help=help, **extra)
+
+
+def device(**extra: Any) -> Any:
+    """``--device``; its default is ``DEFAULT_DEVICE``."""
+    return typer.Option("--device", help="auto (cuda when torch sees a GPU, else cpu), cpu, cuda or cuda:N.",
+                        **extra)
+
+
+def threads() -> Any:
+    """``--threads``; its default ``None`` leaves torch's choice (see ``use_threads``)."""
+    return typer.Option("--threads", min=1, help="CPU threads torch may use (default: torch's own choice).")
+
+
+#: ``device: Device = DEFAULT_DEVICE`` on every command that runs a model where it can.
+Device = Annotated[str, device()]
+#: ``threads: Threads = None`` on every command that runs a model; call ``use_threads`` first.
+Threads = Annotated[Optional[int], threads()]
+#: ``--json``: print one JSON object instead of the text summary.
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+#: The run directory most commands start from.
+RunDir = Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")]
+
+
+def device_or_none(name: str) -> str | None:
+    """``--device`` for the APIs whose own default (``None``) means ``auto``."""
+    return None if name == DEFAULT_DEVICE else name
+
+
+def use_threads(n: int | None) -> None:
+    """Apply ``--threads``: ``None`` leaves torch's default alone."""
+    if n is not None:
+        torch.set_num_threads(n)
+
+
+# -- parsers of flag values -------------------------------------------------------------------
+
+COLOR_CHANNELS = {"auto": None, "gray": 1, "rgb": 3}
+
+
+def int_list(value: str | None, flag: str) -> list[int] | None:
+    """``--hidden 512,256`` as ``[512, 256]``; positive integers only."""
+    if value is None:
+        return None
+    try:
+        items = [int(v) for v in value.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise VaekitError(f"{flag}: expected comma-separated integers like 512,256, got '{value}'") from None
+    if not items or min(items) < 1:
+        raise VaekitError(f"{flag}: expected positive integers like 512,256, got '{value}'")
+    return items
+
+
+def names(value: str | None) -> list[str] | None:
+    """``--properties logP,qed`` as a list of column names."""
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def color_channels(value: str | None) -> int | None:
+    """``--color auto|gray|rgb`` as the data's channel count (``None``: as the images are)."""
+    if value is None:
+        return None
+    if value not in COLOR_CHANNELS:
+        raise VaekitError(f"--color: expected auto, gray or rgb, got '{value}'")
+    return COLOR_CHANNELS[value]

@@ -1,0 +1,76 @@
+"""What a finished run holds: `vaekit info`, `vaekit report` and `vaekit evaluate`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from vaekit.cli import options
+from vaekit.cli.options import err_console, out_console
+from vaekit.evaluation import disentanglement as dis
+from vaekit.evaluation.evaluate import evaluate_run, evaluation_table
+from vaekit.latent.writers import describe_run
+from vaekit.report.page import write_report
+from vaekit.training import runs
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command(epilog="Example:  vaekit info runs/digits")
+def info(run_dir: options.RunDir, json_output: options.Json = False) -> None:
+    """Show a run's settings, training curve end points and test figures."""
+    description = describe_run(runs.open_run(run_dir))
+    if json_output:
+        print(json.dumps(description))
+        return
+    for section, values in description.items():
+        out_console.print(f"[bold]{section}[/bold]")
+        for k, v in (values.items() if isinstance(values, dict) else [("", values)]):
+            shown = f"{v:.3f}" if isinstance(v, float) else v
+            out_console.print(f"  {k}: {shown}" if k else f"  {shown}", markup=False)  # SELFIES tokens look like markup
+
+
+@app.command(epilog="Example:  vaekit report runs/digits  (then open runs/digits/report.html)")
+def report(run_dir: options.RunDir, threads: options.Threads = None) -> None:
+    """Write the run's self-contained report.html (written automatically after training)."""
+    options.use_threads(threads)
+    out_console.print(f"wrote {write_report(runs.open_run(run_dir))}")
+
+
+@app.command(epilog="Examples:  vaekit evaluate runs/mnist  |  vaekit evaluate runs/mnist --k 5000 --json  |  "
+                    "vaekit evaluate runs/digits --split val --limit 500  |  "
+                    "vaekit evaluate runs/shapes --disentanglement")
+def evaluate(
+    run_dir: options.RunDir,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    k: Annotated[int, typer.Option("--k", help="Importance samples per example for the NLL.")] = 1000,
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N examples of the split.")] = None,
+    seed: Annotated[int, options.seed()] = 0,
+    device: options.Device = options.DEFAULT_DEVICE,
+    threads: options.Threads = None,
+    json_output: options.Json = False,
+    disentanglement: Annotated[bool, typer.Option(
+        "--disentanglement", help="Instead: MIG, DCI, beta-VAE and FactorVAE scores on a dataset with factor labels "
+                                  f"(shapes), on --limit grid points (default {dis.DEFAULT_POINTS}) drawn with "
+                                  "--seed.")] = False,
+) -> None:
+    """Held-out figures (ELBO, importance-sampled NLL, bits/dim, active units, mutual information,
+    blur) and a diagnosis of posterior collapse and blur with the flags to try."""
+    options.use_threads(threads)
+    run = runs.open_run(run_dir)
+    if disentanglement:
+        with err_console.status(f"scoring the disentanglement of {run_dir}"):
+            scores = dis.evaluate_run(run, n=limit or dis.DEFAULT_POINTS, seed=seed, device=device)
+        if json_output:
+            print(json.dumps(scores))
+        else:
+            out_console.print(dis.disentanglement_table(run_dir, scores))
+        return
+    with err_console.status(f"evaluating {run_dir} ({split} split, k={k})"):
+        metrics = evaluate_run(run, split=split, k=k, limit=limit, seed=seed, device=device)
+    if json_output:
+        print(json.dumps(metrics))
+        return
+    out_console.print(evaluation_table(run_dir, metrics))
