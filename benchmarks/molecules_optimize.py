@@ -21,7 +21,7 @@ ZINC's size. ``top3`` is therefore reported twice: over every molecule found, an
 largest molecule), the comparable figure.
 
 Literature (JT-VAE, Table 2, top-3 penalized logP by latent-space BO): JT-VAE 5.30 / 4.93 /
-4.49 (``tests/test_chem_properties.py`` recomputes these three from the molecules' SMILES);
+4.49 (``tests/chem/test_properties.py`` recomputes these three from the molecules' SMILES);
 the character-level (CVAE) and grammar (GVAE) VAEs of that table stay below 3.
 """
 

@@ -16,8 +16,9 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from test_serve import make_runs  # noqa: E402
 from vaekit.serve import create_app  # noqa: E402
+
+from test_api import make_runs  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 RUNS = ["digits4", "cvae", "detector"]

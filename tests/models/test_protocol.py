@@ -141,7 +141,7 @@ def make_tiny(family: str, root: Path, digits: tuple[torch.Tensor, torch.Tensor]
     weights), fit a learned prior, and save it under ``root / family``."""
     if family not in TINY:
         pytest.fail(f"model family '{family}' is registered in vaekit.models.MODELS but has no tiny config in "
-                    "tests/test_protocol.py TINY")
+                    "tests/models/test_protocol.py TINY")
     config_cls = MODELS[family][1]
     if takes_sequences(config_cls):
         x, labels = token_rows(B), torch.arange(B)

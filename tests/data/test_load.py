@@ -17,7 +17,7 @@ from vaekit.data.download import RemoteFile
 from vaekit.data.idx import read_idx
 from vaekit.errors import VaekitError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason="no local dataset copy at ../shared/data")
 
 
