@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vaekit.atomic import atomic_path
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model
 from vaekit.training.runs import open_run
@@ -85,7 +86,6 @@ def export_onnx(model: Model, out: str | Path) -> tuple[Path, Path]:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:
         raise VaekitError("export --format onnx needs the onnx package: pip install 'vaekit[onnx]'") from None
-    from vaekit.atomic import atomic_path
 
     model = model.eval()
     enc_inputs, dec_inputs = example_inputs(model)
@@ -121,7 +121,6 @@ class _Scripted(nn.Module):
 def export_torchscript(model: Model, out: str | Path) -> Path:
     """One TorchScript file with ``encode`` and ``decode`` methods (traced; batch size free)."""
     _check(model, "torchscript")
-    from vaekit.atomic import atomic_path
 
     model = model.eval()
     enc_inputs, dec_inputs = example_inputs(model)

@@ -17,7 +17,7 @@ import torch
 
 from vaekit.atomic import atomic_write_text
 from vaekit.plotting.figures import new_figure
-from vaekit.plotting.pictures import save_figure
+from vaekit.plotting.pictures import save_figure, save_grid
 
 SCORES_CSV = "scores.csv"
 HISTOGRAM_PNG = "histogram.png"
@@ -63,7 +63,6 @@ def write_histogram(path: Path, scores: np.ndarray, threshold: float, *, score_n
 
 def write_top_grid(path: Path, images: np.ndarray, scores: np.ndarray, n: int = 32) -> Path:
     """The ``n`` highest-scoring images, most anomalous first (row by row)."""
-    from vaekit.plotting.pictures import save_grid
 
     order = np.argsort(-scores, kind="stable")[:n]
     return save_grid(torch.from_numpy(np.ascontiguousarray(images[order])), path, nrow=8)

@@ -20,9 +20,13 @@ from pathlib import Path
 
 import torch
 
+from vaekit.atomic import atomic_write_text
+from vaekit.data.molecules.sequences import encode_rows
 from vaekit.data.molecules.tokens import SPECIAL_TOKENS, Vocabulary, get_tokenizer
 from vaekit.errors import VaekitError
+from vaekit.latent.gmm import gmm_sampler
 from vaekit.models.base import Model
+from vaekit.training.runs import load, open_run
 
 #: Line written for a generated sequence that decodes to no molecule at all (RDKit cannot
 #: parse it, so a metrics tool counts it as invalid rather than skipping an empty line).
@@ -62,7 +66,6 @@ class MoleculeModel:
     @classmethod
     def load(cls, run_dir: str | Path) -> MoleculeModel:
         """The best weights of a ``--model seqvae`` run (or a directory written by ``model.save``)."""
-        from vaekit.training.runs import load
 
         return cls(load(run_dir))
 
@@ -72,7 +75,6 @@ class MoleculeModel:
 
     def rows(self, smiles: Sequence[str]) -> torch.Tensor:
         """The model's input rows for ``smiles`` (canonicalised, tokenised, padded)."""
-        from vaekit.data.molecules.sequences import encode_rows
 
         c = self.model.config
         return encode_rows(smiles, self.tokenizer, self.vocabulary, c.max_length, len(c.property_names))
@@ -140,7 +142,6 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
     the prior decodes better)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vaekit.atomic import atomic_write_text
     from vaekit.data.molecules.rdkit import canonical
 
     output = Path(output)
@@ -156,8 +157,6 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
     generator = torch.Generator(device=molecules.device).manual_seed(seed)
     codes = None
     if sampler == "gmm":
-        from vaekit.latent.gmm import gmm_sampler
-        from vaekit.training.runs import open_run
 
         codes = gmm_sampler(open_run(run_dir)).sample(n, seed=seed).to(molecules.device)
     if not output.parent.is_dir():

@@ -24,6 +24,7 @@ from vaekit.compression.identity import model_identity
 from vaekit.errors import VaekitError
 from vaekit.models import Model
 from vaekit.models.codec import Codec
+from vaekit.training.runs import Run, load
 
 #: Images per network call: bounded memory, near-full speed.
 BATCH = 1000
@@ -31,7 +32,6 @@ BATCH = 1000
 
 def as_model(source: str | Path | Model | object) -> Model:
     """A model from a run directory path, a ``Run`` or a ``Model``, in eval mode."""
-    from vaekit.training.runs import Run, load
 
     if isinstance(source, Model):
         return source.eval()

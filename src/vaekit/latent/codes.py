@@ -32,9 +32,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.atomic import atomic_path, atomic_write_text
+from vaekit import data as vdata
+from vaekit.atomic import atomic_path, atomic_write_text, check_new_files
+from vaekit.data import registry
 from vaekit.data.tables import read_csv, table_columns
 from vaekit.errors import VaekitError
+from vaekit.latent.encoding import decode_means, encode_means
+from vaekit.latent.inputs import model_labels, split_examples
+from vaekit.latent.writers import write_table
+from vaekit.plotting.pictures import is_image_run
+from vaekit.training.runs import check_output_directory
 
 CODE_SUFFIXES = (".npy", ".csv", ".parquet")
 _BATCH = 1024
@@ -57,8 +64,6 @@ def encode_data(run: Any, data: str, *, split: str | None = None, logvar: bool =
     """Encoder means (or, with ``sample``, posterior draws seeded by ``seed``) of every example
     of ``data``: a named dataset (``split``, default test) or a path (image folder, table,
     .npy/.npz; every example, in file order), read like the run's own data."""
-    from vaekit.latent.encoding import encode_means
-    from vaekit.latent.inputs import model_labels
 
     if run.model.sequences:
         raise VaekitError(f"{run.path} models molecules: their codes come from vaekit.chem.generation.MoleculeModel"
@@ -90,9 +95,6 @@ def _logvars(model: Any, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Te
 def _examples(run: Any, data: str, split: str | None
               ) -> tuple[Any, torch.Tensor, torch.Tensor | None, list[Any], str]:
     """``(bundle, examples, labels, ids, split name)`` of DATA, shaped for the run's model."""
-    from vaekit import data as vdata
-    from vaekit.data import registry
-    from vaekit.latent.inputs import split_examples
 
     key = registry.normalize_name(data)
     if key in registry.DATASETS:
@@ -260,17 +262,16 @@ def _finite(path: Path, a: np.ndarray) -> np.ndarray:
 def decode_codes(run: Any, codes: Codes, output: Path, *, overwrite: bool = False) -> list[Path]:
     """Decoder means of ``codes``: one PNG per row in the folder ``output`` (image runs), or
     the CSV ``output`` in the data's original units (table runs)."""
-    from vaekit.latent.encoding import decode_means
-    from vaekit.latent.writers import write_table
-    from vaekit.plotting.pictures import is_image_run
-    from vaekit.training.runs import check_output_directory
 
     image = is_image_run(run.data_info.shape)
     output = Path(output)
     if image:
-        check_output_directory(output, overwrite=overwrite, what="output folder", hint="use --overwrite to add to it")
+        check_output_directory(output, overwrite=overwrite, what="output folder", hint="use --overwrite to add to it",
+                               replaces=False)
     elif output.suffix.lower() != ".csv":
         raise VaekitError(f"-o {output}: this run models tables; expected an output file ending in .csv")
+    else:
+        check_new_files([output], overwrite=overwrite)
     cond = _labels_for(run, codes)
     decoded = decode_means(run.model, torch.from_numpy(codes.codes), cond)
     if not image:

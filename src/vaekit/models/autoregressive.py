@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import torch
 
+from vaekit.errors import VaekitError
+
 METHODS = ("greedy", "sample", "beam")
 
 
@@ -67,11 +69,9 @@ def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", tem
     if method == "beam":
         return beam_search(decoder, z, width=beam_width, min_tokens=min_tokens, first_tokens=first_tokens)
     if method not in METHODS:
-        from vaekit.errors import VaekitError
 
         raise VaekitError(f"method: '{method}' is not one of {', '.join(METHODS)}")
     if method == "sample" and temperature <= 0:
-        from vaekit.errors import VaekitError
 
         raise VaekitError(f"temperature: must be positive, got {temperature}")
     b = len(z)
@@ -100,7 +100,6 @@ def beam_search(decoder: StepDecoder, z: torch.Tensor, *, width: int = 5, min_to
     """The highest-scoring sequence (sum of token log-probabilities, no length bonus) that a
     beam of ``width`` finds for each latent; ``width = 1`` is greedy decoding."""
     if width < 1:
-        from vaekit.errors import VaekitError
 
         raise VaekitError(f"beam_width: must be at least 1, got {width}")
     b, length = len(z), decoder.max_length
