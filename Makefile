@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet $(TORCH) -e ".[dev,chem,serve,onnx,compress]"
+	$(BIN)/pip install --quiet $(TORCH) -e ".[dev,chem,serve,onnx,compress,track,hub]"
 	touch $@
 
 install: $(VENV)/.installed

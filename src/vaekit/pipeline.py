@@ -34,6 +34,7 @@ from vaekit.training.runs import (
     prepare_directory,
     save,
 )
+from vaekit.training.tracking import check_loggers, log_pictures
 from vaekit.training.trainer import TrainConfig, Trainer, resolve_device
 from vaekit.version import __version__
 
@@ -62,6 +63,7 @@ def train(
             train = {**config_cls.train_defaults, **(train or {})}
         data_config = _with_data_defaults(data_config, config_cls)
     train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
+    check_loggers(train_config.loggers)  # a missing tracking extra: refused before anything is written
     bundle = vdata.load(data_config)
     model_config = model_config_for(bundle.info, model or {}, bundle)
     distributed.init_from_env(resolve_device(train_config.device))
@@ -102,6 +104,7 @@ def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True
     if epochs is not None:
         config["train"]["epochs"] = epochs
     train_config = TrainConfig.from_dict(config["train"])
+    check_loggers(train_config.loggers)
     distributed.init_from_env(resolve_device(train_config.device))
     if epochs is not None and distributed.is_main():
         write_json(path / CONFIG_FILE, config)
@@ -131,6 +134,7 @@ def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, r
     if bundle.test is not None and len(bundle.test):
         test = trainer.evaluate(bundle.test, bundle.test_labels)  # collective under torchrun: every rank takes part
         summary["test"] = {k: test[k] for k in ("elbo", "recon", "kl", "kl_per_dim")}
+    trainer.close_tracking(summary)
     if distributed.is_main():
         write_json(out / SUMMARY_FILE, summary)
         _write_run_extras(open_run(out), bundle)
@@ -147,6 +151,7 @@ def _write_run_extras(run: Run, bundle: Dataset) -> None:
     steps = [lambda: write_run_pictures(run, bundle), lambda: write_report(run, data=bundle)]
     if not run.model.learned_prior:  # a fitted prior of its own samples better than a GMM over codes
         steps.insert(1, lambda: fit_gmm_sampler(run, data=bundle))
+    steps.append(lambda: log_pictures(run.train_config.loggers, run.path, step=run.summary.get("epochs", 0)))
     for step in steps:
         try:
             step()

@@ -41,7 +41,7 @@ FIELDS: dict[str, tuple[str, str]] = {
                                  "free_bits", "objective", "tc_weight", "capacity", "recon_term", "recon_weight",
                                  "iw_samples", "grad_clip", "early_stopping", "seed", "device", "precision",
                                  "fused_optimizer")},
-    "compile_step": ("train", "compile"),
+    "compile_step": ("train", "compile"), "log": ("train", "loggers"),
     **{p: ("data", p) for p in ("val_fraction", "image_size", "limit", "label_column", "tokens", "properties",
                                 "augment", "smiles_column")},
     "color": ("data", "channels"),
@@ -196,6 +196,9 @@ def train(
                                                                   "compiler).", "--compile/--no-compile")] = None,
     fused_optimizer: Annotated[Optional[bool], field("fused_optimizer", "Adam's fused single-kernel update.")
                                ] = None,
+    log: Annotated[Optional[str], field("log", "Experiment tracking: tensorboard (RUN/tensorboard), mlflow "
+                                               "(MLFLOW_TRACKING_URI, else mlflow.db beside the run), both as "
+                                               "tensorboard,mlflow, or none. Needs the track extra.")] = None,
     out: Annotated[Optional[Path], options.out("Run directory (default runs/<data>-<arch>).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,

@@ -14,6 +14,7 @@ from vaekit.objectives.image_terms import RECON_TERMS
 from vaekit.objectives.regularizers import DEFAULT_TC_WEIGHT, parse_capacity
 from vaekit.objectives.schedules import KLSchedule
 from vaekit.training.devices import DEVICE_CHOICES, valid_device
+from vaekit.training.tracking.registry import parse_loggers
 
 
 @dataclass
@@ -43,7 +44,11 @@ class TrainConfig:
     while the loss, the weights and the optimizer state stay float32 (fast where the CPU
     has AVX512-BF16/AMX, or on a GPU; elsewhere it runs, slower); ``compile`` passes the
     training forward through ``torch.compile`` (needs a C++ compiler; the first steps
-    pay a few seconds of compilation). Validation and evaluation always run in float32."""
+    pay a few seconds of compilation). Validation and evaluation always run in float32.
+
+    ``loggers``: experiment trackers that also get each epoch's metrics, the settings and
+    the pictures: ``none``, ``tensorboard``, ``mlflow`` or both joined by a comma (the
+    ``track`` extra; see ``vaekit.training.tracking``)."""
 
     epochs: int = 20
     batch_size: int = 64
@@ -68,6 +73,7 @@ class TrainConfig:
     fused_optimizer: bool = True
     precision: str = "float32"
     compile: bool = False
+    loggers: str = "none"
 
     def __post_init__(self) -> None:
         checks = [
@@ -92,6 +98,7 @@ class TrainConfig:
             if not ok:
                 raise VaekitError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
         KLSchedule.parse(self.kl_anneal, self.epochs)
+        parse_loggers(self.loggers)
         if self.objective == "iwae" and self.free_bits > 0:
             raise VaekitError("free_bits: applies to the ELBO objective only, not to iwae (set one of them)")
         if parse_capacity(self.capacity) and (self.objective != "elbo" or self.free_bits > 0):

@@ -31,9 +31,11 @@ from vaekit.objectives.schedules import KLSchedule
 from vaekit.objectives.terms import ObjectiveTerm
 from vaekit.serialization import (
     CHECKPOINT_FILE,
+    CONFIG_FILE,
     METRICS_FILE,
     WEIGHTS_FILE,
     load_checkpoint,
+    read_json,
     read_metrics,
     save_checkpoint,
     save_weights,
@@ -44,6 +46,7 @@ from vaekit.training.config import TrainConfig
 from vaekit.training.devices import resolve_device
 from vaekit.training.diagnosis import active_dims, diagnose
 from vaekit.training.progress import TrainingProgress
+from vaekit.training.tracking import Tracker, open_tracker
 
 
 @contextlib.contextmanager
@@ -96,6 +99,8 @@ class Trainer:
         self._regularizer: LatentRegularizer | None = None
         self._recon_term: ReconstructionTerm | None = None
         self._warned_collapse = False
+        #: The experiment trackers of ``config.loggers`` (opened by ``fit`` on the run directory).
+        self.tracker = Tracker({})
 
     def _objective_terms(self) -> dict[str, ObjectiveTerm]:
         """The extra terms of this run's objective, by their checkpoint key."""
@@ -196,6 +201,10 @@ class Trainer:
                 term.to(self.device)
             if resume:
                 self._restore(self._optimizer, self._generator)
+            if self.run_dir is not None and distributed.is_main():
+                config = read_json(self.run_dir / CONFIG_FILE) if (self.run_dir / CONFIG_FILE).is_file() else {
+                    "model": self.model.config.to_dict(), "train": cfg.to_dict()}
+                self.tracker = open_tracker(cfg.loggers, self.run_dir, resume=resume, config=config)
         optimizer, generator = self._optimizer, self._generator
         train = data.train.to(self.device)
         val = data.val.to(self.device) if data.val is not None and len(data.val) else None
@@ -219,12 +228,23 @@ class Trainer:
                     self._end_epoch(row, optimizer, generator)
                     bar.end_epoch(row)
         except KeyboardInterrupt:
+            self.tracker.close("KILLED")
             raise TrainingInterrupted(
                 f"interrupted after {self.state.epoch} complete epoch(s); "
                 + (f"resume with --resume ({self.run_dir})" if self.run_dir else "nothing saved (no run directory)")
             ) from None
+        except BaseException:
+            self.tracker.close("FAILED")
+            raise
         self.model.eval()
         return self.history
+
+    def close_tracking(self, summary: dict[str, Any] | None = None) -> None:
+        """Log the run's test figures (``summary["test"]``, as ``test_elbo`` ...) at the last
+        epoch and close the trackers; ``fit`` closes them itself when training fails."""
+        if summary and "test" in summary:
+            self.tracker.log_metrics(self.state.epoch, {f"test_{k}": v for k, v in summary["test"].items()})
+        self.tracker.close()
 
     def _train_epoch(self, data: Dataset, train: torch.Tensor, labels: torch.Tensor | None,
                      optimizer: torch.optim.Optimizer, generator: torch.Generator, steps_per_epoch: int,
@@ -312,6 +332,7 @@ class Trainer:
             return
         with interrupts_deferred():
             self._write_epoch(improved, optimizer, generator, rng_states)
+        self.tracker.log_metrics(st.epoch, row)  # after the run's own files: a tracker never stops the run
 
     def _write_epoch(self, improved: bool, optimizer: torch.optim.Optimizer, generator: torch.Generator,
                      rng_states: list[torch.Tensor]) -> None:

@@ -1,0 +1,84 @@
+"""``--log mlflow``: one MLflow run per vaekit run, through ``MlflowClient``.
+
+The store is ``MLFLOW_TRACKING_URI`` when set (a server, a database), else a local one beside
+the run: ``mlflow.db`` (SQLite) and ``mlartifacts/`` in the run directory's parent, so the
+runs of one folder compare in one ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``.
+The experiment is ``MLFLOW_EXPERIMENT_NAME`` or ``vaekit``. The MLflow run's id is kept in
+``RUN/mlflow.json``, so a resumed run (and the pictures logged after training) continue it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from vaekit.atomic import atomic_write_text
+from vaekit.extras import require
+
+#: The modules this backend needs; the local store also needs SQLAlchemy and Alembic.
+REQUIRES = ("mlflow",)
+LOCAL_STORE_REQUIRES = ("sqlalchemy", "alembic")
+RUN_FILE = "mlflow.json"
+DEFAULT_EXPERIMENT = "vaekit"
+BATCH = 100  # MLflow takes at most 100 params and 1000 metrics per call
+
+
+def requirements() -> tuple[str, ...]:
+    return REQUIRES + (() if os.environ.get("MLFLOW_TRACKING_URI") else LOCAL_STORE_REQUIRES)
+
+
+def local_store(run_dir: Path) -> tuple[str, str]:
+    """The default tracking URI and artifact root: beside the run directory."""
+    home = Path(run_dir).resolve().parent
+    return f"sqlite:///{home / 'mlflow.db'}", (home / "mlartifacts").as_uri()
+
+
+class MLflowLogger:
+    def __init__(self, run_dir: Path, *, resume: bool = False) -> None:
+        tracking = require("mlflow.tracking", "track", "--log mlflow")
+        self.entities = require("mlflow.entities", "track", "--log mlflow")
+        self.run_dir = Path(run_dir)
+        record = self.run_dir / RUN_FILE
+        saved = json.loads(record.read_text(encoding="utf-8")) if resume and record.is_file() else None
+        uri = (saved or {}).get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+        artifacts = None
+        if not uri:
+            uri, artifacts = local_store(self.run_dir)
+        self.client = tracking.MlflowClient(tracking_uri=uri)
+        if saved is not None:
+            self.run_id = saved["run_id"]
+            return
+        name = os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT)
+        experiment = self.client.get_experiment_by_name(name)
+        experiment_id = (experiment.experiment_id if experiment is not None
+                         else self.client.create_experiment(name, artifact_location=artifacts))
+        run = self.client.create_run(experiment_id, run_name=self.run_dir.name,
+                                     tags={"vaekit.run_dir": str(self.run_dir.resolve())})
+        self.run_id = run.info.run_id
+        # the default store's URI is not kept: it is found beside the run again (the run may move)
+        atomic_write_text(record, json.dumps({"run_id": self.run_id,
+                                              "tracking_uri": os.environ.get("MLFLOW_TRACKING_URI")}) + "\n")
+
+    def _batches(self, items: list[Any], **kind: Any) -> None:
+        for start in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, **{k: items[start:start + BATCH] for k in kind})
+
+    def log_params(self, params: dict[str, bool | int | float | str]) -> None:
+        Param = self.entities.Param
+        self._batches([Param(k[:250], str(v)[:6000]) for k, v in params.items()], params=True)
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        Metric, now = self.entities.Metric, int(time.time() * 1000)
+        self._batches([Metric(k, v, now, step) for k, v in metrics.items()], metrics=True)
+
+    def log_image(self, name: str, path: Path, step: int) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path="pictures")
+
+    def close(self, status: str = "FINISHED") -> None:
+        # the name the run ends with (a replaced run is built under a temporary one)
+        self.client.set_tag(self.run_id, "mlflow.runName", self.run_dir.name)
+        self.client.set_tag(self.run_id, "vaekit.run_dir", str(self.run_dir.resolve()))
+        self.client.set_terminated(self.run_id, status)
