@@ -19,7 +19,8 @@ Contents, top layer first (a package imports only from the layers below it):
   ``vaekit.compression`` (``.vkc`` files, bits-back), ``vaekit.chem`` (molecule metrics,
   generation, optimisation), ``vaekit.export`` (TorchScript, ONNX),
   ``vaekit.evaluation`` (``evaluate``, disentanglement metrics), ``vaekit.latent``
-  (samplers, interpolation, attribute vectors, traversals, maps).
+  (samplers, interpolation, attribute vectors, traversals, maps), ``vaekit.hub``
+  (``save_pretrained``, ``push_to_hub``, ``from_pretrained``, ``pretrained("mnist-vae")``).
 - ``vaekit.training``: ``Trainer``, ``TrainConfig``, run directories (``open_run``, ``load``).
 - ``vaekit.models`` (the protocol and one module per family), ``vaekit.objectives``
   (bounds, KL schedules, regularizers, image terms), ``vaekit.data`` (``load``, datasets,
@@ -33,6 +34,7 @@ from vaekit.data import DataConfig
 from vaekit.distributions import Bernoulli, Categorical, DiagonalGaussian, Gaussian
 from vaekit.errors import VaekitError
 from vaekit.evaluation import evaluate
+from vaekit.hub import from_pretrained, list_pretrained, pretrained, push_to_hub, save_pretrained
 from vaekit.models import CVAE, HVAE, VAE, CVAEConfig, HVAEConfig, Loss, Model, ModelConfig, VAEConfig, build
 from vaekit.objectives import KLSchedule
 from vaekit.pipeline import resume, train
@@ -78,10 +80,15 @@ __all__ = [
     "build",
     "data",
     "evaluate",
+    "from_pretrained",
     "latent",
+    "list_pretrained",
     "load",
     "open_run",
+    "pretrained",
+    "push_to_hub",
     "resume",
     "save",
+    "save_pretrained",
     "train",
 ]

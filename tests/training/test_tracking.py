@@ -71,6 +71,7 @@ def test_mlflow_respects_the_tracking_uri_and_a_resume_continues_the_run(tmp_pat
     pytest.importorskip("sqlalchemy")
     from mlflow.tracking import MlflowClient
 
+    monkeypatch.chdir(tmp_path)  # MLflow's own default artifact root (./mlruns) for a store it is given
     uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     run = vaekit.train(DATA, SMALL_MODEL, {"epochs": 1, "loggers": "mlflow"}, tmp_path / "run", progress=False)

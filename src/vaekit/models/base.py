@@ -32,6 +32,7 @@ from vaekit.distributions import Likelihood, Posterior, standard_normal_log_prob
 from vaekit.errors import VaekitError
 from vaekit.objectives.bounds import Inference, Loss, check_objective, log_mean_exp, objective_loss
 from vaekit.serialization import save_model
+from vaekit.sharing import push_to_hub, save_pretrained
 
 if TYPE_CHECKING:
     from vaekit.objectives.image_terms import ReconstructionTerm
@@ -326,6 +327,16 @@ class Model(nn.Module):
     def save(self, path: str | Path) -> None:
         """Write ``model.safetensors`` and the model section of ``config.json`` into ``path``."""
         save_model(self, path)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """``save`` plus a model card (README.md): the folder ``vaekit.from_pretrained`` reads
+        (``vaekit.hub.save_pretrained`` adds a run's data, figures and pictures)."""
+        return save_pretrained(self, path)
+
+    def push_to_hub(self, repo_id: str, **options: Any) -> str:
+        """Upload ``save_pretrained``'s folder to the Hugging Face Hub (the ``hub`` extra);
+        ``options``: ``token``, ``private``, ``commit_message``. Returns the commit's URL."""
+        return push_to_hub(self.save_pretrained, repo_id, **options)
 
 
 __all__ = ["CONDITIONS", "ConditionalConfig", "Inference", "Loss", "Model", "ModelConfig"]

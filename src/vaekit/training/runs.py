@@ -27,6 +27,7 @@ from vaekit.serialization import (
     read_metrics,
     save_model,
 )
+from vaekit.sharing import resolve_run_path
 from vaekit.training.trainer import TrainConfig
 
 SUMMARY_FILE = "summary.json"
@@ -81,8 +82,9 @@ class Run:
 
 
 def open_run(path: str | Path) -> Run:
-    """Open a run directory: its config and its model with the saved weights."""
-    path = Path(path)
+    """Open a run directory (or ``pretrained:NAME``, a model shipped with vaekit): its config
+    and its model with the saved weights."""
+    path = resolve_run_path(path)
     if not path.is_dir():
         raise VaekitError(f"{path}: no such run directory")
     config = read_json(path / CONFIG_FILE)
