@@ -1,5 +1,9 @@
 """Atomic file writes: a crash never leaves a half-written model, checkpoint or download.
 
+Also the rules every writer shares: ``check_new_files`` (a file the user named is never
+replaced unless asked) and ``staging_directory`` / ``swap_in`` (a directory is replaced
+only by a complete new one, built beside it).
+
 Every writer goes to a temporary file in the destination folder and then renames it
 over the target (``os.replace`` is atomic on POSIX and Windows within one file system).
 """
@@ -8,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+from vaekit.errors import VaekitError
 
 
 @contextlib.contextmanager
@@ -57,3 +64,67 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -
     """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+def check_new_files(paths: Iterable[str | os.PathLike], *, overwrite: bool, flag: str = "--overwrite") -> None:
+    """The one rule of every command that writes a file the user named: refuse a path that
+    exists (unless ``overwrite``), that is a directory, or whose folder does not exist.
+
+    Called before any work, so a refused command changes nothing on disk.
+    """
+    targets = [Path(p) for p in paths]
+    for target in targets:
+        if target.is_dir():
+            raise VaekitError(f"{target}: is a directory (expected a file name)")
+        if not target.parent.is_dir():
+            raise VaekitError(f"{target}: the folder {target.parent} does not exist (create it first)")
+    taken = [t for t in targets if t.exists()]
+    if taken and not overwrite:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise VaekitError(f"{taken[0]}: already exists{more} (use {flag} to replace it)")
+
+
+def staging_directory(target: str | os.PathLike) -> Path:
+    """A new empty directory beside ``target`` in which its replacement is built; pass it to
+    ``swap_in`` once complete, or to ``discard`` when the work failed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+
+
+def swap_in(staging: Path, target: str | os.PathLike) -> None:
+    """Put the complete directory ``staging`` in the place of ``target``, removing the old one
+    only once the new one is in place (a failed rename puts the old one back)."""
+    target = Path(target)
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.replace(target, old / target.name)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(old / target.name, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def discard(staging: Path) -> None:
+    """Remove a staging directory whose work failed or was interrupted."""
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def building(build_dir: Path, target: str | os.PathLike, *, swap: bool = True) -> Iterator[Path]:
+    """Work in ``build_dir`` (``target`` itself, or a ``staging_directory`` beside it); on
+    success a staging directory replaces ``target`` (``swap_in``; ``swap=False``: another
+    process does it), on failure or Ctrl-C it is discarded and ``target`` stays as it was."""
+    staged = Path(build_dir) != Path(target)
+    try:
+        yield Path(build_dir)
+    except BaseException:
+        if staged:
+            discard(build_dir)
+        raise
+    if staged and swap:
+        swap_in(build_dir, target)

@@ -8,6 +8,7 @@ step from Python.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from pathlib import Path
@@ -16,13 +17,15 @@ from typing import Any
 import torch
 
 from vaekit import data as vdata
+from vaekit.atomic import building
 from vaekit.data.bundle import Dataset
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
 from vaekit.latent import fit_gmm_sampler
 from vaekit.models import MODELS, Model, ModelConfig, build
+from vaekit.models.base import check_memory
 from vaekit.report import write_report, write_run_pictures
-from vaekit.serialization import CHECKPOINT_FILE, CONFIG_FILE, read_json, write_json
+from vaekit.serialization import CHECKPOINT_FILE, CONFIG_FILE, load_checkpoint, read_json, write_json
 from vaekit.training import distributed
 from vaekit.training.runs import (
     SUMMARY_FILE,
@@ -35,7 +38,7 @@ from vaekit.training.runs import (
     save,
 )
 from vaekit.training.tracking import check_loggers, log_pictures
-from vaekit.training.trainer import TrainConfig, Trainer, resolve_device
+from vaekit.training.trainer import TrainConfig, Trainer, TrainingInterrupted, resolve_device
 from vaekit.version import __version__
 
 
@@ -65,13 +68,28 @@ def train(
     train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
     check_loggers(train_config.loggers)  # a missing tracking extra: refused before anything is written
     bundle = vdata.load(data_config)
-    model_config = model_config_for(bundle.info, model or {}, bundle)
+    model_config = checked_config(model_config_for(bundle.info, model or {}, bundle))
     distributed.init_from_env(resolve_device(train_config.device))
     if out is None:  # every rank must agree on the name: rank 0 picks it
         out = distributed.gather_objects(default_run_name(data_config.source, model_config.run_name))[0]
     out = Path(out)
-    if distributed.is_main():
-        prepare_directory(out, overwrite=overwrite)
+    # a new run is built in place; one that replaces a run is built beside it and swapped in
+    # only once complete, so a failed or interrupted training leaves the old run as it was
+    build_dir = distributed.gather_objects(prepare_directory(out, overwrite=overwrite)
+                                           if distributed.is_main() else None)[0]
+    try:
+        with building(build_dir, out, swap=distributed.is_main()):
+            _train_in(build_dir, data_config, model_config, train_config, bundle, progress=progress)
+    except TrainingInterrupted:
+        if build_dir == out:
+            raise
+        raise TrainingInterrupted(f"interrupted: {out} is unchanged (the new run was discarded)") from None
+    distributed.barrier()
+    return _finish(out, bundle)
+
+
+def _train_in(out: Path, data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
+              bundle: Dataset, *, progress: bool) -> None:
     torch.manual_seed(train_config.seed)  # the initial weights depend on the seed too
     net = build(model_config)
     config = {
@@ -87,13 +105,18 @@ def train(
     if distributed.is_main():
         write_json(out / CONFIG_FILE, config)
     distributed.barrier()
-    return _fit(net, train_config, out, bundle, resume=False, progress=progress)
+    _fit(net, train_config, out, bundle, resume=False, progress=progress)
 
 
-def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True) -> Run:
+def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True,
+           settings: dict[str, dict[str, Any]] | None = None) -> Run:
     """Continue a run from its last checkpoint, optionally to a new total of ``epochs``.
 
     The result equals that of an uninterrupted run with the same settings and seed.
+    ``settings`` (sections ``model`` / ``train`` / ``data``, as ``train`` takes them) are
+    what the caller asked for: any that differ from the run's are refused, since a resumed
+    run keeps its settings. Every check, the checkpoint's included, comes before
+    config.json is rewritten, so a refused resume changes nothing.
     """
     path = Path(path)
     if not (path / CONFIG_FILE).is_file():
@@ -101,19 +124,51 @@ def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True
     config = read_json(path / CONFIG_FILE)
     if not (path / CHECKPOINT_FILE).is_file():
         raise VaekitError(f"{path}: no {CHECKPOINT_FILE} to resume from")
+    for section, values in (settings or {}).items():
+        check_same_settings(path, section, config.get(section, {}), values)
+    net = build(checked_config(config["model"], origin=path / CONFIG_FILE))
+    checkpoint = load_checkpoint(path / CHECKPOINT_FILE)
+    done = _checked_epochs(path / CHECKPOINT_FILE, checkpoint, net)
     if epochs is not None:
+        if epochs < done:
+            raise VaekitError(f"--epochs {epochs}: the run in {path} has already done {done} epochs (a resumed "
+                              f"run only continues: give a total of at least {done})")
         config["train"]["epochs"] = epochs
     train_config = TrainConfig.from_dict(config["train"])
     check_loggers(train_config.loggers)
     distributed.init_from_env(resolve_device(train_config.device))
+    bundle = vdata.load(DataConfig.from_dict(config["data"]["config"]))
     if epochs is not None and distributed.is_main():
         write_json(path / CONFIG_FILE, config)
-    bundle = vdata.load(DataConfig.from_dict(config["data"]["config"]))
-    return _fit(build(config["model"]), train_config, path, bundle, resume=True, progress=progress)
+    _fit(net, train_config, path, bundle, resume=True, progress=progress)
+    return _finish(path, bundle)
+
+
+def check_same_settings(path: Path, section: str, recorded: dict[str, Any], asked: dict[str, Any]) -> None:
+    """Refuse a resume asked with a setting that differs from the run's (``epochs``, the
+    device and the trackers excepted: the one extends the run, the others say where it runs
+    and who watches)."""
+    for name, value in asked.items():
+        if value is None or name in ("epochs", "device", "loggers") or value == "auto":
+            continue
+        have = recorded.get(name)
+        if json.loads(json.dumps(value)) != have:
+            raise VaekitError(f"{section}.{name} {value!r}: the run in {path} has {have!r}, and a resumed run keeps "
+                              "its settings (train a new run with --out to change it)")
+
+
+def _checked_epochs(where: Path, checkpoint: dict[str, Any], net: Model) -> int:
+    """The epochs a checkpoint holds, once its weights are known to fit the run's model."""
+    try:
+        net.load_state_dict(checkpoint["model"])
+        return int(checkpoint["state"]["epoch"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise VaekitError(f"{where}: does not fit this run's model ({reason})") from None
 
 
 def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, resume: bool,
-         progress: bool) -> Run:
+         progress: bool) -> None:
     started = time.perf_counter()
     trainer = Trainer(net, train_config, out, progress=progress and distributed.is_main())
     history = trainer.fit(bundle, resume=resume)
@@ -137,6 +192,38 @@ def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, r
     trainer.close_tracking(summary)
     if distributed.is_main():
         write_json(out / SUMMARY_FILE, summary)
+    distributed.barrier()
+
+
+def checked_config(config: ModelConfig | dict[str, Any], origin: Path | None = None) -> ModelConfig:
+    """The model config, refused with one line when it is bad (naming ``origin``, the file it
+    came from) or when training the model cannot fit in memory: its weights are counted on
+    the meta device, and training holds them four times (gradients, Adam's two moments)."""
+    if not isinstance(config, ModelConfig):
+        try:
+            config = _model_config(config)
+        except VaekitError as e:
+            raise VaekitError(f"{origin}: {e}" if origin else str(e)) from None
+    try:
+        with torch.device("meta"):
+            weights = sum(p.numel() for p in build(config).parameters())
+    except Exception:  # a family that cannot be built on the meta device: no estimate
+        weights = 0
+    check_memory(weights * 4 * 4, f"model '{config.model}' ({weights:,} weights, latent_dim {config.latent_dim}):"
+                 " its weights, gradients and optimizer state", "choose a smaller --latent-dim or --hidden")
+    return config
+
+
+def _model_config(d: dict[str, Any]) -> ModelConfig:
+    name = d.get("model", "vae")
+    if name not in MODELS:
+        raise VaekitError(f"model: unknown model '{name}' (known: {', '.join(MODELS)})")
+    return MODELS[name][1].from_dict(d)
+
+
+def _finish(out: Path, bundle: Dataset) -> Run:
+    """The finished run in its final place: its pictures, sampler and report, and the run opened."""
+    if distributed.is_main():
         _write_run_extras(open_run(out), bundle)
     distributed.barrier()
     return open_run(out)

@@ -6,7 +6,6 @@ The CLI only parses flags and prints; everything it does can be done from here.
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from vaekit.anomaly.detector import VAEAnomalyDetector
 from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.inputs import Examples, read_examples, read_label_file
 from vaekit.anomaly.storage import load_detector, save_detector
+from vaekit.atomic import building
 from vaekit.data.bundle import DataInfo
 from vaekit.data.config import DataConfig
 
@@ -30,7 +30,7 @@ def fit(data: str | Path, out: str | Path, params: dict[str, Any] | None = None,
     left out of the features (and out of later scored tables). Data and parameters are
     checked before ``out`` is touched. Returns a summary.
     """
-    from vaekit.training.runs import check_output_directory
+    from vaekit.training.runs import check_output_directory, prepare_directory
 
     out = Path(out)
     check_output_directory(out, overwrite=overwrite, what="detector directory")
@@ -38,9 +38,9 @@ def fit(data: str | Path, out: str | Path, params: dict[str, Any] | None = None,
     detector._check_params()  # settings first: a typo should not wait for the data to be read
     examples = read_examples(data, label_column=label_column, image_size=image_size, channels=channels)
     detector.fit(examples.x, feature_names=examples.columns)
-    if out.is_dir():
-        shutil.rmtree(out)
-    save_detector(detector, out, data=_data_section(examples, detector, label_column, image_size, channels))
+    # a detector that replaces one is written beside it and swapped in once complete
+    with building(prepare_directory(out, overwrite=overwrite, what="detector directory"), out) as build_dir:
+        save_detector(detector, build_dir, data=_data_section(examples, detector, label_column, image_size, channels))
     return {
         "detector": str(out),
         "data": examples.source,

@@ -49,6 +49,10 @@ from vaekit.training.trainer import TrainConfig, Trainer, resolve_device
 __all__ = ["DETECTOR_MODELS", "SCALINGS", "VAEAnomalyDetector"]
 
 
+#: The fewest rows ``fit`` accepts: one example leaves nothing to learn a spread from.
+MIN_EXAMPLES = 2
+
+
 class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     """Anomaly detection with a VAE trained on normal data.
 
@@ -201,6 +205,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         columns = column_names(X) or (list(feature_names) if feature_names is not None else None)
         x = as_examples(X)
         self._check_params()
+        if len(x) < MIN_EXAMPLES:
+            raise AnomalyInputError(f"X: {len(x)} example(s); a detector needs at least {MIN_EXAMPLES} normal "
+                                    "examples to learn from and to set its threshold")
         self._fit_examples(torch.from_numpy(x), columns)
         return self
 

@@ -13,7 +13,7 @@ import typer
 
 from vaekit.cli import options
 from vaekit.cli.options import out_console as console
-from vaekit.latent.codes import check_suffix, decode_codes, encode_data, read_codes, write_codes
+from vaekit.latent.codes import check_suffix, decode_codes, encode_data, read_codes, sidecars, write_codes
 from vaekit.training import runs
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -33,11 +33,12 @@ def encode(
     logvar: Annotated[bool, typer.Option("--logvar", help="Add the posterior log-variances.")] = False,
     sample: Annotated[bool, typer.Option("--sample", help="Write posterior draws instead of means.")] = False,
     seed: Annotated[int, options.seed("Random seed of --sample.")] = 0,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Write the latent code (encoder mean) of every example: features for a classifier or a search index."""
     options.use_threads(threads)
-    check_suffix(out, "-o")
+    options.new_files(out, overwrite, *(sidecars(out) if check_suffix(out, "-o") == ".npy" else []))
     run = runs.open_run(run_dir)
     codes = encode_data(run, data, split=split, logvar=logvar, sample=sample, seed=seed)
     for path in write_codes(codes, out):
@@ -54,7 +55,8 @@ def decode(
     codes_file: Annotated[Path, typer.Argument(metavar="CODES", help="codes.npy, codes.csv or codes.parquet "
                                                                      "(as vaekit encode writes them).")],
     out: Annotated[Path, options.out("Image runs: a folder for one PNG per code; table runs: a .csv file.")],
-    overwrite: Annotated[bool, typer.Option(help="Write into a folder that is not empty.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Write into a folder that is not empty (replacing files of the "
+                                                 "same names), or replace the .csv file.")] = False,
     threads: options.Threads = None,
 ) -> None:
     """Turn latent codes back into images (one PNG per row, named by id) or table rows (CSV)."""

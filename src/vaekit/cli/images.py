@@ -11,6 +11,7 @@ import typer
 from vaekit.cli import options
 from vaekit.cli.options import out_console
 from vaekit.latent.commands import (
+    MANIFOLD_FILE,
     write_arithmetic,
     write_interpolation,
     write_latent_map,
@@ -19,6 +20,7 @@ from vaekit.latent.commands import (
     write_traversal,
 )
 from vaekit.latent.writers import write_reconstructions
+from vaekit.plotting.pictures import is_image_run
 from vaekit.training import runs
 from vaekit.training.diagnosis import COLLAPSED_KL
 
@@ -35,10 +37,12 @@ def reconstruct(
     n: Annotated[int, typer.Option("-n", help="How many examples.")] = 32,
     split: Split = "test",
     out: Annotated[Optional[Path], options.out("PNG (images) or CSV (tables).")] = None,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Reconstruct held-out examples: a grid of inputs over reconstructions, or a CSV for tables."""
     options.use_threads(threads)
+    options.new_files(out, overwrite)
     path, error = write_reconstructions(runs.open_run(run_dir), n=n, split=split, output=out)
     out_console.print(f"mean squared reconstruction error on {n} {split} examples: {error:.4f}")
     out_console.print(f"wrote {path}")
@@ -66,10 +70,12 @@ def sample(
     label: Annotated[Optional[str], typer.Option(help="Conditional runs (cvae): draw this class, by index or "
                                                       "name (default: every class in turn, one per column).")
                      ] = None,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Decode random draws from the prior or from a mixture fitted to the training codes."""
     options.use_threads(threads)
+    options.new_files(out, overwrite)
     path = write_samples(runs.open_run(run_dir), n=n, output=out, temperature=temperature, seed=seed,
                          sampler=sampler, components=components, binarize=binarize, label=label, steps=steps)
     out_console.print(f"wrote {path}")
@@ -88,10 +94,12 @@ def interpolate(
     steps: Annotated[int, typer.Option(help="Images along the path, both ends included.")] = 10,
     method: Annotated[str, typer.Option(help="slerp (great circle) or lerp (straight line).")] = "slerp",
     out: Annotated[Optional[Path], options.out("PNG strip; a .gif is written beside it.")] = None,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Decode the path between two examples' codes (or two classes' mean codes): a strip and a GIF."""
     options.use_threads(threads)
+    options.new_files(out, overwrite, *([out.with_suffix(".gif")] if out is not None else []))
     for path in write_interpolation(runs.open_run(run_dir), start=start, end=end, from_class=from_class,
                                     to_class=to_class, split=split, steps=steps, method=method, output=out):
         out_console.print(f"wrote {path}")
@@ -114,10 +122,12 @@ def arithmetic(
     n: Annotated[int, typer.Option("-n", help="How many inputs (rows).")] = 8,
     split: Annotated[str, typer.Option(help="Split the inputs come from: " + SPLIT_HELP)] = "test",
     out: Annotated[Optional[Path], options.out(PNG)] = None,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Move inputs along an attribute vector (rows = inputs, columns = alphas), or solve an analogy."""
     options.use_threads(threads)
+    options.new_files(out, overwrite)
     done = write_arithmetic(runs.open_run(run_dir), target_class=target_class, with_dir=with_dir,
                             without_dir=without_dir, vector=vector, analogy_of=analogy, alphas=alpha, name=name,
                             n=n, split=split, output=out)
@@ -138,11 +148,13 @@ def restyle(
     seed: Annotated[int, options.seed("Random seed of the prior draws.")] = 0,
     temperature: Annotated[float, typer.Option(help="Scale of the prior draws.")] = 1.0,
     out: Annotated[Optional[Path], options.out(PNG)] = None,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Conditional style transfer: keep each code z, change the label across every class (rows = codes,
     columns = classes)."""
     options.use_threads(threads)
+    options.new_files(out, overwrite)
     path = write_restyle(runs.open_run(run_dir), examples=examples, n=n, split=split, seed=seed,
                          temperature=temperature, output=out)
     out_console.print(f"wrote {path}")
@@ -157,10 +169,12 @@ def traverse(
     span: Annotated[float, typer.Option("--range", help="Sweep each dimension from -RANGE to +RANGE.")] = 3.0,
     steps: Annotated[int, typer.Option(help="Values per dimension (columns).")] = 9,
     out: Annotated[Optional[Path], options.out(PNG)] = None,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Sweep one latent dimension at a time; collapsed (unused) dimensions are marked in red."""
     options.use_threads(threads)
+    options.new_files(out, overwrite)
     done = write_traversal(runs.open_run(run_dir), index=index, split=split, dims=dims, span=span, steps=steps,
                            output=out)
     shown = [d for d in done.dims if d in done.collapsed]
@@ -180,9 +194,13 @@ def latent_map(
     seed: Annotated[int, options.seed("Random seed (subset, t-SNE).")] = 0,
     out: Annotated[Optional[Path], options.out("PNG file; with a 2-D latent space manifold.png is written "
                                                "beside it.")] = None,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Scatter the codes of a split in 2-D, coloured by class (tables too)."""
     options.use_threads(threads)
-    for path in write_latent_map(runs.open_run(run_dir), split=split, method=method, n=n, seed=seed, output=out):
+    run = runs.open_run(run_dir)
+    manifold = out is not None and run.model.config.latent_dim == 2 and is_image_run(run.data_info.shape)
+    options.new_files(out, overwrite, *([out.with_name(MANIFOLD_FILE)] if manifold else []))
+    for path in write_latent_map(run, split=split, method=method, n=n, seed=seed, output=out):
         out_console.print(f"wrote {path}")

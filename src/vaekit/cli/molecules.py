@@ -95,12 +95,14 @@ def sample(
                                               "molecules' codes, saved in the run).")] = "prior",
     batch_size: Annotated[int, typer.Option(help="Latents decoded at once.")] = 500,
     quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Decode latent draws into molecules, showing the valid fraction as it goes; prints molecules/s."""
     from vaekit.chem.generation import sample_file
 
     options.use_threads(threads)
+    options.new_files(out, overwrite)
     done = sample_file(run, out, n=n, method=method, temperature=temperature, seed=seed, batch_size=batch_size,
                        sampler=sampler, progress=not quiet)
     console.print(f"{done.valid} of {done.n} valid ({done.valid / done.n:.1%}), {done.unique} unique; "
@@ -119,6 +121,7 @@ def interpolate(
     out: Annotated[Optional[Path], options.out("PNG grid to write (default RUN/interpolation.png).")] = None,
     per_row: Annotated[int, typer.Option(help="Molecules per row of the grid.")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print the path as one JSON object.")] = False,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Decode the latent path between two molecules; draw it with Tanimoto similarities to both ends."""
@@ -127,6 +130,7 @@ def interpolate(
     from vaekit.chem.interpolation import save_grid
 
     options.use_threads(threads)
+    options.new_files(out, overwrite)
     model = MoleculeModel.load(run)
     result = walk(model, smiles_a, smiles_b, steps=steps, method=method)
     path = save_grid(result, out if out is not None else Path(run) / "interpolation.png", per_row=per_row)
@@ -164,6 +168,7 @@ def optimize(
     sigma: Annotated[float, typer.Option(help="cmaes: initial step size; bo: spread of local candidates.")] = 0.5,
     seed: Annotated[int, options.seed("Random seed (same seed, same molecules).")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Search the latent space for molecules with a better property, scored by RDKit on each decoded molecule."""
@@ -177,6 +182,7 @@ def optimize(
         raise VaekitError(f"--method: expected {', '.join(METHODS)}, got '{method}'")
     if out is not None and out.suffix.lower() != ".csv":
         raise VaekitError(f"--out: expected a .csv file, got '{out}'")
+    options.new_files(out, overwrite)
     seed_smiles = None
     if seeds is not None:
         seed_smiles, _, report = validate(read_smiles(seeds))

@@ -15,6 +15,7 @@ import torch
 import typer
 from rich.console import Console
 
+from vaekit.atomic import check_new_files
 from vaekit.errors import VaekitError
 
 out_console = Console(soft_wrap=True, highlight=False)
@@ -27,6 +28,19 @@ DEFAULT_DEVICE = "auto"
 def out(help: str) -> Any:
     """``--out/-o``, with this command's description of what it writes."""
     return typer.Option("--out", "-o", help=help)
+
+
+#: ``--overwrite`` on every command that writes files the user names (``--out``).
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace the output file(s) if they exist.")]
+
+
+def new_files(out: Path | None, overwrite: bool, *beside: Path) -> None:
+    """The rule of every command that writes a file: ``--out`` (and the files written
+    ``beside`` it) must not exist unless ``--overwrite``, and its folder must
+    (``atomic.check_new_files``), checked before any work. ``None``: the command's default
+    output in the run directory, one of the run's own pictures, replaced as before."""
+    if out is not None:
+        check_new_files([out, *beside], overwrite=overwrite)
 
 
 def seed(help: str = "Random seed.", **extra: Any) -> Any:

@@ -16,7 +16,7 @@ import typer
 from vaekit.cli import options
 from vaekit.cli.options import out_console as console
 from vaekit.errors import VaekitError
-from vaekit.export import export_run
+from vaekit.export import export_run, onnx_paths
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -27,7 +27,7 @@ def serve(
     runs_dir: Annotated[Path, typer.Argument(metavar="RUNS_DIR", help="A directory of run directories (or one run).")],
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback exposes the runs to the "
                                            "network (use --token).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port (1-65535).")] = 8000,
     token: Annotated[Optional[str], typer.Option(help="Bearer token every API call must carry (default: the "
                                                       "VAEKIT_SERVE_TOKEN environment variable).")] = None,
     batch_window_ms: Annotated[float, typer.Option(help="How long concurrent encode/decode requests wait to be "
@@ -37,6 +37,8 @@ def serve(
     threads: options.Threads = None,
 ) -> None:
     """Serve the runs of RUNS_DIR over HTTP, with the latent explorer page at / and the API docs at /docs."""
+    if not 1 <= port <= 65535:
+        raise VaekitError(f"--port: expected a TCP port from 1 to 65535, got {port}")
     try:  # the optional serve extra
         import uvicorn
 
@@ -63,11 +65,13 @@ def export(
     out: Annotated[Path, options.out("model.onnx (writes model.encoder.onnx and model.decoder.onnx) or model.pt "
                                      "(torchscript).")],
     fmt: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
+    overwrite: options.Overwrite = False,
     threads: options.Threads = None,
 ) -> None:
     """Export a run's encoder and decoder: two ONNX graphs (x -> mean, logvar; z -> x_mean) or one TorchScript
     file with encode and decode methods."""
     options.use_threads(threads)
+    options.new_files(out, overwrite, *(onnx_paths(out) if fmt == "onnx" else []))
     for path in export_run(run_dir, out, fmt):
         console.print(f"wrote {path}")
 

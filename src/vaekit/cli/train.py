@@ -210,20 +210,20 @@ def train(
 ) -> None:
     """Train a VAE and write a run directory (config, weights, checkpoint, metrics, pictures)."""
     options.use_threads(threads)
+    base = settings.read_settings_file(config) if config else {s: {} for s in settings.SECTIONS}
+    base = settings.merge(base, settings.parse_assignments(assignments or []))
+    flags: dict[str, dict[str, Any]] = {s: {} for s in settings.SECTIONS}
+    for param, (section, name) in FIELDS.items():
+        value = ctx.params[param]
+        flags[section][name] = PARSERS[param](value) if param in PARSERS else value
+    if data == "digits" and (resume or "source" in base["data"]):  # the argument's default: not asked for
+        del flags["data"]["source"]
+    merged = settings.merge(base, flags)
     if resume:
         if out is None:
             raise VaekitError("--resume needs --out RUN_DIR (the run to continue)")
-        run = pipeline.resume(out, epochs=epochs, progress=not quiet)
+        run = pipeline.resume(out, epochs=epochs, progress=not quiet, settings=merged)
     else:
-        base = settings.read_settings_file(config) if config else {s: {} for s in settings.SECTIONS}
-        base = settings.merge(base, settings.parse_assignments(assignments or []))
-        flags: dict[str, dict[str, Any]] = {s: {} for s in settings.SECTIONS}
-        for param, (section, name) in FIELDS.items():
-            value = ctx.params[param]
-            flags[section][name] = PARSERS[param](value) if param in PARSERS else value
-        if data == "digits" and "source" in base["data"]:  # the argument's default: the file's source stands
-            del flags["data"]["source"]
-        merged = settings.merge(base, flags)
         run = pipeline.train(merged["data"], merged["model"], merged["train"], out, overwrite=overwrite,
                              progress=not quiet)
     if distributed.is_main():  # under torchrun, one process speaks

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaekit.atomic import atomic_write_bytes
+from vaekit.atomic import atomic_write_bytes, check_new_files
 from vaekit.errors import VaekitError
 
 IMAGE_SUFFIXES = (".png", ".pgm", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
@@ -62,11 +62,9 @@ def input_files(path: Path, suffixes: tuple[str, ...], what: str) -> list[Path]:
 
 
 def check_outputs(paths: list[Path], overwrite: bool) -> None:
-    """Refuse to replace existing files unless ``overwrite`` (checked before any work)."""
-    taken = [p for p in paths if p.exists()]
-    if taken and not overwrite:
-        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
-        raise VaekitError(f"{taken[0]}: already exists{more} (use --overwrite to replace)")
+    """Refuse to replace existing files unless ``overwrite`` (checked before any work): the
+    rule of every writer (``atomic.check_new_files``); a folder of outputs is created."""
+    check_new_files([p for p in paths if p.parent.is_dir()], overwrite=overwrite)
 
 
 def write_files(outputs: dict[Path, bytes]) -> None:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from vaekit.errors import VaekitError
+from vaekit.schema import check_fields
 
 
 @dataclass
@@ -60,6 +61,9 @@ class DataConfig:
     properties: list[str] | None = None
     augment: int = 0
     smiles_column: str | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

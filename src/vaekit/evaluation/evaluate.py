@@ -222,7 +222,8 @@ def evaluation_table(run_dir: Any, metrics: dict[str, Any]) -> Any:
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_column("", style="dim")
-    table.add_row("-ELBO", f"{metrics['elbo']:.2f}", "nats per example (recon + KL)")
+    table.add_row("-ELBO", f"{metrics['elbo']:.2f}", f"nats per example (recon + KL; recon over {RECON_SAMPLES} "
+                  "draws of z, where `vaekit info` shows training's one-draw figure)")
     table.add_row("  reconstruction", f"{metrics['recon']:.2f}", f"nats, mean of {RECON_SAMPLES} samples of z")
     table.add_row("  KL", f"{metrics['kl']:.2f}", "nats, closed form")
     table.add_row("NLL", f"{metrics['nll']:.2f}", f"nats, importance-sampled with k={k}")

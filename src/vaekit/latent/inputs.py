@@ -90,8 +90,13 @@ def load_image_file(run: Run, value: str, flag: str) -> torch.Tensor:
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise VaekitError(f"{flag}: '{value}' is not an image file (expected {', '.join(IMAGE_EXTENSIONS)})")
     with tempfile.TemporaryDirectory() as folder:  # the folder reader does resizing and channels for us
-        shutil.copy(path, Path(folder) / path.name)
-        return load_for_model(folder, run.data_info).train[:1]
+        copy = Path(folder) / path.name
+        shutil.copy(path, copy)
+        try:
+            return load_for_model(folder, run.data_info).train[:1]
+        except VaekitError as e:  # name the user's file, not the copy
+            message = str(e).replace(str(copy), str(value)).replace(folder, str(path.parent))
+            raise VaekitError(message if str(value) in message else f"{flag} {value}: {message}") from None
 
 
 def load_image_folder(run: Run, value: str, flag: str) -> torch.Tensor:

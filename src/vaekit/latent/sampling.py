@@ -26,10 +26,7 @@ def sample(model: Model, n: int, *, sampler: str | GMMSampler | DiffusionSampler
     A conditional model draws class ``cond`` (one label for all, or labels ``(n,)``); given
     none it cycles through its classes.
     """
-    if n < 1:
-        raise VaekitError(f"n: expected at least 1 sample, got {n}")
-    if temperature <= 0:
-        raise VaekitError(f"temperature: expected a positive number, got {temperature}")
+    model.check_sample(n, temperature)
     generator = torch.Generator().manual_seed(seed)
     if isinstance(sampler, GMMSampler | DiffusionSampler):
         if sampler.latent_dim != model.config.latent_dim:

@@ -19,8 +19,10 @@ whenever ``config.conditional`` is true, so a new conditional family needs no ch
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import asdict, dataclass, fields
+import os
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,6 +33,7 @@ from vaekit.data.labels import class_index
 from vaekit.distributions import Likelihood, Posterior, standard_normal_log_prob
 from vaekit.errors import VaekitError
 from vaekit.objectives.bounds import Inference, Loss, check_objective, log_mean_exp, objective_loss
+from vaekit.schema import at_least, check_fields
 from vaekit.serialization import save_model
 from vaekit.sharing import push_to_hub, save_pretrained
 
@@ -44,8 +47,8 @@ class ModelConfig:
     """Fields every model config has. Subclasses add their own; all JSON round-trip."""
 
     model: ClassVar[str] = "base"
-    input_shape: tuple[int, ...] = (1, 28, 28)
-    latent_dim: int = 16
+    input_shape: tuple[int, ...] = field(default=(1, 28, 28), metadata=at_least(1))
+    latent_dim: int = field(default=16, metadata=at_least(1))
 
     #: True when encode/decode need ``cond`` (class labels): see ``ConditionalConfig``.
     conditional: ClassVar[bool] = False
@@ -60,6 +63,22 @@ class ModelConfig:
     #: Data settings (``DataConfig`` fields) this family gets unless set (a sequence VAE reads
     #: its data as tokenised molecules).
     data_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every family's config checks its field types (``vaekit.schema``) before its own
+        ``__post_init__`` compares values, without each family calling it."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+        if own is not None and not getattr(own, "checks_fields", False):
+            def __post_init__(self: ModelConfig) -> None:
+                check_fields(self)
+                own(self)
+
+            __post_init__.checks_fields = True  # type: ignore[attr-defined]
+            cls.__post_init__ = __post_init__  # type: ignore[method-assign]
 
     @property
     def run_name(self) -> str:
@@ -164,6 +183,33 @@ class Model(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A family's ``encode`` and ``infer`` check their input first (``check_input``), so
+        every public method that reads data (``loss``, ``reconstruct``, ``log_likelihood``,
+        ``vaekit.evaluate``...) refuses a bad ``x`` with one line, in every family."""
+        super().__init_subclass__(**kwargs)
+        for name in ("encode", "infer"):
+            own = cls.__dict__.get(name)
+            if own is not None and not getattr(own, "checks_input", False):
+                setattr(cls, name, _checking_input(own))
+
+    def check_input(self, x: Any) -> None:
+        """Refuse ``x`` that is not a tensor of shape ``(batch, *input_shape)`` (or its flat
+        rows) or, outside training, holds NaN or infinite values (a sequence model's
+        missing property targets are NaN by design)."""
+        if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export():
+            return
+        shape = tuple(self.config.input_shape)
+        expected = f"(batch, {', '.join(map(str, shape))})"
+        if not isinstance(x, torch.Tensor):
+            raise VaekitError(f"x: expected a tensor of shape {expected}, got {type(x).__name__}")
+        if tuple(x.shape[1:]) != shape and not (x.dim() == 2 and x.shape[1] == math.prod(shape)):
+            raise VaekitError(f"x: expected shape {expected} (the model's input_shape {shape}), "
+                              f"got {tuple(x.shape)}")
+        if not self.training and not self.config.sequences and x.is_floating_point() and \
+                not bool(torch.isfinite(x).all()):
+            raise VaekitError("x: holds NaN or infinite values (expected finite numbers)")
 
     @property
     def conditional(self) -> bool:
@@ -292,8 +338,17 @@ class Model(nn.Module):
 
         A conditional model draws class ``cond`` (labels ``(n,)`` or one label for all);
         without ``cond`` it cycles through the classes (see ``sample_cond``)."""
+        self.check_sample(n, temperature)
         z = self.prior_sample(n, temperature=temperature, generator=generator)
         return self.decode(z, self.sample_cond(n, cond)).mean
+
+    def check_sample(self, n: Any, temperature: Any = 1.0) -> None:
+        """Refuse ``n < 1``, a temperature that is not finite and positive, and, before
+        allocating, ``n`` draws whose decoding cannot fit in memory (with the estimate)."""
+        check_sampling(n, temperature)
+        values = math.prod(self.config.input_shape)
+        check_memory(n * (self.config.latent_dim + values) * 4 * 4, f"sample: {n} samples of {values} values",
+                     "draw fewer", next(self.parameters(), torch.empty(0)).device)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
@@ -309,6 +364,9 @@ class Model(nn.Module):
         Samples are drawn ``chunk`` at a time (through ``infer``, so the proposal is the
         family's full posterior) and the log-mean-exp accumulated in float64.
         """
+        for name, value in (("k", k), ("chunk", chunk)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise VaekitError(f"log_likelihood: {name} must be an integer of at least 1, got {value!r}")
         return log_mean_exp([self.infer(x, cond, n=min(chunk, k - start), generator=generator).log_weights
                              for start in range(0, k, chunk)])
 
@@ -340,3 +398,57 @@ class Model(nn.Module):
 
 
 __all__ = ["CONDITIONS", "ConditionalConfig", "Inference", "Loss", "Model", "ModelConfig"]
+
+
+def _checking_input(method: Any) -> Any:
+    @functools.wraps(method)
+    def checked(self: Model, x: Any, *args: Any, **kwargs: Any) -> Any:
+        self.check_input(x)
+        return method(self, x, *args, **kwargs)
+
+    checked.checks_input = True  # type: ignore[attr-defined]
+    return checked
+
+
+def check_sampling(n: Any, temperature: Any) -> None:
+    """``sample``'s arguments: at least one draw, a finite positive temperature."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise VaekitError(f"n: expected at least 1 sample, got {n!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or \
+            not math.isfinite(temperature) or temperature <= 0:
+        raise VaekitError(f"temperature: expected a finite number above 0, got {temperature!r}")
+
+
+def available_memory(device: torch.device | str = "cpu") -> int:
+    """Bytes free for new tensors on ``device``: the GPU's free memory, or the machine's
+    available memory (``MemAvailable``; physical memory where that cannot be read)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: refuse nothing
+
+
+def check_memory(nbytes: int, what: str, advice: str, device: torch.device | str = "cpu") -> None:
+    """Refuse, before allocating, work estimated at ``nbytes`` that the device cannot hold."""
+    free = available_memory(device)
+    if nbytes > free:
+        raise VaekitError(f"{what} need about {_size(nbytes)} of memory, more than the {_size(free)} available "
+                          f"on {torch.device(device).type}; {advice}")
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    return ""

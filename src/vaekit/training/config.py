@@ -13,6 +13,7 @@ from vaekit.errors import VaekitError
 from vaekit.objectives.image_terms import RECON_TERMS
 from vaekit.objectives.regularizers import DEFAULT_TC_WEIGHT, parse_capacity
 from vaekit.objectives.schedules import KLSchedule
+from vaekit.schema import check_fields
 from vaekit.training.devices import DEVICE_CHOICES, valid_device
 from vaekit.training.tracking.registry import parse_loggers
 
@@ -76,6 +77,7 @@ class TrainConfig:
     loggers: str = "none"
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types (and finite numbers) first: the checks below compare values
         checks = [
             ("epochs", self.epochs >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
@@ -88,6 +90,8 @@ class TrainConfig:
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, " or ".join(LR_SCHEDULES)),
             ("objective", self.objective in OBJECTIVES, " or ".join(OBJECTIVES)),
             ("iw_samples", self.iw_samples >= 1, "at least 1"),
+            ("eval_batch_size", self.eval_batch_size >= 1, "at least 1"),
+            ("weight_decay", self.weight_decay >= 0, "non-negative"),
             ("tc_weight", self.tc_weight is None or self.tc_weight >= 0, "non-negative"),
             ("recon_term", self.recon_term in RECON_TERMS, " or ".join(RECON_TERMS)),
             ("recon_weight", self.recon_weight >= 0, "non-negative"),

@@ -7,12 +7,13 @@ the pictures; ``open_run`` and ``load`` rebuild what a run holds from that direc
 
 from __future__ import annotations
 
-import shutil
+import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from vaekit import data as vdata
+from vaekit.atomic import staging_directory
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.config import DataConfig
 from vaekit.data.standardize import Standardizer
@@ -90,7 +91,10 @@ def open_run(path: str | Path) -> Run:
     config = read_json(path / CONFIG_FILE)
     if "model" not in config:
         raise VaekitError(f"{path / CONFIG_FILE}: missing the 'model' section")
-    model = build(config["model"])
+    try:
+        model = build(config["model"])
+    except VaekitError as e:
+        raise VaekitError(f"{path / CONFIG_FILE}: {e}") from None
     load_weights(model, path / WEIGHTS_FILE)
     model.eval()
     return Run(path=path, config=config, model=model)
@@ -159,24 +163,52 @@ def data_classes(info: DataInfo, data: Dataset | None, model: str) -> tuple[int,
 
 
 def check_output_directory(out: Path, *, overwrite: bool, what: str = "directory",
-                           hint: str = "use --overwrite to replace it") -> None:
+                           hint: str = "use --overwrite to replace it", replaces: bool = True) -> None:
     """Refuse ``out`` when it is a file, or a non-empty directory without ``overwrite``.
 
-    Called before any work, so bad input never costs a user an existing directory; the
-    caller clears it only once the new contents are ready to be written.
+    With ``overwrite`` a non-empty ``out`` must be a directory vaekit wrote (a run, a
+    detector, a saved model: ``is_vaekit_directory``) and never the working directory, a
+    folder above it or the home folder (``replaces=False``: the caller adds files to it
+    instead of replacing it). Called before any work, so bad input never costs a user an
+    existing directory; the caller builds the new contents beside it and swaps them in
+    (``atomic.swap_in``) only once complete.
     """
     if out.exists() and not out.is_dir():
         raise VaekitError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    if not overwrite:
         raise VaekitError(f"{out}: {what} already exists ({hint})")
+    if not replaces:
+        return
+    resolved, cwd = out.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents or resolved == Path.home().resolve():
+        raise VaekitError(f"{out}: --overwrite never replaces the working directory, a folder above it or the "
+                          "home folder; choose a new --out")
+    if not is_vaekit_directory(out):
+        raise VaekitError(f"{out}: not a vaekit run or detector (no {CONFIG_FILE} written by vaekit), so "
+                          "--overwrite will not replace it; choose another --out or remove it yourself")
 
 
-def prepare_directory(out: Path, *, overwrite: bool) -> None:
-    check_output_directory(out, overwrite=overwrite, what="run directory",
-                           hint="use --overwrite to replace it or --resume to continue it")
+def is_vaekit_directory(path: Path) -> bool:
+    """True for a directory vaekit wrote: its config.json names a vaekit version and a model."""
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "vaekit_version" in config and "model" in config
+
+
+def prepare_directory(out: Path, *, overwrite: bool, what: str = "run directory",
+                      hint: str = "use --overwrite to replace it or --resume to continue it") -> Path:
+    """Check ``out`` and return where the run is built: ``out`` itself when it is new or
+    empty, else (``overwrite``) a staging directory beside it that ``atomic.building`` puts
+    in its place once the new contents are complete (and discards when they are not)."""
+    check_output_directory(out, overwrite=overwrite, what=what, hint=hint)
     if out.is_dir() and any(out.iterdir()):
-        shutil.rmtree(out)
+        return staging_directory(out)
     out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def default_run_name(source: str, arch: str) -> Path:

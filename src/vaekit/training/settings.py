@@ -17,6 +17,8 @@ import yaml
 
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
+from vaekit.models import MODELS
+from vaekit.schema import check_value, describe, field_type
 from vaekit.training.config import TrainConfig
 
 SECTIONS = ("model", "train", "data")
@@ -75,7 +77,30 @@ def split_sections(raw: dict[str, Any], origin: str = "config") -> dict[str, dic
             out["data"][key] = value
         else:
             out["model"][key.replace("-", "_")] = value
+    check_types(out, origin)
     return out
+
+
+def check_types(sections: dict[str, dict[str, Any]], origin: str) -> None:
+    """Refuse a value of the wrong type where it was written (the file, or ``--set``), by the
+    same check the configs make (``vaekit.schema``); a model field passes when any family
+    takes it. Unknown names are left to the configs, which list the known ones."""
+    for section, values in sections.items():
+        owners = [TrainConfig] if section == "train" else [DataConfig] if section == "data" else \
+            [config_cls for _, config_cls in MODELS.values()]
+        for name, value in values.items():
+            types = [t for t in (field_type(c, name) for c in owners) if t is not None]
+            if not types:
+                continue
+            for annotation in types:
+                try:
+                    check_value(annotation, value, name)
+                    break
+                except VaekitError:
+                    pass
+            else:
+                where = f"{origin} " if origin.startswith("--") else f"{origin}: "
+                raise VaekitError(f"{where}{section}.{name}: expected {describe(types[0])}, got {value!r}")
 
 
 def merge(base: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
