@@ -9,7 +9,7 @@ TORCH  := torch==2.13.0
 DATA_DIR ?= $(abspath ../shared/data)
 export VAEKIT_DATA_DIR ?= $(if $(wildcard $(DATA_DIR)),$(DATA_DIR),)
 
-.PHONY: install demo serve browser test test-all lint bench bench-anomaly clean
+.PHONY: install demo serve browser test test-all lint bench bench-anomaly docs docs-serve clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,16 @@ bench: install
 bench-anomaly: install
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/anomaly.py --threads 1
+
+# the documentation site (mkdocs-material + mkdocstrings) into site/, offline; --strict fails on any broken link
+docs: install
+	$(BIN)/pip install --quiet -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# the same site at http://127.0.0.1:8001, rebuilt on every change
+docs-serve: install
+	$(BIN)/pip install --quiet -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
