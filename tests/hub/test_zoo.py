@@ -1,0 +1,52 @@
+"""The pretrained models shipped in the package: usable at once (no training, no network),
+from Python and as ``pretrained:NAME`` wherever a command takes a RUN, each file checked
+against the registry's sha256."""
+
+import shutil
+
+import pytest
+import torch
+from PIL import Image
+
+import vaekit
+from vaekit import sharing
+from vaekit.cli import main
+from vaekit.errors import VaekitError
+
+REGISTRY = sharing.zoo_registry()
+pytestmark = pytest.mark.skipif("mnist-vae" not in REGISTRY, reason="the zoo is not built (benchmarks/build_zoo.py)")
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_pretrained_model_loads_and_samples(name):
+    model = vaekit.pretrained(name)
+    assert not model.training and model.config.model == REGISTRY[name]["family"]
+    images = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert images.shape == (4, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+    assert name in vaekit.list_pretrained() and "sha256" not in vaekit.list_pretrained()[name]
+    assert sum((sharing.ZOO / name / f).stat().st_size for f in REGISTRY[name]["sha256"]) == REGISTRY[name]["bytes"]
+
+
+def test_the_registry_figures_are_the_models_own():
+    for name, entry in REGISTRY.items():
+        summary = vaekit.open_run(f"pretrained:{name}").summary
+        assert entry["test"]["elbo"] == pytest.approx(summary["test"]["elbo"], abs=1e-3)
+
+
+def test_sample_pretrained_from_the_command_line(tmp_path):
+    out = tmp_path / "s.png"
+    assert main(["sample", "pretrained:mnist-vae", "-n", "16", "-o", str(out), "--threads", "1"]) == 0
+    assert Image.open(out).size[0] > 28
+
+
+def test_an_altered_file_or_unknown_name_is_refused(tmp_path, monkeypatch, capsys):
+    shutil.copytree(sharing.ZOO, tmp_path / "zoo")
+    monkeypatch.setattr(sharing, "ZOO", tmp_path / "zoo")
+    weights = tmp_path / "zoo" / "mnist-vae" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(VaekitError, match="does not match its recorded sha256"):
+        vaekit.pretrained("mnist-vae")
+    assert main(["sample", "pretrained:no-such-model", "-o", str(tmp_path / "x.png")]) == 2
+    assert "no such pretrained model (known: " in capsys.readouterr().err
