@@ -5,6 +5,8 @@
   that typer builds from ``vaekit.cli.app`` (what ``vaekit COMMAND --help`` prints).
 - ``<!-- vaekit:settings -->`` becomes the settings-file schema: the fields of ``DataConfig``,
   ``TrainConfig`` and each model family's config, with types and defaults.
+- ``<!-- vaekit:readme -->`` becomes README.md, its links rewritten for the site: the home
+  page is the landing page, kept in one file.
 """
 
 from __future__ import annotations
@@ -157,7 +159,16 @@ def settings_reference() -> str:
     return "\n".join(out)
 
 
-_RENDERERS = {"<!-- vaekit:cli -->": cli_reference, "<!-- vaekit:settings -->": settings_reference}
+def readme() -> str:
+    """README.md with its repository links made site links (docs/x.md -> x.md)."""
+    text = (SRC.parent / "README.md").read_text(encoding="utf-8")
+    text = text.replace("(docs/images/", "(images/").replace("(docs/", "(")
+    text = text.replace("[changelog](CHANGELOG.md)", "[changelog](changelog.md)")
+    return text.replace("under the [MIT license](LICENSE)", "under the MIT license (the `LICENSE` file of the repository)")
+
+
+_RENDERERS = {"<!-- vaekit:cli -->": cli_reference, "<!-- vaekit:settings -->": settings_reference,
+              "<!-- vaekit:readme -->": readme}
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # the mkdocs hook signature

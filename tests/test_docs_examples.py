@@ -45,10 +45,10 @@ def test_every_page_is_collected():
     assert len(PAGES) >= 12
 
 
-def test_site_home_runs_the_readme_examples():
-    """docs/index.md is the README for the site: its examples are the README's, run above."""
-    home = python_blocks((ROOT / "docs" / "index.md").read_text(encoding="utf-8"))
-    assert home == python_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+def test_site_home_is_the_readme():
+    """docs/index.md is a marker the docs hook replaces with README.md, so the home page and
+    the README cannot differ (and the README's examples run above)."""
+    assert (ROOT / "docs" / "index.md").read_text(encoding="utf-8").strip() == "<!-- vaekit:readme -->"
 
 
 def run_page(page: Path) -> None:
