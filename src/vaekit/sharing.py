@@ -176,6 +176,11 @@ def zoo_path(name: str) -> Path:
     return folder
 
 
+def is_pretrained(path: str | Path) -> bool:
+    """Whether ``path`` is a model shipped inside the package (read-only: tools never write there)."""
+    return Path(path).resolve().is_relative_to(ZOO.resolve())
+
+
 def resolve_run_path(path: str | Path) -> Path:
     """``pretrained:NAME`` -> the zoo folder of ``NAME``; any other path as it is."""
     text = str(path)

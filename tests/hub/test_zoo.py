@@ -50,3 +50,15 @@ def test_an_altered_file_or_unknown_name_is_refused(tmp_path, monkeypatch, capsy
         vaekit.pretrained("mnist-vae")
     assert main(["sample", "pretrained:no-such-model", "-o", str(tmp_path / "x.png")]) == 2
     assert "no such pretrained model (known: " in capsys.readouterr().err
+
+
+def test_a_pretrained_model_is_read_only(tmp_path, capsys):
+    folder = sharing.ZOO / "mnist-vae"
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    for command in (["reconstruct", "pretrained:mnist-vae", "-n", "4"], ["report", "pretrained:mnist-vae"]):
+        assert main(command) == 2
+        assert "a pretrained model is read-only; give --out/-o" in capsys.readouterr().err
+    out = tmp_path / "gmm.png"  # the GMM is fitted in memory, not saved into the package
+    assert main(["sample", "pretrained:mnist-vae", "-n", "4", "--sampler", "gmm", "-o", str(out), "--threads", "1"]) == 0
+    assert out.is_file()
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before

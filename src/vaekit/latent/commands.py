@@ -36,7 +36,7 @@ KL_REFERENCE = 2000
 
 
 def _output(run: Run, output: Path | None, default: str) -> Path:
-    return Path(output) if output else run.path / default
+    return Path(output) if output else run.output_path(default)
 
 
 def write_samples(run: Run, *, n: int = 64, output: Path | None = None, temperature: float = 1.0, seed: int = 0,

@@ -218,7 +218,8 @@ def fit_diffusion_sampler(run: Run, *, data: Dataset | torch.Tensor | None = Non
     x, labels = (data, None) if isinstance(data, torch.Tensor) else split_examples(data, "train")
     sampler = DiffusionSampler(**settings).fit(encode_means(run.model, x, labels))
     sampler.model_sha256_ = weights_sha256(run)
-    sampler.save(run.path / DIFFUSION_FILE)
+    if not run.read_only:  # a pretrained model's sampler lives in memory only
+        sampler.save(run.path / DIFFUSION_FILE)
     return sampler
 
 

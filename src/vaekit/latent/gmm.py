@@ -192,7 +192,8 @@ def fit_gmm_sampler(run: Run, *, n_components: int = DEFAULT_COMPONENTS, data: D
     sampler = GMMSampler(n_components, seed=seed).fit(
         encode_means(run.model, x, labels))
     sampler.model_sha256_ = weights_sha256(run)
-    sampler.save(run.path / GMM_FILE)
+    if not run.read_only:  # a pretrained model's sampler lives in memory only
+        sampler.save(run.path / GMM_FILE)
     return sampler
 
 

@@ -108,6 +108,9 @@ def save_vector(run_or_dir: Any, name: str, vector: torch.Tensor) -> Path:
 
     if not name or not name.strip():
         raise VaekitError("vector name: expected a non-empty name")
+    if getattr(run_or_dir, "read_only", False):
+        raise VaekitError(f"{run_or_dir.path.name}: a pretrained model is read-only; its vectors cannot be saved "
+                          "(use the vector without --name, or save the model as a run of your own)")
     path = _vectors_file(run_or_dir)
     vectors = _read_vectors(path)
     vectors[name] = vector.detach().reshape(-1).float().cpu().contiguous()

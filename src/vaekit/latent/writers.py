@@ -21,7 +21,7 @@ from vaekit.training.runs import Run
 
 
 def _default_output(run: Run, stem: str) -> Path:
-    return run.path / (f"{stem}.png" if is_image_run(run.data_info.shape) else f"{stem}.csv")
+    return run.output_path(f"{stem}.png" if is_image_run(run.data_info.shape) else f"{stem}.csv")
 
 
 def write_table(run: Run, rows: torch.Tensor, path: Path) -> Path:

@@ -45,7 +45,7 @@ def write_report(run: Run, *, data: Dataset | None = None, sections: dict[str, s
     A failure while building leaves any previous report untouched.
     """
     html = render_report(run, data=data, sections=sections)
-    path = Path(run.path) / REPORT_FILE
+    path = run.output_path(REPORT_FILE)
     atomic_write_text(path, html)
     return path
 

@@ -28,7 +28,7 @@ from vaekit.serialization import (
     read_metrics,
     save_model,
 )
-from vaekit.sharing import resolve_run_path
+from vaekit.sharing import is_pretrained, resolve_run_path
 from vaekit.training.trainer import TrainConfig
 
 SUMMARY_FILE = "summary.json"
@@ -50,6 +50,19 @@ class Run:
             raise VaekitError(f"{self.path / CONFIG_FILE}: no '{name}' section (a model saved without training "
                               "data; this needs a run made by `vaekit train`)")
         return self.config[name]
+
+    @property
+    def read_only(self) -> bool:
+        """A pretrained model shipped inside the package: tools read it and never write into
+        it (a fitted sampler is kept in memory, an output needs ``--out``)."""
+        return is_pretrained(self.path)
+
+    def output_path(self, name: str) -> Path:
+        """Where a tool writes ``name`` when the user gave no ``--out``: inside the run, unless
+        the run is read-only."""
+        if self.read_only:
+            raise VaekitError(f"{self.path.name}: a pretrained model is read-only; give --out/-o for {name}")
+        return self.path / name
 
     @property
     def data_info(self) -> DataInfo:
