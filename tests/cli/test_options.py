@@ -32,7 +32,7 @@ def _walk(group: Any, path: tuple[str, ...] = ()) -> dict[str, Any]:
 COMMANDS = _walk(typer.main.get_command(app))
 TRAIN = COMMANDS["train"]
 #: Commands that write a file or a directory the user names: each takes --out/-o.
-WRITERS = {"train", "reconstruct", "sample", "interpolate", "arithmetic", "restyle", "traverse", "latent-map",
+WRITERS = {"train", "report", "reconstruct", "sample", "interpolate", "arithmetic", "restyle", "traverse", "latent-map",
            "anomaly fit", "anomaly score", "molecules sample", "molecules interpolate", "molecules optimize",
            "compress", "decompress", "export", "encode", "decode"}
 #: Commands that run no model, so take no --threads: info reads config.json and metrics.jsonl.
@@ -41,7 +41,8 @@ NO_MODEL = {"info"}
 #: Config fields with no flag of their own, set with `--set KEY=VALUE` or a settings file:
 #: (the config classes holding them, the fields, why they have no flag).
 SET_ONLY: list[tuple[set[str], set[str], str]] = [
-    ({"train"}, {"weight_decay", "eval_batch_size"}, "rarely changed: Adam's L2 term, evaluation's batch size"),
+    ({"train"}, {"weight_decay", "eval_batch_size", "flush_denormal"},
+     "rarely changed: Adam's L2 term, evaluation's batch size, denormals flushed while training"),
     ({"data"}, {"split_seed", "test_fraction"}, "the held-out split of user data stays fixed, so runs compare"),
     ({"vae", "cvae", "hvae"}, {"activation", "obs_std", "min_obs_std"}, "the decoder's fine print"),
     ({"cvae"}, {"embedding_dim"}, "the label embedding of --condition embedding"),
@@ -87,9 +88,9 @@ def test_shared_options_are_spelled_alike(name: str) -> None:
         if p.name == "device":
             effective = p.default if p.default is not None else p.show_default  # train: None, so --config can set it
             assert p.opts == ["--device"] and effective == "auto", (name, p.opts, effective)
-        if p.name == "threads":
-            assert p.opts == ["--threads"] and p.default is None, name
-            assert (p.min if hasattr(p, "min") else p.type.min) == 1, name
+        if p.name == "threads":  # auto or a count (vaekit.threads); train: None, so --config can set it
+            effective = p.default if p.default is not None else p.show_default
+            assert p.opts == ["--threads"] and effective == "auto", (name, p.opts, effective)
         if p.name == "seed":
             assert p.opts == ["--seed"], name
     spelled = {opt for p in command.params for opt in (*p.opts, *getattr(p, "secondary_opts", []))}

@@ -61,4 +61,6 @@ def test_a_pretrained_model_is_read_only(tmp_path, capsys):
     out = tmp_path / "gmm.png"  # the GMM is fitted in memory, not saved into the package
     assert main(["sample", "pretrained:mnist-vae", "-n", "4", "--sampler", "gmm", "-o", str(out), "--threads", "1"]) == 0
     assert out.is_file()
+    assert main(["report", "pretrained:mnist-vae", "-o", str(tmp_path / "card.html")]) == 0
+    assert (tmp_path / "card.html").read_text().startswith("<!DOCTYPE html>")
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before

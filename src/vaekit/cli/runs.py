@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -32,11 +33,18 @@ def info(run_dir: options.RunDir, json_output: options.Json = False) -> None:
             out_console.print(f"  {k}: {shown}" if k else f"  {shown}", markup=False)  # SELFIES tokens look like markup
 
 
-@app.command(epilog="Example:  vaekit report runs/digits  (then open runs/digits/report.html)")
-def report(run_dir: options.RunDir, threads: options.Threads = None) -> None:
+@app.command(epilog="Examples:  vaekit report runs/digits  (then open runs/digits/report.html)  |  "
+                    "vaekit report pretrained:mnist-vae -o mnist-vae.html")
+def report(
+    run_dir: options.RunDir,
+    out: Annotated[Optional[Path], options.out("The HTML file (default: report.html in the run).")] = None,
+    overwrite: options.Overwrite = False,
+    threads: options.Threads = "auto",
+) -> None:
     """Write the run's self-contained report.html (written automatically after training)."""
     options.use_threads(threads)
-    out_console.print(f"wrote {write_report(runs.open_run(run_dir))}")
+    options.new_files(out, overwrite)
+    out_console.print(f"wrote {write_report(runs.open_run(run_dir), out=out)}")
 
 
 @app.command(epilog="Examples:  vaekit evaluate runs/mnist  |  vaekit evaluate runs/mnist --k 5000 --json  |  "
@@ -49,7 +57,7 @@ def evaluate(
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N examples of the split.")] = None,
     seed: Annotated[int, options.seed()] = 0,
     device: options.Device = options.DEFAULT_DEVICE,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
     json_output: options.Json = False,
     disentanglement: Annotated[bool, typer.Option(
         "--disentanglement", help="Instead: MIG, DCI, beta-VAE and FactorVAE scores on a dataset with factor labels "

@@ -37,15 +37,16 @@ __all__ = ["REPORT_FILE", "render_report", "write_report"]
 REPORT_FILE = "report.html"
 
 
-def write_report(run: Run, *, data: Dataset | None = None, sections: dict[str, str] | None = None) -> Path:
-    """Write ``run.path / "report.html"`` atomically and return its path.
+def write_report(run: Run, *, data: Dataset | None = None, sections: dict[str, str] | None = None,
+                 out: Path | None = None) -> Path:
+    """Write ``out`` (default: ``run.path / "report.html"``) atomically and return its path.
 
     ``data``: the run's dataset if the caller has it loaded (else ``run.load_data()``).
     ``sections``: extra ``{title: HTML fragment}`` appended after the built-in sections.
     A failure while building leaves any previous report untouched.
     """
     html = render_report(run, data=data, sections=sections)
-    path = run.output_path(REPORT_FILE)
+    path = Path(out) if out is not None else run.output_path(REPORT_FILE)
     atomic_write_text(path, html)
     return path
 
