@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet $(TORCH) -e ".[dev,chem,serve,onnx,compress,track,hub]"
+	$(BIN)/pip install --quiet $(TORCH) -e ".[dev,chem,serve,onnx,compress,track,hub,docs]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -35,9 +35,11 @@ browser:
 	  echo "note: installing chromium failed: the browser tests (-m browser) will be skipped"; \
 	else echo "note: chromium is missing and apt-get as root is not available: the browser tests (-m browser) will be skipped"; fi
 
-# the layer contract first (seconds): an upward import or a cycle fails the tests
+# the layer contract and the documentation site first (seconds): an upward import, a cycle or
+# a broken link in the docs fails the tests; the docs' code examples run among the tests
 test: install browser
 	$(BIN)/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-all: install browser
@@ -60,13 +62,11 @@ bench-anomaly: install
 
 # the documentation site (mkdocs-material + mkdocstrings) into site/, offline; --strict fails on any broken link
 docs: install
-	$(BIN)/pip install --quiet -e ".[docs]"
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # the same site at http://127.0.0.1:8001, rebuilt on every change
 docs-serve: install
-	$(BIN)/pip install --quiet -e ".[docs]"
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build site *.egg-info
