@@ -250,3 +250,13 @@ def test_tsne_runs_on_one_openmp_thread(monkeypatch):
     coords, used = latent.project_2d(torch.randn(20, 3), method="tsne")
     assert used == "tsne" and coords.shape == (20, 2)
     assert seen == [{1}]
+
+
+def test_identical_codes_are_mapped_by_pca_and_refused_by_tsne():
+    """scikit-learn's t-SNE crashes the process on identical points (a collapsed encoder):
+    ``auto`` maps them with PCA, and ``tsne`` refuses them with one line."""
+    same = torch.zeros(50, 4)
+    coords, method = latent.project_2d(same)
+    assert method == "pca" and coords.shape == (50, 2) and torch.isfinite(coords).all()
+    with pytest.raises(VaekitError, match="distinct codes"):
+        latent.project_2d(same, method="tsne")

@@ -26,14 +26,16 @@ def project_2d(z: torch.Tensor, *, method: str = "auto", seed: int = 0) -> tuple
     z = z.detach().float().cpu()
     if z.shape[1] <= 2:
         return torch.cat([z, torch.zeros(len(z), 2 - z.shape[1])], dim=1), "latent"
+    distinct = len(torch.unique(z, dim=0))
     if method == "auto":
-        method = "tsne" if TSNE_MIN_POINTS <= len(z) <= TSNE_MAX_AUTO else "pca"
+        method = "tsne" if TSNE_MIN_POINTS <= distinct and len(z) <= TSNE_MAX_AUTO else "pca"
     if method == "pca":
         from sklearn.decomposition import PCA
 
         return torch.from_numpy(PCA(2, random_state=seed).fit_transform(z.numpy())).float(), "pca"
-    if len(z) < TSNE_MIN_POINTS:
-        raise VaekitError(f"t-SNE needs at least {TSNE_MIN_POINTS} points, got {len(z)}")
+    if distinct < TSNE_MIN_POINTS:  # scikit-learn's t-SNE crashes the process on identical codes
+        raise VaekitError(f"t-SNE needs at least {TSNE_MIN_POINTS} distinct codes, got {distinct} (a collapsed "
+                          "encoder maps every input to the same code; use --method pca)")
     from sklearn.manifold import TSNE
 
     tsne = TSNE(2, perplexity=min(30.0, (len(z) - 1) / 3), init="pca", random_state=seed)
