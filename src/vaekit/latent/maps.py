@@ -28,7 +28,7 @@ def project_2d(z: torch.Tensor, *, method: str = "auto", seed: int = 0) -> tuple
         return torch.cat([z, torch.zeros(len(z), 2 - z.shape[1])], dim=1), "latent"
     distinct = len(torch.unique(z, dim=0))
     if method == "auto":
-        method = "tsne" if TSNE_MIN_POINTS <= distinct and len(z) <= TSNE_MAX_AUTO else "pca"
+        method = "tsne" if distinct >= TSNE_MIN_POINTS and len(z) <= TSNE_MAX_AUTO else "pca"
     if method == "pca":
         from sklearn.decomposition import PCA
 
