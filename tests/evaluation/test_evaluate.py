@@ -186,15 +186,18 @@ def test_blur_is_flagged_below_the_sharpness_threshold_with_capacity_remedies():
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("evaluate") / "digits"
-    assert main(["train", "digits", "--epochs", "15", "--latent-dim", "3", "--hidden", "64", "--limit", "500",
-                 "--quiet", "--out", str(out)]) == 0
+    # lr 3e-3, batch 32: enough steps on 500 digits for reconstructions well better than the mean
+    # digit (MSE ~0.046 vs 0.074), so no flag of the diagnosis should fire
+    assert main(["train", "digits", "--epochs", "25", "--latent-dim", "3", "--hidden", "64", "--limit", "500",
+                 "--lr", "3e-3", "--batch-size", "32", "--quiet", "--out", str(out)]) == 0
     return out
 
 
-def test_a_healthy_digits_model_has_no_collapse_finding(digits_run):
+def test_a_healthy_digits_model_has_no_finding(digits_run):
     metrics = evaluate_run(open_run(digits_run), k=10)
     assert metrics["active_units"] == 3 and metrics["kl"] > 1
-    assert not any(f.startswith(("posterior-collapse", "partial-collapse")) for f in metrics["findings"])
+    assert metrics["sharpness_ratio"] > metrics["sharpness_reference"] > 0
+    assert metrics["findings"] == []  # no collapse, partial collapse (floor, MI) or blur
 
 
 def test_evaluate_json_prints_one_object_with_every_figure(digits_run, capsys):

@@ -3,13 +3,16 @@
 ``diagnose(metrics, config)`` reads the output of ``vaekit.evaluation.evaluate`` and a
 run's ``config.json`` dict (optional: without it every remedy is listed) and returns
 ``Finding``s: posterior collapse (the decoder ignores z), partial collapse (most latent
-dimensions unused) and blur (reconstructions much smoother than the inputs). Each
-finding states what was measured, with the numbers, and the remedies that apply to this
-run as exact ``vaekit train`` flags.
+dimensions unused; the KL held at the free-bits floor; a hierarchy level carrying a small
+share of the KL; little mutual information for the KL paid) and blur (reconstructions
+smoother than a one-pixel blur of the inputs). Each finding states what was measured,
+with the numbers, and the remedies that apply to this run as exact ``vaekit train`` flags.
+``training_findings`` is the subset the trainer can see from an epoch's metrics row.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +24,18 @@ from vaekit.models.observation import REAL_LIKELIHOODS
 COLLAPSE_KL = 0.1
 #: Partial collapse when fewer than this share of the latent dimensions are active.
 MIN_ACTIVE_SHARE = 0.5
-#: Blur when the reconstructions' mean gradient magnitude is below this share of the
-#: inputs'. Decoder means are smoother than data by nature (~0.6-0.7 for good digit
-#: models; the average image scores ~0.5 on 8x8 digits and lower on larger images).
+#: Blur cut-off when ``evaluate`` gave no ``sharpness_reference`` (figures saved by an older
+#: version): the reconstructions' mean gradient magnitude over the inputs'. With a reference,
+#: the cut-off is the data's own: what a 3x3 binomial blur leaves of the inputs' edges.
 BLUR_SHARPNESS = 0.6
+#: The KL sits at the free-bits floor when it is at most this much above latent_dim x free_bits.
+FLOOR_MARGIN = 0.05
+#: A hierarchy level is weak when it carries less than this fraction of an even split of
+#: the KL over the levels (a quarter: below 1/8 of the KL with two levels, 1/12 with three).
+MIN_LEVEL_SHARE = 0.25
+#: Low information when I(x;z) is below this share of the most the estimate could show:
+#: the KL (I(x;z) <= KL), capped at log n (the estimator's ceiling over n examples).
+MIN_MI_SHARE = 0.5
 
 
 #: Mean KL (nats) below which a dimension counts as collapsed: it carries no information,
@@ -41,12 +52,15 @@ def active_dims(kl_per_dim) -> int:
 @dataclass(frozen=True)
 class Finding:
     """One problem: ``kind`` (``posterior-collapse``, ``partial-collapse`` or ``blur``),
-    ``seen`` (what was measured, with numbers) and ``remedies`` (each starts with the
-    exact ``vaekit train`` flag to try, then why)."""
+    ``seen`` (what was measured, with numbers), ``remedies`` (each starts with the
+    exact ``vaekit train`` flag to try, then why) and ``cause``, which tells partial
+    collapses apart (``unused-dimensions``, ``free-bits-floor``, ``weak-level``,
+    ``low-information``; empty for the other kinds)."""
 
     kind: str
     seen: str
     remedies: tuple[str, ...]
+    cause: str = ""
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.seen}. Try: " + "; ".join(self.remedies)
@@ -59,12 +73,94 @@ def diagnose(metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None
     train = dict((config or {}).get("train") or {})
     findings = []
     collapse = _collapse(metrics, model, train)
-    if collapse is not None:
-        findings.append(collapse)
-    blur = _blur(metrics, model, train, collapsed=collapse is not None and collapse.kind == "posterior-collapse")
+    collapsed = collapse is not None and collapse.kind == "posterior-collapse"
+    findings = [collapse] if collapse is not None else []
+    if not collapsed:
+        findings += _partial(metrics, model, train, with_information=True)
+    blur = _blur(metrics, model, train, collapsed=collapsed)
     if blur is not None:
         findings.append(blur)
     return findings
+
+
+def training_findings(row: Mapping[str, Any], config: Mapping[str, Any]) -> list[Finding]:
+    """What an epoch's metrics ``row`` shows (``val_kl``, ``val_kl_per_dim``, a hierarchy's
+    ``train_kl_group<i>``): total collapse, the KL at the free-bits floor and a weak level,
+    the findings the trainer warns of once each. ``config`` as for ``diagnose``."""
+    model = dict(config.get("model") or {})
+    train = dict(config.get("train") or {})
+    kl_per_dim = list(row["val_kl_per_dim"])
+    metrics: dict[str, Any] = {"kl": row["val_kl"], "kl_per_dim": kl_per_dim, "active_units": active_dims(kl_per_dim)}
+    groups = sorted((int(k.removeprefix("train_kl_group")), v) for k, v in row.items()
+                    if k.startswith("train_kl_group") and k.removeprefix("train_kl_group").isdigit())
+    if groups:
+        metrics["kl_per_group"] = [v for _, v in groups]
+    collapse = _collapse(metrics, model, train)
+    if collapse is not None and collapse.kind == "posterior-collapse":
+        return [collapse]
+    return _partial(metrics, model, train, with_information=False)
+
+
+def _partial(metrics: Mapping[str, Any], model: dict[str, Any], train: dict[str, Any], *,
+             with_information: bool) -> list[Finding]:
+    """The partial collapses that ``_collapse``'s count of unused dimensions misses."""
+    if _has_learned_prior(model):
+        return []
+    found = [_at_floor(metrics, model, train), _weak_level(metrics, model, train)]
+    if with_information:
+        found.append(_low_information(metrics, model, train))
+    return [f for f in found if f is not None]
+
+
+def _at_floor(metrics: Mapping[str, Any], model: dict[str, Any], train: dict[str, Any]) -> Finding | None:
+    free_bits = float(train.get("free_bits", 0.0))
+    kl_per_dim = list(metrics.get("kl_per_dim") or [])
+    if free_bits <= 0 or not kl_per_dim:
+        return None
+    floor, kl = len(kl_per_dim) * free_bits, float(metrics["kl"])
+    if kl > (1 + FLOOR_MARGIN) * floor:
+        return None
+    at = sum(1 for v in kl_per_dim if v <= (1 + FLOOR_MARGIN) * free_bits)
+    seen = (f"KL {kl:.3g} nats, at the free-bits floor {len(kl_per_dim)} x {free_bits:g} = {floor:.3g} "
+            f"({at} of {len(kl_per_dim)} dimensions at or below {free_bits:g} nats): z carries only the "
+            "information the floor exempts from the KL penalty")
+    remedies = [f"--free-bits {2 * free_bits:g} (a higher floor lets every dimension carry more information "
+                "free of the penalty)"]
+    remedies += [r for r in _kl_remedies(train) if not r.startswith("--free-bits")] + _weaker_decoder(model)
+    return Finding("partial-collapse", seen, tuple(remedies), "free-bits-floor")
+
+
+def _weak_level(metrics: Mapping[str, Any], model: dict[str, Any], train: dict[str, Any]) -> Finding | None:
+    per_group = [float(v) for v in metrics.get("kl_per_group") or []]
+    total = sum(per_group)
+    if len(per_group) < 2 or total <= 0:
+        return None
+    cut = MIN_LEVEL_SHARE / len(per_group)
+    weak = [i for i, v in enumerate(per_group) if v < cut * total]
+    if not weak:
+        return None
+    shares = ", ".join(f"{v:.3g} ({v / total:.0%})" for v in per_group)
+    seen = (f"KL per hierarchy level (top first) {shares} nats: level(s) {', '.join(str(i) for i in weak)} carry "
+            f"under {cut:.0%} of the KL (a quarter of an even share), so the hierarchy is partly unused")
+    kept = [str(g) for i, g in enumerate(metrics.get("groups") or model.get("groups") or []) if i not in weak]
+    remedies = _kl_remedies(train)
+    if kept:
+        remedies.append(f"--latent-groups {','.join(kept)} (without the unused level(s))")
+    return Finding("partial-collapse", seen, tuple(remedies), "weak-level")
+
+
+def _low_information(metrics: Mapping[str, Any], model: dict[str, Any], train: dict[str, Any]) -> Finding | None:
+    mi, n = metrics.get("mutual_info"), int(metrics.get("n") or 0)
+    kl = float(metrics["kl"])
+    if mi is None or n < 2 or kl < COLLAPSE_KL:
+        return None
+    ceiling = min(kl, math.log(n))
+    if mi >= MIN_MI_SHARE * ceiling:
+        return None
+    seen = (f"mutual information I(x;z) {mi:.3g} nats for a KL of {kl:.3g} (under {MIN_MI_SHARE:g} x "
+            f"{ceiling:.3g}, the KL capped at log n): most of the KL goes on q(z|x) straying from the prior, "
+            "not on telling the inputs apart")
+    return Finding("partial-collapse", seen, tuple(_kl_remedies(train) + _weaker_decoder(model)), "low-information")
 
 
 def _has_learned_prior(model: dict[str, Any]) -> bool:
@@ -95,7 +191,7 @@ def _collapse(metrics: Mapping[str, Any], model: dict[str, Any], train: dict[str
     if not full:
         remedies.append(f"--latent-dim {max(active, 1)} (if the unused dimensions are not wanted: the same "
                         "information in fewer dimensions)")
-    return Finding(kind, seen, tuple(remedies))
+    return Finding(kind, seen, tuple(remedies), "" if full else "unused-dimensions")
 
 
 def _kl_remedies(train: dict[str, Any]) -> list[str]:
@@ -132,10 +228,13 @@ def _weaker_decoder(model: dict[str, Any]) -> list[str]:
 def _blur(metrics: Mapping[str, Any], model: dict[str, Any], train: dict[str, Any], *, collapsed: bool
           ) -> Finding | None:
     ratio = metrics.get("sharpness_ratio")
-    if ratio is None or ratio >= BLUR_SHARPNESS:
+    reference = metrics.get("sharpness_reference")
+    cut = BLUR_SHARPNESS if reference is None else float(reference)
+    if ratio is None or ratio >= cut:
         return None
     seen = (f"reconstructions have {ratio:.2f} of the inputs' edge strength (mean finite-difference gradient "
-            f"magnitude; below {BLUR_SHARPNESS} is flagged as blur)")
+            + (f"magnitude; below {BLUR_SHARPNESS} is flagged as blur)" if reference is None else
+               f"magnitude), less than the inputs keep under a 3x3 binomial blur ({cut:.2f})"))
     if metrics.get("recon_mse") is not None:
         seen += f", reconstruction MSE {metrics['recon_mse']:.4g} per value"
     if collapsed:

@@ -44,7 +44,7 @@ from vaekit.serialization import (
 from vaekit.training import distributed
 from vaekit.training.config import TrainConfig
 from vaekit.training.devices import resolve_device
-from vaekit.training.diagnosis import active_dims, diagnose
+from vaekit.training.diagnosis import training_findings
 from vaekit.training.progress import TrainingProgress
 from vaekit.training.tracking import Tracker, open_tracker
 
@@ -98,7 +98,7 @@ class Trainer:
         self._train_module: torch.nn.Module = model
         self._regularizer: LatentRegularizer | None = None
         self._recon_term: ReconstructionTerm | None = None
-        self._warned_collapse = False
+        self._warned: set[tuple[str, str]] = set()  # (kind, cause) of the findings already warned of
         #: The experiment trackers of ``config.loggers`` (opened by ``fit`` on the run directory).
         self.tracker = Tracker({})
 
@@ -351,18 +351,15 @@ class Trainer:
         })
 
     def _warn_if_collapsed(self, row: dict[str, Any]) -> None:
-        """Warn once when every latent dimension's KL has fallen to ~0 (posterior collapse),
+        """Warn once of each collapse an epoch's figures show (every dimension's KL ~0, the
+        KL at the free-bits floor, a weak hierarchy level: ``diagnosis.training_findings``),
         with the remedies that apply; ``vaekit evaluate`` gives the full diagnosis."""
-        if self._warned_collapse or "val_kl_per_dim" not in row or self.beta_at(self.state.epoch) == 0:
+        if "val_kl_per_dim" not in row or self.beta_at(self.state.epoch) == 0:
             return
-
-        kl_per_dim = row["val_kl_per_dim"]
-        metrics = {"kl": row["val_kl"], "kl_per_dim": kl_per_dim,
-                   "active_units": active_dims(kl_per_dim)}
         config = {"model": self.model.config.to_dict(), "train": self.config.to_dict()}
-        for finding in diagnose(metrics, config):
-            if finding.kind == "posterior-collapse":
-                self._warned_collapse = True
+        for finding in training_findings(row, config):
+            if (finding.kind, finding.cause) not in self._warned:
+                self._warned.add((finding.kind, finding.cause))
                 warnings.warn(f"epoch {self.state.epoch}: {finding}", stacklevel=2)
 
     def _restore(self, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
