@@ -106,7 +106,7 @@ def test_weights_for_another_architecture_are_refused(tmp_path):
     ("field", "value", "message"),
     [("arch", "rnn", "arch: 'rnn' is not one of mlp, conv"),
      ("likelihood", "poisson", "likelihood: 'poisson' is not one of bernoulli, gaussian"),
-     ("latent_dim", 0, "latent_dim: must be at least 1")],
+     ("latent_dim", 0, "latent_dim: expected at least 1, got 0")],
 )
 def test_bad_model_settings_name_the_field(field, value, message):
     with pytest.raises(VaekitError, match=message):

@@ -206,7 +206,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         x = as_examples(X)
         self._check_params()
         if len(x) < MIN_EXAMPLES:
-            raise AnomalyInputError(f"X: {len(x)} example(s); a detector needs at least {MIN_EXAMPLES} normal "
+            raise AnomalyInputError(f"X: n_samples = {len(x)}; a detector needs at least {MIN_EXAMPLES} normal "
                                     "examples to learn from and to set its threshold")
         self._fit_examples(torch.from_numpy(x), columns)
         return self

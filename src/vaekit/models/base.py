@@ -103,10 +103,7 @@ class ModelConfig:
         unknown = set(d) - known - {"model"}
         if unknown:
             raise VaekitError(f"model config: unknown field(s) {sorted(unknown)} for model '{cls.model}'")
-        kwargs = {k: v for k, v in d.items() if k in known}
-        if "input_shape" in kwargs:
-            kwargs["input_shape"] = tuple(kwargs["input_shape"])
-        return cls(**kwargs)
+        return cls(**{k: v for k, v in d.items() if k in known})  # lists become tuples in check_fields
 
 
 CONDITIONS = ("onehot", "embedding")
@@ -410,13 +407,17 @@ def _checking_input(method: Any) -> Any:
     return checked
 
 
+#: The largest sampling temperature: prior draws scaled further only overflow the decoder.
+MAX_TEMPERATURE = 100
+
+
 def check_sampling(n: Any, temperature: Any) -> None:
     """``sample``'s arguments: at least one draw, a finite positive temperature."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise VaekitError(f"n: expected at least 1 sample, got {n!r}")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or \
-            not math.isfinite(temperature) or temperature <= 0:
-        raise VaekitError(f"temperature: expected a finite number above 0, got {temperature!r}")
+            not 0 < temperature <= MAX_TEMPERATURE:  # NaN fails the comparison too
+        raise VaekitError(f"temperature: expected a number above 0 and at most {MAX_TEMPERATURE}, got {temperature!r}")
 
 
 def available_memory(device: torch.device | str = "cpu") -> int:

@@ -66,7 +66,7 @@ class CodecConfig(ModelConfig):
 
     model: ClassVar[str] = "codec"
     latent_dim: int = 0
-    channels: int = 32
+    channels: int | list[int] = 32  # --conv-channels 64 arrives as [64]: one width, made an int below
     latent_channels: int = 16
     stages: int = 2
     lmbda: float = 0.004
