@@ -26,6 +26,7 @@ from vaekit.models import MODELS, Model, ModelConfig, build
 from vaekit.models.base import check_memory
 from vaekit.report import write_report, write_run_pictures
 from vaekit.serialization import CHECKPOINT_FILE, CONFIG_FILE, load_checkpoint, read_json, write_json
+from vaekit.threads import kept as threads_kept
 from vaekit.training import distributed
 from vaekit.training.runs import (
     SUMMARY_FILE,
@@ -42,6 +43,7 @@ from vaekit.training.trainer import TrainConfig, Trainer, TrainingInterrupted, r
 from vaekit.version import __version__
 
 
+@threads_kept()  # the trainer sets torch's threads for the run; the caller gets its own count back
 def train(
     data: str | DataConfig | dict[str, Any] = "digits",
     model: dict[str, Any] | None = None,
@@ -108,6 +110,7 @@ def _train_in(out: Path, data_config: DataConfig, model_config: ModelConfig, tra
     _fit(net, train_config, out, bundle, resume=False, progress=progress)
 
 
+@threads_kept()
 def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True,
            settings: dict[str, dict[str, Any]] | None = None) -> Run:
     """Continue a run from its last checkpoint, optionally to a new total of ``epochs``.
@@ -134,7 +137,8 @@ def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True
             raise VaekitError(f"--epochs {epochs}: the run in {path} has already done {done} epochs (a resumed "
                               f"run only continues: give a total of at least {done})")
         config["train"]["epochs"] = epochs
-    train_config = TrainConfig.from_dict(config["train"])
+    asked_threads = (settings or {}).get("train", {}).get("threads")
+    train_config = TrainConfig.from_dict({**config["train"], **({"threads": asked_threads} if asked_threads else {})})
     check_loggers(train_config.loggers)
     distributed.init_from_env(resolve_device(train_config.device))
     bundle = vdata.load(DataConfig.from_dict(config["data"]["config"]))
@@ -146,10 +150,10 @@ def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True
 
 def check_same_settings(path: Path, section: str, recorded: dict[str, Any], asked: dict[str, Any]) -> None:
     """Refuse a resume asked with a setting that differs from the run's (``epochs``, the
-    device and the trackers excepted: the one extends the run, the others say where it runs
-    and who watches)."""
+    device, the threads and the trackers excepted: the one extends the run, the others say
+    where and how it runs and who watches)."""
     for name, value in asked.items():
-        if value is None or name in ("epochs", "device", "loggers") or value == "auto":
+        if value is None or name in ("epochs", "device", "threads", "loggers") or value == "auto":
             continue
         have = recorded.get(name)
         if json.loads(json.dumps(value)) != have:

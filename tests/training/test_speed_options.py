@@ -57,3 +57,11 @@ def test_compiled_training_reaches_the_eager_elbo(tiny_digits):
 def test_unknown_precision_is_refused():
     with pytest.raises(VaekitError, match="precision: expected float32 or bfloat16, got 'fp8'"):
         TrainConfig(precision="fp8")
+
+
+def test_flushing_denormals_learns_the_same_model(tiny_digits):
+    flushed, _ = _fit(tiny_digits, flush_denormal=True)
+    kept, _ = _fit(tiny_digits, flush_denormal=False)
+    for (name, a), b in zip(flushed.model.state_dict().items(), kept.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7, msg=name)
+    assert (torch.tensor([1e-40]) * 1.0).item() != 0  # flushing ends with training: the process is as it was

@@ -43,6 +43,7 @@ from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.splits import holdout
 from vaekit.data.standardize import Standardizer
 from vaekit.models import build
+from vaekit.threads import used as threads_used
 from vaekit.training.trainer import TrainConfig, Trainer, resolve_device
 
 #: ``DETECTOR_MODELS`` and ``SCALINGS`` (``vaekit.anomaly.settings``) are read from here too.
@@ -145,6 +146,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     device : str
         ``auto`` (CUDA when torch sees a GPU, else the CPU, as for ``vaekit train``), ``cpu``
         or ``cuda``. On a machine without a GPU ``auto`` is the CPU, with the same results.
+    threads : int or str
+        torch's CPU threads while fitting and scoring: ``auto`` (``vaekit.threads``: the
+        ``VAEKIT_THREADS`` variable if set, else one thread unless the work is large and
+        cores are free) or a count. torch's own setting is given back afterwards.
     verbose : bool
         Show the training progress bar.
     """
@@ -160,7 +165,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                  kl_anneal: str = "none", epochs: int | str = "auto", batch_size: int = 64, lr: float = 1e-3,
                  k: int = 100, n_neighbors: int = 10, trim: float | str = "auto", trim_rounds: int | str = "auto",
                  standardize: str | bool = "auto", ensemble: str = "refits", random_state: int = 0,
-                 device: str = "auto", verbose: bool = False) -> None:
+                 device: str = "auto", threads: int | str = "auto", verbose: bool = False) -> None:
         self.anomaly_score = anomaly_score
         self.contamination = contamination
         self.target_fpr = target_fpr
@@ -192,6 +197,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.ensemble = ensemble
         self.random_state = random_state
         self.device = device
+        self.threads = threads
         self.verbose = verbose
 
     # -- fitting ------------------------------------------------------------------------
@@ -208,7 +214,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if len(x) < MIN_EXAMPLES:
             raise AnomalyInputError(f"X: n_samples = {len(x)}; a detector needs at least {MIN_EXAMPLES} normal "
                                     "examples to learn from and to set its threshold")
-        self._fit_examples(torch.from_numpy(x), columns)
+        with threads_used(self.threads):
+            self._fit_examples(torch.from_numpy(x), columns)
         return self
 
     def _check_params(self) -> None:
@@ -231,7 +238,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
                                     f"{self.holdout_fraction:g} of them and train on the rest")
         self.train_config_ = TrainConfig(epochs=self.epochs_, batch_size=int(self.batch_size), lr=float(self.lr),
                                          beta=self.beta_, kl_anneal=self.kl_anneal, seed=seed,
-                                         device=self.device)
+                                         device=self.device, threads=self.threads)
         # the scaler once, on all training rows: the refits below change which rows the VAE learns from
         scaling = self.standardize_
         self.scaler_ = (Standardizer.fit(x[train_idx], columns, robust=scaling == "robust")
@@ -376,7 +383,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _scores(self, xm: torch.Tensor) -> np.ndarray:
         """The mean over ``fits_`` of each fit's score of ``xm``."""
-        return np.mean([fit.combine(self._parts(fit, xm), self.score_) for fit in self.fits_], axis=0)
+        with threads_used(self.threads):
+            return np.mean([fit.combine(self._parts(fit, xm), self.score_) for fit in self.fits_], axis=0)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly scores, higher = more anomalous (PyOD's convention); compare with ``threshold_``."""

@@ -21,8 +21,10 @@ from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.fits import ENSEMBLES
 from vaekit.anomaly.scores import score_parts
 from vaekit.data.bundle import DataInfo
+from vaekit.errors import VaekitError
 from vaekit.models import MODELS
 from vaekit.models.observation import LIKELIHOODS
+from vaekit.threads import parse_threads
 
 #: The families a detector can train: their likelihood is the ELBO's, with no second stage.
 DETECTOR_MODELS = ("vae", "hvae")
@@ -159,6 +161,10 @@ def check_params(detector: Any) -> None:
         raise AnomalyInputError(f"likelihood: expected auto, {', '.join(LIKELIHOODS)}, got {d.likelihood!r}")
     if d.obs_df != "auto" and not as_float("obs_df", d.obs_df) > 0:
         raise AnomalyInputError(f"obs_df: expected 'auto' or a positive number, got {d.obs_df!r}")
+    try:
+        parse_threads(d.threads)
+    except VaekitError as exc:
+        raise AnomalyInputError(str(exc)) from None
     if d.ensemble not in ENSEMBLES:
         raise AnomalyInputError(f"ensemble: expected {', '.join(ENSEMBLES)}, got {d.ensemble!r}")
     if d.standardize not in ("auto", *SCALINGS, True, False):

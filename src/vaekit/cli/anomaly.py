@@ -94,7 +94,7 @@ def fit(
     color: Annotated[str, typer.Option(help="Image folders: auto, gray or rgb.")] = "auto",
     seed: Annotated[int, options.seed("Random seed (same seed, same detector on CPU).")] = 0,
     device: options.Device = options.DEFAULT_DEVICE,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
@@ -113,7 +113,8 @@ def fit(
               "min_obs_std": min_obs_std, "epochs": _epochs(epochs),
               "batch_size": batch_size, "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim),
               "trim_rounds": _trim_rounds(trim_rounds), "standardize": standardize,
-              "ensemble": ensemble, "random_state": seed, "device": device, "verbose": not quiet and not json_output}
+              "ensemble": ensemble, "random_state": seed, "device": device, "threads": threads,
+              "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
                            channels=channels, overwrite=overwrite)
     if json_output:
@@ -139,7 +140,7 @@ def score(
     threshold: Annotated[Optional[float], typer.Option(help="Use this threshold instead of the detector's.")
                          ] = None,
     top: Annotated[int, typer.Option(help="Images: how many of the most anomalous to show.")] = 32,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ) -> None:
     """Score data: scores.csv, histogram.png, most_anomalous.png (images), roc_pr.png (--labels)."""

@@ -34,7 +34,7 @@ def encode(
     sample: Annotated[bool, typer.Option("--sample", help="Write posterior draws instead of means.")] = False,
     seed: Annotated[int, options.seed("Random seed of --sample.")] = 0,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Write the latent code (encoder mean) of every example: features for a classifier or a search index."""
     options.use_threads(threads)
@@ -57,7 +57,7 @@ def decode(
     out: Annotated[Path, options.out("Image runs: a folder for one PNG per code; table runs: a .csv file.")],
     overwrite: Annotated[bool, typer.Option(help="Write into a folder that is not empty (replacing files of the "
                                                  "same names), or replace the .csv file.")] = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Turn latent codes back into images (one PNG per row, named by id) or table rows (CSV)."""
     options.use_threads(threads)

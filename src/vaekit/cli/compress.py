@@ -33,7 +33,7 @@ def compress(
                                                 "trip.")] = False,
     seed: Annotated[int, options.seed("--lossless: seed of the initial bits.")] = 0,
     overwrite: Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Compress images to .vkc files with a trained model (a learned lossy codec, or --lossless)."""
     options.use_threads(threads)
@@ -50,7 +50,7 @@ def decompress(
     out: Annotated[Optional[Path], options.out("The PNG file (or, for a folder, the output folder; default "
                                                "INPUT-png).")] = None,
     overwrite: Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Decompress .vkc files to PNG images."""
     options.use_threads(threads)

@@ -38,7 +38,7 @@ def reconstruct(
     split: Split = "test",
     out: Annotated[Optional[Path], options.out("PNG (images) or CSV (tables).")] = None,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Reconstruct held-out examples: a grid of inputs over reconstructions, or a CSV for tables."""
     options.use_threads(threads)
@@ -71,7 +71,7 @@ def sample(
                                                       "name (default: every class in turn, one per column).")
                      ] = None,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Decode random draws from the prior or from a mixture fitted to the training codes."""
     options.use_threads(threads)
@@ -95,7 +95,7 @@ def interpolate(
     method: Annotated[str, typer.Option(help="slerp (great circle) or lerp (straight line).")] = "slerp",
     out: Annotated[Optional[Path], options.out("PNG strip; a .gif is written beside it.")] = None,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Decode the path between two examples' codes (or two classes' mean codes): a strip and a GIF."""
     options.use_threads(threads)
@@ -123,7 +123,7 @@ def arithmetic(
     split: Annotated[str, typer.Option(help="Split the inputs come from: " + SPLIT_HELP)] = "test",
     out: Annotated[Optional[Path], options.out(PNG)] = None,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Move inputs along an attribute vector (rows = inputs, columns = alphas), or solve an analogy."""
     options.use_threads(threads)
@@ -149,7 +149,7 @@ def restyle(
     temperature: Annotated[float, typer.Option(help="Scale of the prior draws.")] = 1.0,
     out: Annotated[Optional[Path], options.out(PNG)] = None,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Conditional style transfer: keep each code z, change the label across every class (rows = codes,
     columns = classes)."""
@@ -170,7 +170,7 @@ def traverse(
     steps: Annotated[int, typer.Option(help="Values per dimension (columns).")] = 9,
     out: Annotated[Optional[Path], options.out(PNG)] = None,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Sweep one latent dimension at a time; collapsed (unused) dimensions are marked in red."""
     options.use_threads(threads)
@@ -195,7 +195,7 @@ def latent_map(
     out: Annotated[Optional[Path], options.out("PNG file; with a 2-D latent space manifold.png is written "
                                                "beside it.")] = None,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Scatter the codes of a split in 2-D, coloured by class (tables too)."""
     options.use_threads(threads)

@@ -45,7 +45,7 @@ def evaluate(
     limit: Annotated[Optional[int], typer.Option(help="Score only the first N generated SMILES.")] = None,
     n_jobs: Annotated[int, typer.Option(help="Worker processes for the RDKit work.")] = 1,
     device: options.Device = options.DEFAULT_DEVICE,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
 ) -> None:
     """Score generated molecules with the MOSES metrics (validity, uniqueness, novelty, FCD, SNN, Frag, Scaf, ...).
@@ -96,7 +96,7 @@ def sample(
     batch_size: Annotated[int, typer.Option(help="Latents decoded at once.")] = 500,
     quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Decode latent draws into molecules, showing the valid fraction as it goes; prints molecules/s."""
     from vaekit.chem.generation import sample_file
@@ -122,7 +122,7 @@ def interpolate(
     per_row: Annotated[int, typer.Option(help="Molecules per row of the grid.")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print the path as one JSON object.")] = False,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Decode the latent path between two molecules; draw it with Tanimoto similarities to both ends."""
     from vaekit.chem.generation import MoleculeModel
@@ -169,7 +169,7 @@ def optimize(
     seed: Annotated[int, options.seed("Random seed (same seed, same molecules).")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Search the latent space for molecules with a better property, scored by RDKit on each decoded molecule."""
     from vaekit.chem.generation import MoleculeModel

@@ -9,12 +9,12 @@ model), ``--seed``. ``tests/test_cli_options.py`` checks that every command uses
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
-import torch
 import typer
 from rich.console import Console
 
+from vaekit import threads as threads_policy
 from vaekit.atomic import check_new_files
 from vaekit.errors import VaekitError
 
@@ -54,15 +54,18 @@ def device(**extra: Any) -> Any:
                         **extra)
 
 
-def threads() -> Any:
-    """``--threads``; its default ``None`` leaves torch's choice (see ``use_threads``)."""
-    return typer.Option("--threads", min=1, help="CPU threads torch may use (default: torch's own choice).")
+def threads(**extra: Any) -> Any:
+    """``--threads``: ``auto`` (the default) or a count, applied by ``use_threads``."""
+    return typer.Option("--threads", metavar="auto|N",
+                        help=f"CPU threads torch computes with: a count, or auto (the {threads_policy.THREADS_VARIABLE} "
+                             "variable if set, else one thread unless the work is large and cores are free).",
+                        **extra)
 
 
 #: ``device: Device = DEFAULT_DEVICE`` on every command that runs a model where it can.
 Device = Annotated[str, device()]
-#: ``threads: Threads = None`` on every command that runs a model; call ``use_threads`` first.
-Threads = Annotated[Optional[int], threads()]
+#: ``threads: Threads = "auto"`` on every command that runs a model; call ``use_threads`` first.
+Threads = Annotated[str, threads()]
 #: ``--json``: print one JSON object instead of the text summary.
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 #: The run directory most commands start from.
@@ -74,10 +77,10 @@ def device_or_none(name: str) -> str | None:
     return None if name == DEFAULT_DEVICE else name
 
 
-def use_threads(n: int | None) -> None:
-    """Apply ``--threads``: ``None`` leaves torch's default alone."""
-    if n is not None:
-        torch.set_num_threads(n)
+def use_threads(setting: str | None) -> None:
+    """Apply ``--threads`` by the policy of ``vaekit.threads`` (the work unknown here: ``auto``
+    is one thread; the trainer resolves it again from the step's work)."""
+    threads_policy.use_threads(setting)
 
 
 # -- parsers of flag values -------------------------------------------------------------------

@@ -34,7 +34,7 @@ def serve(
                                                         "batched together; 0: batch only what is already queued."
                                                  )] = 1.0,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="Run every request alone.")] = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Serve the runs of RUNS_DIR over HTTP, with the latent explorer page at / and the API docs at /docs."""
     if not 1 <= port <= 65535:
@@ -66,7 +66,7 @@ def export(
                                      "(torchscript).")],
     fmt: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
     overwrite: options.Overwrite = False,
-    threads: options.Threads = None,
+    threads: options.Threads = "auto",
 ) -> None:
     """Export a run's encoder and decoder: two ONNX graphs (x -> mean, logvar; z -> x_mean) or one TorchScript
     file with encode and decode methods."""

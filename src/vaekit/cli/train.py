@@ -40,14 +40,14 @@ FIELDS: dict[str, tuple[str, str]] = {
     **{p: ("train", p) for p in ("beta", "epochs", "batch_size", "lr", "lr_schedule", "kl_anneal", "anneal_per",
                                  "free_bits", "objective", "tc_weight", "capacity", "recon_term", "recon_weight",
                                  "iw_samples", "grad_clip", "early_stopping", "seed", "device", "precision",
-                                 "fused_optimizer")},
+                                 "fused_optimizer", "threads")},
     "compile_step": ("train", "compile"), "log": ("train", "loggers"),
     **{p: ("data", p) for p in ("val_fraction", "image_size", "limit", "label_column", "tokens", "properties",
                                 "augment", "smiles_column")},
     "color": ("data", "channels"),
 }
 #: Parameters of ``train`` that set no config field: where the run goes and how settings are read.
-CLI_ONLY = ("out", "overwrite", "resume", "config", "assignments", "quiet", "threads")
+CLI_ONLY = ("out", "overwrite", "resume", "config", "assignments", "quiet")
 #: Flags whose text is not the field's value.
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "hidden": lambda v: options.int_list(v, "--hidden"),
@@ -189,7 +189,7 @@ def train(
     seed: Annotated[Optional[int], options.seed("Random seed (same seed, same run on CPU).",
                                                 show_default=shown_default("seed"))] = None,
     device: Annotated[Optional[str], options.device(show_default=shown_default("device"))] = None,
-    threads: options.Threads = None,
+    threads: Annotated[Optional[str], options.threads(show_default=shown_default("threads"))] = None,
     precision: Annotated[Optional[str], field("precision", "float32, or bfloat16 (autocast matrix products; loss "
                                                            "and optimizer stay float32).")] = None,
     compile_step: Annotated[Optional[bool], field("compile_step", "torch.compile the training step (needs a C++ "
@@ -209,7 +209,6 @@ def train(
     quiet: Annotated[bool, typer.Option(help="No progress bar or preview.")] = False,
 ) -> None:
     """Train a VAE and write a run directory (config, weights, checkpoint, metrics, pictures)."""
-    options.use_threads(threads)
     base = settings.read_settings_file(config) if config else {s: {} for s in settings.SECTIONS}
     base = settings.merge(base, settings.parse_assignments(assignments or []))
     flags: dict[str, dict[str, Any]] = {s: {} for s in settings.SECTIONS}

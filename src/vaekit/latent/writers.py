@@ -83,6 +83,7 @@ def describe_run(run: Run) -> dict[str, Any]:
             "final_train_elbo": last.get("train_elbo"),
             "final_val_elbo": last.get("val_elbo"),
             "best_epoch": summary.get("best_epoch"),
+            "threads": last.get("threads"),  # the compute threads training used (train.threads resolved)
             "test_elbo": summary.get("test", {}).get("elbo"),
             "test_recon": summary.get("test", {}).get("recon"),
             "test_kl": summary.get("test", {}).get("kl"),

@@ -1,6 +1,10 @@
-"""Which device a run uses: ``auto`` is CUDA when torch sees a GPU, else the CPU."""
+"""Which device a run uses: ``auto`` is CUDA when torch sees a GPU, else the CPU; and the
+CPU's denormal handling while training."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -21,3 +25,17 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise VaekitError(f"device: '{name}' asked for but torch sees no CUDA GPU (use --device cpu or auto)")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def denormals_flushed(enabled: bool = True) -> Iterator[None]:
+    """Flush denormal floats to zero in the block (where the CPU supports it), then turn it
+    off again. Weights and Adam's moments drift into denormal range as training goes on,
+    and arithmetic on them is many times slower: after 3 epochs of the MNIST network they
+    cost about 29% per epoch (issue 33); flushed, the step time stays that of a fresh model."""
+    flushed = enabled and torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if flushed:
+            torch.set_flush_denormal(False)

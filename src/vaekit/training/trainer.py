@@ -41,9 +41,10 @@ from vaekit.serialization import (
     save_weights,
     write_metrics,
 )
+from vaekit.threads import step_work, use_threads
 from vaekit.training import distributed
 from vaekit.training.config import TrainConfig
-from vaekit.training.devices import resolve_device
+from vaekit.training.devices import denormals_flushed, resolve_device
 from vaekit.training.diagnosis import training_findings
 from vaekit.training.progress import TrainingProgress
 from vaekit.training.tracking import Tracker, open_tracker
@@ -99,6 +100,8 @@ class Trainer:
         self._regularizer: LatentRegularizer | None = None
         self._recon_term: ReconstructionTerm | None = None
         self._warned: set[tuple[str, str]] = set()  # (kind, cause) of the findings already warned of
+        #: torch's compute threads in this run's training (``config.threads`` resolved by ``fit``).
+        self.threads = torch.get_num_threads()
         #: The experiment trackers of ``config.loggers`` (opened by ``fit`` on the run directory).
         self.tracker = Tracker({})
 
@@ -175,8 +178,13 @@ class Trainer:
         run's checkpoint with ``resume=True``); a later call on the same trainer continues
         the same run, so raising ``config.epochs`` and calling again trains further (with
         the cosine schedule the decay is then stretched to the new total).
+
+        It sets torch's compute threads for the process by ``config.threads`` (``vaekit.threads``;
+        logged as ``threads`` in each metrics row) and, with ``config.flush_denormal``, flushes
+        denormal numbers to zero while it trains.
         """
         cfg = self.config
+        self.threads = use_threads(cfg.threads, work=step_work(self.model, cfg.batch_size * cfg.loss_samples))
         if self._optimizer is None:
             distributed.init_from_env(self.device)
             torch.manual_seed(cfg.seed + distributed.rank())  # each rank its own reparameterization noise
@@ -219,7 +227,7 @@ class Trainer:
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         bar = TrainingProgress(cfg.epochs, steps_per_epoch, enabled=self.progress)
         try:
-            with bar:
+            with bar, denormals_flushed(cfg.flush_denormal):
                 while self.state.epoch < cfg.epochs and not self.state.stopped_early:
                     row = self._train_epoch(data, train, train_labels, optimizer, generator, steps_per_epoch, bar)
                     if val is not None:
@@ -311,6 +319,7 @@ class Trainer:
             "train_elbo": recon_mean + kl_mean,
             **{f"train_{name}": value / seen for name, value in extra_totals.items()},  # this rank's share
             "seconds": time.perf_counter() - started,
+            "threads": self.threads,
         }
 
     def _end_epoch(self, row: dict[str, Any], optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
