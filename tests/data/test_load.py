@@ -405,3 +405,19 @@ def test_small_named_datasets_from_data_dir(shared_data: Path) -> None:
     static = load("mnist-binarized-static")
     assert (len(static.train), len(static.val), len(static.test)) == (50000, 10000, 10000)
     assert ((static.test == 0) | (static.test == 1)).all() and not static.info.dynamic_binarization
+
+
+@needs_shared
+def test_grey_level_photographs_get_a_gaussian_with_a_fixed_std_and_digits_a_bernoulli(shared_data: Path) -> None:
+    from vaekit.training.runs import model_config_for
+
+    for name in ("frey-faces", "olivetti-faces"):  # under 1% of their pixels within 0.1 of 0 or 1
+        info = load(name).info
+        assert info.likelihood == "gaussian" and 0.03 < info.obs_std < 0.1  # half the spread about the mean face
+        config = model_config_for(info, {})
+        assert config.likelihood == "gaussian" and config.obs_std == info.obs_std and not config.learn_obs_std
+        assert model_config_for(info, {"obs_std": 0.2}).obs_std == 0.2  # a std the user sets is kept
+    for name in ("digits", "mnist"):  # mostly background and ink
+        info = load(name, limit=500).info
+        assert info.likelihood == "bernoulli" and info.obs_std is None
+        assert model_config_for(info, {}).likelihood == "bernoulli"

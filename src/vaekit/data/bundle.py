@@ -28,7 +28,9 @@ class DataInfo:
 
     ``shape`` is one example's shape: ``(C, H, W)`` for images, ``(D,)`` for tables and
     flat arrays. ``likelihood`` is ``"bernoulli"`` for data in [0, 1] (pixels, binary)
-    and ``"gaussian"`` for real-valued data (standardized tables).
+    and ``"gaussian"`` for real-valued data (standardized tables) and grey-level images
+    (``loading._image_likelihood``), whose Gaussian std ``obs_std`` the data fixes (``None``:
+    the model's own default).
 
     Sequences (``kind == "sequence"``, molecules: ``vaekit.data.molecules.sequences``): each example
     is a row of ``max_length`` token ids (padded) followed by the standardized values of the
@@ -42,6 +44,7 @@ class DataInfo:
     kind: str = "array"  # "image" | "table" | "array" | "sequence"
     value_range: tuple[float, float] = (0.0, 1.0)
     likelihood: str = "bernoulli"
+    obs_std: float | None = None
     dynamic_binarization: bool = False
     columns: list[str] | None = None
     class_names: list[str] | None = None

@@ -151,6 +151,8 @@ def model_config_for(info: DataInfo, options: dict[str, Any], data: Dataset | No
         return config_cls.from_dict(options)
     if options.get("likelihood") in (None, "auto"):
         options["likelihood"] = info.likelihood
+        if info.obs_std is not None and info.likelihood == "gaussian":  # the std the data's spread fixes
+            options.setdefault("obs_std", info.obs_std)
     lo, hi = info.value_range
     if options["likelihood"] == "bernoulli" and (lo < 0 or hi > 1):
         raise VaekitError(f"likelihood bernoulli needs data in [0, 1]; '{info.name}' spans [{lo:g}, {hi:g}] "
