@@ -59,7 +59,8 @@ def test_a_pretrained_model_is_read_only(tmp_path, capsys):
         assert main(command) == 2
         assert "a pretrained model is read-only; give --out/-o" in capsys.readouterr().err
     out = tmp_path / "gmm.png"  # the GMM is fitted in memory, not saved into the package
-    assert main(["sample", "pretrained:mnist-vae", "-n", "4", "--sampler", "gmm", "-o", str(out), "--threads", "1"]) == 0
+    assert main(["sample", "pretrained:mnist-vae", "-n", "4", "--sampler", "gmm", "-o", str(out),
+                 "--threads", "1"]) == 0
     assert out.is_file()
     assert main(["report", "pretrained:mnist-vae", "-o", str(tmp_path / "card.html")]) == 0
     assert (tmp_path / "card.html").read_text().startswith("<!DOCTYPE html>")

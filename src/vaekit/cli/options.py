@@ -57,8 +57,9 @@ def device(**extra: Any) -> Any:
 def threads(**extra: Any) -> Any:
     """``--threads``: ``auto`` (the default) or a count, applied by ``use_threads``."""
     return typer.Option("--threads", metavar="auto|N",
-                        help=f"CPU threads torch computes with: a count, or auto (the {threads_policy.THREADS_VARIABLE} "
-                             "variable if set, else one thread unless the work is large and cores are free).",
+                        help=f"CPU threads torch computes with: a count, or auto (the "
+                             f"{threads_policy.THREADS_VARIABLE} variable if set, else one thread unless the work is "
+                             "large and cores are free).",
                         **extra)
 
 
