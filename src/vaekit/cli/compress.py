@@ -17,7 +17,6 @@ from vaekit.cli.options import out_console as console
 from vaekit.compression.commands import compress_paths, decompress_paths
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-Overwrite = Annotated[bool, typer.Option(help="Replace existing output files.")]
 
 
 @app.command(epilog="Examples:  vaekit compress runs/mnist-codec digit.png -o digit.vkc  |  "
@@ -32,7 +31,7 @@ def compress(
     lossless: Annotated[bool, typer.Option(help="Bits-back coding of binary images with a VAE: an exact round "
                                                 "trip.")] = False,
     seed: Annotated[int, options.seed("--lossless: seed of the initial bits.")] = 0,
-    overwrite: Overwrite = False,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = "auto",
 ) -> None:
     """Compress images to .vkc files with a trained model (a learned lossy codec, or --lossless)."""
@@ -49,7 +48,7 @@ def decompress(
     source: Annotated[Path, typer.Argument(metavar="INPUT", help="A .vkc file, or a folder of them.")],
     out: Annotated[Optional[Path], options.out("The PNG file (or, for a folder, the output folder; default "
                                                "INPUT-png).")] = None,
-    overwrite: Overwrite = False,
+    overwrite: options.Overwrite = False,
     threads: options.Threads = "auto",
 ) -> None:
     """Decompress .vkc files to PNG images."""
