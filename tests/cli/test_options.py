@@ -173,3 +173,11 @@ def test_train_help_shows_the_dataclass_defaults() -> None:
     seqvae = MODELS["seqvae"][1].train_defaults["batch_size"]
     assert _param(TRAIN, "batch_size").show_default == f"{defaults.batch_size}; seqvae: {seqvae}"  # a family's own
     assert _param(TRAIN, "latent_dim").show_default.startswith(str(MODELS["vae"][1].latent_dim))
+
+
+def test_version_prints_the_package_version(capsys) -> None:
+    from vaekit.cli import main
+    from vaekit.version import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"vaekit {__version__}"

@@ -9,7 +9,7 @@ with 130 after saying how to resume.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -18,6 +18,7 @@ from vaekit.cli import anomaly, codes, compress, images, molecules, runs, serve,
 from vaekit.cli.options import err_console
 from vaekit.errors import VaekitError
 from vaekit.training.trainer import TrainingInterrupted
+from vaekit.version import __version__
 
 app = typer.Typer(
     name="vaekit",
@@ -32,6 +33,23 @@ app.add_typer(anomaly.app, name="anomaly")
 app.add_typer(molecules.app, name="molecules")
 for _group in (compress, serve, codes):
     app.add_typer(_group.app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"vaekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print vaekit's version and exit.")] = False,
+) -> None:
+    """Train, inspect and sample variational autoencoders.
+
+    Example: vaekit train digits --epochs 30
+    """
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
