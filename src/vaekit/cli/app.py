@@ -22,7 +22,6 @@ from vaekit.version import __version__
 
 app = typer.Typer(
     name="vaekit",
-    help="Train, inspect and sample variational autoencoders.\n\nExample: vaekit train digits --epochs 30",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
