@@ -21,10 +21,13 @@ from vaekit.export import export_run, onnx_paths
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
-@app.command(epilog="Examples:  vaekit serve runs  |  vaekit serve runs --port 8080  |  "
+@app.command(epilog="Examples:  vaekit serve runs  |  vaekit serve --pretrained  |  vaekit serve runs --port 8080  |  "
                     "vaekit serve runs --host 0.0.0.0 --token $(openssl rand -hex 16)")
 def serve(
-    runs_dir: Annotated[Path, typer.Argument(metavar="RUNS_DIR", help="A directory of run directories (or one run).")],
+    runs_dir: Annotated[Optional[Path], typer.Argument(metavar="RUNS_DIR", help="A directory of run directories "
+                                                      "(or one run); optional with --pretrained.")] = None,
+    pretrained: Annotated[bool, typer.Option("--pretrained", help="Also serve the models shipped with vaekit, as "
+                                                                "pretrained:NAME (read-only).")] = False,
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback exposes the runs to the "
                                            "network (use --token).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (1-65535).")] = 8000,
@@ -36,7 +39,8 @@ def serve(
     no_batching: Annotated[bool, typer.Option("--no-batching", help="Run every request alone.")] = False,
     threads: options.Threads = "auto",
 ) -> None:
-    """Serve the runs of RUNS_DIR over HTTP, with the latent explorer page at / and the API docs at /docs."""
+    """Serve the runs of RUNS_DIR (and with --pretrained the zoo's models) over HTTP, with the latent explorer
+    page at / and the API docs at /docs."""
     if not 1 <= port <= 65535:
         raise VaekitError(f"--port: expected a TCP port from 1 to 65535, got {port}")
     try:  # the optional serve extra
@@ -47,10 +51,12 @@ def serve(
         raise VaekitError(f"vaekit serve needs the serve extra ({exc.name} is missing): "
                           "pip install 'vaekit[serve]'") from None
     options.use_threads(threads)
-    server = create_app(runs_dir, token=token, batch_window_ms=None if no_batching else batch_window_ms)
+    server = create_app(runs_dir, token=token, pretrained=pretrained,
+                        batch_window_ms=None if no_batching else batch_window_ms)
     names = server.state.registry.names()
     protected = server.state.token is not None
-    console.print(f"serving {len(names)} run(s) of {runs_dir} ({', '.join(names) or 'none yet'}) at "
+    where = " and ".join(([str(runs_dir)] if runs_dir is not None else []) + (["the zoo"] if pretrained else []))
+    console.print(f"serving {len(names)} run(s) of {where} ({', '.join(names) or 'none yet'}) at "
                   f"http://{host}:{port}/{'  (bearer token required)' if protected else ''}")
     if host not in ("127.0.0.1", "localhost", "::1") and not protected:
         console.print("[yellow]warning:[/yellow] bound beyond loopback without a token: anyone who can reach "

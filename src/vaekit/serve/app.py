@@ -44,10 +44,11 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(runs_dir: str | Path, token: str | None = None, *, batch_window_ms: float | None = 1.0,
-               max_batch: int = 256, max_upload_bytes: int = MAX_UPLOAD_BYTES,
+def create_app(runs_dir: str | Path | None, token: str | None = None, *, pretrained: bool = False,
+               batch_window_ms: float | None = 1.0, max_batch: int = 256, max_upload_bytes: int = MAX_UPLOAD_BYTES,
                max_upload_pixels: int = MAX_UPLOAD_PIXELS) -> FastAPI:
-    """The app serving the runs under ``runs_dir``.
+    """The app serving the runs under ``runs_dir`` and, with ``pretrained``, the models shipped
+    with vaekit as ``pretrained:NAME`` (``runs_dir`` may then be ``None``).
 
     ``token``: a bearer token every API call must carry (default: the ``VAEKIT_SERVE_TOKEN``
     environment variable; none when unset). ``batch_window_ms``: how long a micro-batch waits
@@ -57,7 +58,7 @@ def create_app(runs_dir: str | Path, token: str | None = None, *, batch_window_m
 
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaekit-model")
     window_s = None if batch_window_ms is None else batch_window_ms / 1000
-    registry = RunRegistry(runs_dir, executor, window_s=window_s, max_batch=max_batch)
+    registry = RunRegistry(runs_dir, executor, pretrained=pretrained, window_s=window_s, max_batch=max_batch)
     app = FastAPI(title="vaekit", version="0.1.0",
                   description="Encode, decode, sample, interpolate and score with trained vaekit runs. "
                               "Images come back as PNG bytes or base64 JSON; errors as {\"error\": \"...\"}.")

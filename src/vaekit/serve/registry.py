@@ -1,8 +1,10 @@
 """Which runs the server serves, each loaded once and kept.
 
 The served runs are the sub-directories of ``RUNS_DIR`` that hold a ``config.json`` (or
-``RUNS_DIR`` itself when it is one run). A name in a request is only ever looked up in that
-list, so no path from a request reaches the file system. A run's model, its anomaly
+``RUNS_DIR`` itself when it is one run), and with ``pretrained=True`` the models shipped in
+the package as ``pretrained:NAME`` (read-only: a sampler fitted for one is kept in memory,
+nothing is written into the zoo). A name in a request is only ever looked up in that list,
+so no path from a request reaches the file system. A run's model, its anomaly
 detector, dataset, GMM sampler and latent map are loaded on first use and kept; its
 micro-batchers live here too, one per operation.
 """
@@ -24,6 +26,7 @@ from vaekit.plotting.pictures import is_image_run
 from vaekit.serialization import CONFIG_FILE
 from vaekit.serve.batching import MicroBatcher
 from vaekit.serve.errors import ApiError
+from vaekit.sharing import PRETRAINED, ZOO, zoo_registry
 from vaekit.training.runs import Run, open_run
 
 #: Examples of a split used for the KL order when summary.json has none, and for the map by default.
@@ -164,6 +167,9 @@ class ServedRun:
         """The run's saved latent diffusion sampler. Fitting one takes minutes, too long for a
         request, so the server uses it only once ``vaekit sample RUN --sampler diffusion`` made it."""
 
+        if not self.has_diffusion() and self.run.read_only:
+            raise ApiError(409, f"sampler: run '{self.name}' is a pretrained model without a diffusion sampler; "
+                                "use 'prior' or 'gmm'")
         if not self.has_diffusion():
             raise ApiError(409, f"sampler: run '{self.name}' has no diffusion sampler yet; fit it once with "
                                 f"vaekit sample {self.name} --sampler diffusion")
@@ -171,13 +177,18 @@ class ServedRun:
 
 
 class RunRegistry:
-    """The runs under ``runs_dir``, opened lazily and kept (one ``ServedRun`` per name)."""
+    """The runs under ``runs_dir`` and, with ``pretrained``, the zoo's models (named
+    ``pretrained:NAME``), opened lazily and kept (one ``ServedRun`` per name)."""
 
-    def __init__(self, runs_dir: str | Path, executor: Executor, *, window_s: float | None = 0.001,
-                 max_batch: int = 256) -> None:
-        self.root = Path(runs_dir).resolve()
-        if not self.root.is_dir():
+    def __init__(self, runs_dir: str | Path | None, executor: Executor, *, pretrained: bool = False,
+                 window_s: float | None = 0.001, max_batch: int = 256) -> None:
+        if runs_dir is None and not pretrained:
+            raise VaekitError("nothing to serve: give a directory of runs, or --pretrained for the models "
+                              "shipped with vaekit")
+        self.root = None if runs_dir is None else Path(runs_dir).resolve()
+        if self.root is not None and not self.root.is_dir():
             raise VaekitError(f"{runs_dir}: no such directory of runs")
+        self.pretrained = pretrained
         self.executor = executor
         self.window_s = window_s
         self.max_batch = max_batch
@@ -185,10 +196,21 @@ class RunRegistry:
         self._lock = threading.Lock()
 
     def directories(self) -> dict[str, Path]:
+        """Each served name and its folder: the zoo's models first (their names have a colon, which
+        a run directory's name is taken not to), then the runs of ``runs_dir``."""
+        found: dict[str, Path] = {}
+        if self.pretrained:
+            found.update({PRETRAINED + name: ZOO / name for name in sorted(zoo_registry())
+                          if (ZOO / name / CONFIG_FILE).is_file()})
+        if self.root is None:
+            return found
         if (self.root / CONFIG_FILE).is_file():  # RUNS_DIR is itself one run
-            return {self.root.name: self.root}
-        return {d.name: d for d in sorted(self.root.iterdir())
-                if d.is_dir() and not d.name.startswith(".") and (d / CONFIG_FILE).is_file()}
+            found.setdefault(self.root.name, self.root)
+            return found
+        for d in sorted(self.root.iterdir()):
+            if d.is_dir() and not d.name.startswith(".") and d.name not in found and (d / CONFIG_FILE).is_file():
+                found[d.name] = d
+        return found
 
     def names(self) -> list[str]:
         return list(self.directories())
@@ -200,7 +222,8 @@ class RunRegistry:
             raise ApiError(404, f"unknown run '{name}' (known: {', '.join(directories) or 'none'})")
         with self._lock:
             if name not in self._runs:
-                run = open_run(directories[name])
+                # a zoo model by its name, so that its files are checked against the registry's sha256
+                run = open_run(name if self.pretrained and name.startswith(PRETRAINED) else directories[name])
                 self._runs[name] = ServedRun(name, run, self.executor, window_s=self.window_s,
                                              max_batch=self.max_batch)
             return self._runs[name]
