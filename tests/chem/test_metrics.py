@@ -212,3 +212,19 @@ def test_ref_moses_means_test_scaffold_test_and_train(monkeypatch, tmp_path):
     assert result.metrics["Novelty"] == pytest.approx(2 / 10)  # DRUGS[8:10] are not in train
     assert result.metrics["SNN/Test"] < 1.0 and "SNN/TestSF" in result.metrics
     assert "Novelty" not in evaluate_file(str(tmp_path / "gen.smi"), ref="moses", train="none").metrics
+
+
+def test_long_passes_over_molecules_report_their_progress(monkeypatch):
+    """The CLI's progress bar hears each chunk of a pass (what, done, total); the results are
+    the same as without a listener, serially and in worker processes."""
+    monkeypatch.setattr(metrics_reference, "CHUNK", 2)
+    smiles = ["CCO", "c1ccccc1", "CC(=O)O", "CCN", "not a molecule"]
+    heard: list[tuple[str, int, int]] = []
+    with metrics_reference.reporting_progress(lambda *args: heard.append(args)):
+        described = metrics_reference.describe_all(smiles)
+        canonical = metrics_reference.canonicalize_all(smiles)
+    assert [h[1:] for h in heard] == [(2, 5), (4, 5), (5, 5)] * 2
+    assert {h[0] for h in heard} == {"describing molecules", "canonicalising molecules"}
+    canonical_of = [f and f.canonical for f in metrics_reference.describe_all(smiles)]
+    assert [f and f.canonical for f in described] == canonical_of and canonical_of[-1] is None
+    assert canonical == metrics_reference.canonicalize_all(smiles) == [*canonical[:4], None]

@@ -12,11 +12,14 @@ keyed by a hash of the reference SMILES and the RDKit / fcd versions.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -80,18 +83,52 @@ def describe(smiles: str | None, with_filters: bool = False) -> Features | None:
         )
 
 
-def _describe_chunk(args: tuple[list[str | None], bool]) -> list[Features | None]:
-    chunk, with_filters = args
-    return [describe(s, with_filters) for s in chunk]
+#: Who hears how far a long pass over molecules is: ``(what, done, total)`` after each chunk
+#: (the CLI's progress bar); nobody by default, so the library itself prints nothing.
+_progress: ContextVar[Callable[[str, int, int], None] | None] = ContextVar("molecule_progress", default=None)
+
+
+@contextmanager
+def reporting_progress(callback: Callable[[str, int, int], None]) -> Iterator[None]:
+    """Within the block, ``callback(what, done, total)`` hears each chunk of a long pass
+    (describing or canonicalising molecules)."""
+    token = _progress.set(callback)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
+
+
+def _in_chunks(work: Callable[[list], list], items: Sequence, what: str, n_jobs: int) -> list:
+    """``work`` over ``items`` chunk by chunk, in order (worker processes when ``n_jobs > 1``
+    and there is enough to share), reporting each finished chunk."""
+    chunks = [list(items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
+    report = _progress.get()
+    done: list = []
+    with contextlib.ExitStack() as stack:
+        if n_jobs > 1 and len(chunks) > 1:
+            results = stack.enter_context(multiprocessing.get_context("spawn").Pool(n_jobs)).imap(work, chunks)
+        else:
+            results = map(work, chunks)
+        for part in results:
+            done.extend(part)
+            if report is not None:
+                report(what, len(done), len(items))
+    return done
+
+
+def _describe_chunk(chunk: list[str | None]) -> list[Features | None]:
+    return [describe(s, False) for s in chunk]
+
+
+def _describe_chunk_with_filters(chunk: list[str | None]) -> list[Features | None]:
+    return [describe(s, True) for s in chunk]
 
 
 def describe_all(smiles: Sequence[str | None], *, with_filters: bool = False, n_jobs: int = 1) -> list[Features | None]:
     """``describe`` of every SMILES, in order; ``n_jobs > 1`` spreads chunks over worker processes."""
-    if n_jobs <= 1 or len(smiles) < 2 * CHUNK:
-        return [describe(s, with_filters) for s in smiles]
-    chunks = [(list(smiles[i:i + CHUNK]), with_filters) for i in range(0, len(smiles), CHUNK)]
-    with multiprocessing.get_context("spawn").Pool(n_jobs) as pool:
-        return [f for part in pool.imap(_describe_chunk, chunks) for f in part]
+    work = _describe_chunk_with_filters if with_filters else _describe_chunk
+    return _in_chunks(work, smiles, "describing molecules", n_jobs)
 
 
 def _canonical_chunk(chunk: list[str]) -> list[str | None]:
@@ -102,11 +139,7 @@ def _canonical_chunk(chunk: list[str]) -> list[str | None]:
 
 def canonicalize_all(smiles: Sequence[str], *, n_jobs: int = 1) -> list[str | None]:
     """Canonical SMILES of each string (None where invalid); ``n_jobs > 1`` uses worker processes."""
-    if n_jobs <= 1 or len(smiles) < 2 * CHUNK:
-        return _canonical_chunk(list(smiles))
-    chunks = [list(smiles[i:i + CHUNK]) for i in range(0, len(smiles), CHUNK)]
-    with multiprocessing.get_context("spawn").Pool(n_jobs) as pool:
-        return [c for part in pool.imap(_canonical_chunk, chunks) for c in part]
+    return _in_chunks(_canonical_chunk, smiles, "canonicalising molecules", n_jobs)
 
 
 def chemnet_activations(smiles: Sequence[str], *, device: str | None = None, batch_size: int = 256) -> np.ndarray:

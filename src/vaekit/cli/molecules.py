@@ -8,11 +8,22 @@ inside its body: RDKit is the optional chem extra, and ``vaekit --help`` must wo
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from vaekit.cli import options
@@ -60,9 +71,10 @@ def evaluate(
     options.use_threads(threads)
     require_chem("rdkit")
     require_chem("fcd")
+    from vaekit.chem.metrics_reference import reporting_progress
     from vaekit.chem.metrics_report import describe_metric, evaluate_file
 
-    with err_console.status("scoring (reference statistics are cached after the first run) ...", spinner="dots"):
+    with _molecule_progress() as report, reporting_progress(report):
         result = evaluate_file(generated, ref=ref, train=train, limit=limit, n_jobs=n_jobs,
                                device=options.device_or_none(device))  # None: its own auto
     if json_output:
@@ -213,3 +225,22 @@ def optimize(
     console.print(f"{result.evaluations} molecules decoded ({result.valid} valid, {result.unique} unique)"
                   + ("" if best_seed is None else f"; best seed {result.objective} {best_seed:.3f}")
                   + ("" if out is None else f"; wrote {out}"))
+
+
+@contextmanager
+def _molecule_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per pass over molecules (what it does, how many, time left), under a
+    line saying that reference statistics are cached: the first run on MOSES takes minutes."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        bar.add_task("scoring (reference statistics are cached after the first run)", total=None)
+        tasks: dict[tuple[str, int], TaskID] = {}
+
+        def report(what: str, done: int, total: int) -> None:
+            key = (what, total)
+            if key not in tasks or bar.tasks[tasks[key]].finished:
+                tasks[key] = bar.add_task(what, total=total)
+            bar.update(tasks[key], completed=done)
+
+        yield report
