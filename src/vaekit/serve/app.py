@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from vaekit.serve.errors import install_error_handlers
@@ -19,6 +20,10 @@ from vaekit.serve.security import require_token
 
 TOKEN_ENV = "VAEKIT_SERVE_TOKEN"
 STATIC = Path(str(resources.files("vaekit.serve") / "static"))
+#: Swagger UI and ReDoc's JS/CSS, from the fastapi-offline package (serve extra): /docs and /redoc
+#: work without network access, where FastAPI's own pages load them from a CDN.
+DOCS_ASSETS = Path(str(resources.files("fastapi_offline") / "static"))
+DOCS_ASSETS_URL = "/docs-static"
 
 
 class BodyLimit:
@@ -59,7 +64,7 @@ def create_app(runs_dir: str | Path | None, token: str | None = None, *, pretrai
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaekit-model")
     window_s = None if batch_window_ms is None else batch_window_ms / 1000
     registry = RunRegistry(runs_dir, executor, pretrained=pretrained, window_s=window_s, max_batch=max_batch)
-    app = FastAPI(title="vaekit", version="0.1.0",
+    app = FastAPI(title="vaekit", version="0.1.0", docs_url=None, redoc_url=None,  # both local, below
                   description="Encode, decode, sample, interpolate and score with trained vaekit runs. "
                               "Images come back as PNG bytes or base64 JSON; errors as {\"error\": \"...\"}.")
     app.state.registry = registry
@@ -70,6 +75,7 @@ def create_app(runs_dir: str | Path | None, token: str | None = None, *, pretrai
     for module in (routes_runs, routes_codes, routes_images, routes_anomaly, routes_compression):
         app.include_router(module.router, dependencies=[Depends(require_token)])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_docs_pages(app)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -77,3 +83,22 @@ def create_app(runs_dir: str | Path | None, token: str | None = None, *, pretrai
 
     app.add_middleware(BodyLimit, max_bytes=2 * max_upload_bytes + 65536)
     return app
+
+
+def _add_docs_pages(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc with their scripts, styles and icon served from here."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-static")
+    openapi_url = app.openapi_url or "/openapi.json"
+    favicon = f"{DOCS_ASSETS_URL}/favicon.png"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - API",
+                                   swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css", swagger_favicon_url=favicon)
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - API",
+                              redoc_js_url=f"{DOCS_ASSETS_URL}/redoc.standalone.js", redoc_favicon_url=favicon,
+                              with_google_fonts=False)
