@@ -6,8 +6,8 @@ plain baselines, on the same splits in the same run. Prints one JSON line per da
     python benchmarks/anomaly.py --only adbench --sets 6_cardio --seeds 0
     python benchmarks/anomaly.py --validation --methods vaekit knn       # choose settings: no test data
     python benchmarks/anomaly.py --validation --only adbench --score elbo+knn
-    python benchmarks/anomaly.py --validation --only adbench --methods vaekit --trim 0   # vs the default 0.3
-    python benchmarks/anomaly.py --validation --only adbench --methods vaekit --trim-rounds 1   # vs the default 3
+    python benchmarks/anomaly.py --validation --only adbench --methods vaekit --set trim=0   # vs the preset's 0.3
+    python benchmarks/anomaly.py --validation --only adbench --methods vaekit --set trim_rounds=1   # vs 3
 
 Protocols:
 
@@ -54,6 +54,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,8 @@ import numpy as np
 import torch
 
 from vaekit.anomaly import SCORES, VAEAnomalyDetector
-from vaekit.anomaly.detector import SCALINGS
-from vaekit.anomaly.fits import ENSEMBLES
+from vaekit.anomaly.presets import FIELDS, PRESETS, parse_override
 from vaekit.anomaly.scores import draws_samples
-from vaekit.cli.anomaly import yes_or_no
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
@@ -76,12 +75,9 @@ GOALS = {"mnist": 0.98, "fashion-mnist": 0.93}
 
 # -- the methods ----------------------------------------------------------------------------
 def vaekit_detector(args: argparse.Namespace, seed: int = 0) -> VAEAnomalyDetector:
-    """The detector as the flags set it (``--epochs``, ``--score``, ``--trim``, ``--standardize``...), unfitted."""
-    return VAEAnomalyDetector(epochs=args.epochs, anomaly_score=args.score, trim=args.trim,
-                              trim_rounds=args.trim_rounds, likelihood=args.likelihood, obs_df=args.obs_df,
-                              learn_obs_df=args.learn_obs_df, standardize=args.standardize,
-                              ensemble=args.ensemble,
-                              random_state=seed)
+    """The detector as the flags set it (``--preset``, ``--epochs``, ``--score``, ``--set FIELD=VALUE``), unfitted."""
+    return VAEAnomalyDetector(preset=args.preset, epochs=args.epochs, anomaly_score=args.score,
+                              model=parse_override(args.set) or None, random_state=seed)
 
 
 def vaekit_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argparse.Namespace
@@ -89,11 +85,12 @@ def vaekit_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argp
     """The fitted score's test scores, plus each single score from the same fitted model."""
     det = vaekit_detector(args, seed).fit(x_train)
     out = {"vaekit": det.decision_function(x_test)}
-    default = det.score_
+    default, model = det.score_, det.model
     for score in SCORES:
         if score != default:  # the single scores; a default sum is scored above
-            out[f"vaekit-{score}"] = det.set_params(anomaly_score=score, k=args.k).decision_function(x_test)
-    det.set_params(anomaly_score=args.score, k=VAEAnomalyDetector().k)
+            det.set_params(anomaly_score=score, model={**(model or {}), "k": args.k})
+            out[f"vaekit-{score}"] = det.decision_function(x_test)
+    det.set_params(anomaly_score=args.score, model=model)
     return out, det
 
 
@@ -151,7 +148,8 @@ def all_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argpars
             got, det = vaekit_scores(x_train, x_test, seed, args)
             scores.update(got)
         elif method == "vaekit-het":
-            het = vaekit_detector(args, seed).set_params(heteroscedastic=True)
+            het = vaekit_detector(args, seed)
+            het.set_params(model={**(het.model or {}), "heteroscedastic": True, "likelihood": "gaussian"})
             scores[method] = het.fit(x_train).decision_function(x_test)
         elif method in ("pyod-vae", "pyod-vae-kl"):
             scores[method] = pyod_vae_scores(flat_train, flat_test, seed, kl=method.endswith("kl"))
@@ -168,12 +166,9 @@ def all_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argpars
 
 
 def resolved_settings(det: VAEAnomalyDetector) -> dict[str, Any]:
-    """What the detector's ``auto`` settings became for this data."""
-    return {"score": det.score_, "epochs": det.epochs_, "trim": det.trim_,
-            "trim_rounds": det.trim_rounds_, "latent_dim": det.latent_dim_,
-            "beta": det.beta_, "learn_obs_std": det.learn_obs_std_, "likelihood": det.model_.config.likelihood,
-            "obs_df": det.obs_df_, "learn_obs_df": det.model_.config.learn_obs_df,
-            "standardize": det.standardize_, "ensemble": det.ensemble, "scoring_fits": len(det.fits_)}
+    """The settings the detector fitted this data with (its preset, and any ``--set``)."""
+    return {**asdict(det.settings_), "likelihood": det.model_.config.likelihood,
+            "learn_obs_df": det.model_.config.learn_obs_df, "scoring_fits": len(det.fits_)}
 
 
 def aurocs(scores: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
@@ -267,15 +262,16 @@ def throughput(det: VAEAnomalyDetector, args: argparse.Namespace) -> dict[str, A
 
     x = vaekit.data.load("mnist", val_fraction=0.0).test.numpy()
     rates = {}
+    model = det.model
     for score in (det.score_, *(s for s in SCORES if s != det.score_)):
         sampled = draws_samples(score)
         k = args.k if sampled else 1
-        det.set_params(anomaly_score=score, k=k)
+        det.set_params(anomaly_score=score, model={**(model or {}), "k": k})
         det.decision_function(x[:1000])  # warm-up
         t = time.perf_counter()
         det.decision_function(x)
         rates[f"{score}" + (f" (k={k})" if sampled else "")] = round(len(x) / (time.perf_counter() - t))
-    det.set_params(anomaly_score=args.score, k=VAEAnomalyDetector().k)
+    det.set_params(anomaly_score=args.score, model=model)
     return {"benchmark": "anomaly", "dataset": "throughput", "input": "mnist test (10000 x 784)",
             "examples_per_s": rates, "threads": torch.get_num_threads()}
 
@@ -306,19 +302,10 @@ def main() -> None:
     p.add_argument("--k", type=int, default=20, help="samples for the elbo / nll scores in the benchmark")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--score", default="auto", help="vaekit's anomaly_score for the fit (default: its default)")
-    p.add_argument("--trim", type=auto_or(float), default="auto",
-                   help="vaekit's trim for the fit (default: auto)")
-    p.add_argument("--trim-rounds", type=auto_or(int), default="auto",
-                   help="vaekit's trimmed refits (default: auto)")
-    p.add_argument("--likelihood", default="auto", help="vaekit's likelihood (default: its default)")
-    p.add_argument("--obs-df", type=auto_or(float), default="auto",
-                   help="vaekit's Student-t degrees of freedom (default: its default)")
-    p.add_argument("--learn-obs-df", type=auto_or(yes_or_no), default="auto",
-                   help="vaekit: learn the Student-t's degrees of freedom per feature: auto, yes or no")
-    p.add_argument("--standardize", default="auto", choices=["auto", *SCALINGS],
-                   help="vaekit's feature scaling (default: auto, robust for tables)")
-    p.add_argument("--ensemble", default="refits", choices=ENSEMBLES,
-                   help="vaekit: which fits score, averaged (default: refits, every trimmed refit)")
+    p.add_argument("--preset", default="auto", choices=["auto", *PRESETS], help="vaekit's preset (default: auto)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="vaekit: replace one of the preset's settings (repeat), as `vaekit anomaly fit --set`: "
+                        f"{', '.join(FIELDS)}")
     p.add_argument("--validation", action="store_true", help="score training data held out, not the test sets")
     args = p.parse_args()
     args.seeds = args.seeds or ([100, 101] if args.validation else [0, 1, 2])

@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from anomaly_helpers import TINY, tiny
 from vaekit.anomaly import AnomalyInputError, VAEAnomalyDetector, load_detector
 from vaekit.anomaly.fits import Fit
 from vaekit.errors import VaekitError
-
-TINY = {"epochs": 2, "latent_dim": 2, "hidden": (16,), "batch_size": 32}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,7 @@ def rows():
 
 @pytest.fixture(scope="module")
 def fitted(rows):
-    return VAEAnomalyDetector(**{**TINY, "epochs": 5}, contamination=0.05).fit(rows[0])
+    return tiny(**{"epochs": 5}, contamination=0.05).fit(rows[0])
 
 
 def test_passes_scikit_learns_estimator_checks_except_the_outlier_label_convention():
@@ -36,7 +35,7 @@ def test_passes_scikit_learns_estimator_checks_except_the_outlier_label_conventi
     expected = {"check_outliers_train": "predict returns 1 = anomaly / 0 = normal (PyOD), not -1 / +1",
                 "check_outliers_fit_predict": "fit_predict returns 1 = anomaly / 0 = normal (PyOD), not -1 / +1",
                 "check_methods_subset_invariance": "float32 rounding depends on the batch size (~1e-6 relative)"}
-    results = check_estimator(VAEAnomalyDetector(**TINY), expected_failed_checks=expected, on_fail=None,
+    results = check_estimator(tiny(), expected_failed_checks=expected, on_fail=None,
                               on_skip=None)
     failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
     assert failed == []
@@ -53,26 +52,26 @@ def test_sign_conventions_and_learned_attributes(fitted, rows):
     assert scores[100:].mean() > scores[:100].mean()  # higher = more anomalous
     assert fitted.n_features_in_ == 5 and fitted.input_shape_ == (5,)
     assert fitted.scaler_ is not None and fitted.model_.config.likelihood == "student-t"
-    assert fitted.model_.config.obs_df == fitted.obs_df_ == 10.0
+    assert fitted.model_.config.obs_df == fitted.settings_.obs_df == 10.0
     assert fitted.decision_scores_.shape == (400,) and fitted.labels_.shape == (400,)
 
 
 @pytest.mark.parametrize("rate", [0.05, 0.2])
 def test_contamination_flags_that_share_of_the_training_data(rows, rate):
-    det = VAEAnomalyDetector(**TINY, contamination=rate).fit(rows[0])
+    det = tiny(contamination=rate).fit(rows[0])
     assert det.threshold_source_ == "contamination"
     assert abs(det.labels_.mean() - rate) <= 0.01
     assert abs(det.predict(rows[0]).mean() - rate) <= 0.01
 
 
 def test_target_fpr_thresholds_on_held_out_normal_data(rows):
-    det = VAEAnomalyDetector(**TINY, target_fpr=0.1, holdout_fraction=0.25).fit(rows[0])
+    det = tiny(target_fpr=0.1, holdout_fraction=0.25).fit(rows[0])
     assert det.threshold_source_ == "target_fpr" and len(det.holdout_scores_) == 100
     assert abs((det.holdout_scores_ > det.threshold_).mean() - 0.1) <= 0.02
 
 
 def test_manual_threshold_and_rethresholding(fitted, rows):
-    det = VAEAnomalyDetector(**TINY, threshold=1e9).fit(rows[0])
+    det = tiny(threshold=1e9).fit(rows[0])
     assert det.threshold_ == 1e9 and det.predict(rows[1]).sum() == 0
     det.set_threshold(contamination=0.1)
     assert abs(det.labels_.mean() - 0.1) <= 0.01
@@ -85,7 +84,7 @@ def test_manual_threshold_and_rethresholding(fitted, rows):
 def test_mismatched_columns_name_the_missing_and_extra_ones(rows):
     import pandas as pd  # a dev dependency: DataFrame columns carry the names
     frame = pd.DataFrame(rows[0], columns=list("abcde"))
-    det = VAEAnomalyDetector(**TINY).fit(frame)
+    det = tiny().fit(frame)
     assert list(det.feature_names_in_) == list("abcde")
     other = frame.rename(columns={"d": "x", "e": "y"})
     with pytest.raises(VaekitError, match=r"columns differ from the training data's: "
@@ -104,22 +103,22 @@ def test_wrong_shapes_and_values_are_one_line_errors(fitted, rows):
     bad[3, 1] = np.nan
     with pytest.raises(AnomalyInputError, match="example 3 holds NaN"):
         fitted.decision_function(bad)
-    images = VAEAnomalyDetector(**TINY).fit(np.random.default_rng(0).random((50, 1, 6, 6), dtype=np.float32))
+    images = tiny().fit(np.random.default_rng(0).random((50, 1, 6, 6), dtype=np.float32))
     with pytest.raises(AnomalyInputError, match=r"examples have shape \(1, 5, 5\), but the detector was fitted on "
                                                 r"examples of shape \(1, 6, 6\)"):
         images.predict(np.zeros((3, 5, 5), dtype=np.float32))
     with pytest.raises(AnomalyInputError, match="contamination: expected a number in"):
-        VAEAnomalyDetector(**TINY, contamination=0.7).fit(rows[0])
+        tiny(contamination=0.7).fit(rows[0])
     with pytest.raises(AnomalyInputError, match=r"anomaly_score: expected auto, recon, elbo, nll, knn or a sum of "
                                                 r"them such as recon\+knn, got .mse."):
-        VAEAnomalyDetector(**TINY, anomaly_score="mse").fit(rows[0])
+        tiny(anomaly_score="mse").fit(rows[0])
     with pytest.raises(AnomalyInputError, match=r"got .recon\+recon."):
-        VAEAnomalyDetector(**TINY, anomaly_score="recon+recon").fit(rows[0])
+        tiny(anomaly_score="recon+recon").fit(rows[0])
 
 
 @pytest.mark.parametrize("score", ["recon", "elbo", "nll", "knn", "recon+knn"])
 def test_save_and_load_give_identical_scores(tmp_path, rows, score):
-    det = VAEAnomalyDetector(**TINY, anomaly_score=score, k=8, target_fpr=0.05).fit(rows[0])
+    det = tiny(anomaly_score=score, k=8, target_fpr=0.05).fit(rows[0])
     det.save(tmp_path / "det")
     earlier = {f"fit-{i}.safetensors" for i in range(len(det.fits_) - 1)}  # model.safetensors: the last fit
     assert {p.name for p in (tmp_path / "det").iterdir()} == {"config.json", "model.safetensors",
@@ -135,48 +134,49 @@ def test_save_and_load_give_identical_scores(tmp_path, rows, score):
 
 def test_auto_score_is_recon_knn_for_images_and_elbo_for_rows(fitted, digits_tensor):
     assert fitted.anomaly_score == "auto" and fitted.score_ == "elbo"
-    det = VAEAnomalyDetector(**TINY).fit(digits_tensor[:200].numpy()[:, 0])  # (N, H, W) grey images
-    assert det.score_ == "recon+knn" and det.trim_ == 0.0
+    det = tiny().fit(digits_tensor[:200].numpy()[:, 0])  # (N, H, W) grey images
+    assert det.score_ == "recon+knn" and det.settings_.trim == 0.0
     assert det.set_params(anomaly_score="nll").score_ == "nll"
 
 
 def test_auto_epochs_latent_dims_and_decoders_differ_for_images_and_rows(digits_tensor, rows):
     params = {**TINY, "epochs": "auto", "latent_dim": "auto", "batch_size": 64}
-    images = VAEAnomalyDetector(**params).fit(digits_tensor[:64].numpy()[:, 0])
-    table = VAEAnomalyDetector(**params, trim=0).fit(rows[0][:64])
-    assert (images.epochs_, images.train_config_.epochs) == (200, 200)
-    assert (table.epochs_, table.train_config_.epochs) == (50, 50)
-    assert (images.latent_dim_, images.model_.config.latent_dim) == (16, 16)
-    assert (table.latent_dim_, table.model_.config.latent_dim) == (2, 2)
-    assert (images.beta_, images.train_config_.beta, images.learn_obs_std_) == (1.0, 1.0, False)
-    assert (table.beta_, table.train_config_.beta) == (3.0, 3.0)
-    assert table.learn_obs_std_ and table.model_.config.learn_obs_std
+    images = tiny(**params).fit(digits_tensor[:64].numpy()[:, 0])
+    table = tiny(**params, trim=0).fit(rows[0][:64])
+    assert (images.settings_.epochs, images.train_config_.epochs) == (200, 200)
+    assert (table.settings_.epochs, table.train_config_.epochs) == (50, 50)
+    assert (images.settings_.latent_dim, images.model_.config.latent_dim) == (16, 16)
+    assert (table.settings_.latent_dim, table.model_.config.latent_dim) == (2, 2)
+    assert (images.settings_.beta, images.train_config_.beta, images.settings_.learn_obs_std) == (1.0, 1.0, False)
+    assert (table.settings_.beta, table.train_config_.beta) == (3.0, 3.0)
+    assert table.settings_.learn_obs_std and table.model_.config.learn_obs_std
     assert table.model_.observation.obs_logvar.requires_grad  # the std per feature is trained...
     assert not torch.allclose(table.model_.observation.obs_logvar, torch.zeros(5))  # ...and moved from 1
-    assert table.model_.config.likelihood == "student-t" and table.learn_obs_df_ and table.model_.config.learn_obs_df
+    assert table.model_.config.likelihood == "student-t" and table.settings_.learn_obs_df
+    assert table.model_.config.learn_obs_df
     assert not torch.allclose(table.model_.observation.obs_logdf.exp(), torch.full((5,), 10.0))  # df moved from 10
-    fixed_df = VAEAnomalyDetector(**{**TINY, "obs_df": 4, "learn_obs_df": False}).fit(rows[0][:64]).model_
+    fixed_df = tiny(**{"obs_df": 4, "learn_obs_df": False}).fit(rows[0][:64]).model_
     assert fixed_df.config.obs_df == 4.0 and not fixed_df.config.learn_obs_df
-    gaussian = VAEAnomalyDetector(**{**TINY, "likelihood": "gaussian"}).fit(rows[0][:64]).model_.config
-    assert gaussian.likelihood == "gaussian" and not gaussian.learn_obs_df  # learn_obs_df auto: Student-t only
-    kept = VAEAnomalyDetector(**{**TINY, "latent_dim": 3, "beta": 0.5, "learn_obs_std": False}).fit(rows[0][:64])
+    gaussian = tiny(**{"likelihood": "gaussian"}).fit(rows[0][:64]).model_.config
+    assert gaussian.likelihood == "gaussian" and not gaussian.learn_obs_df  # learn_obs_df: Student-t only
+    kept = tiny(**{"latent_dim": 3, "beta": 0.5, "learn_obs_std": False}).fit(rows[0][:64])
     assert (kept.train_config_.epochs, kept.model_.config.latent_dim) == (TINY["epochs"], 3)
     assert (kept.train_config_.beta, kept.model_.config.learn_obs_std) == (0.5, False)
     for name in ("epochs", "latent_dim"):
         with pytest.raises(AnomalyInputError, match=rf"{name}: expected 'auto' or a positive integer, got 'many'"):
-            VAEAnomalyDetector(**{**TINY, name: "many"}).fit(rows[0])
-    with pytest.raises(AnomalyInputError, match=r"beta: expected 'auto' or a number >= 0, got 'strong'"):
-        VAEAnomalyDetector(**{**TINY, "beta": "strong"}).fit(rows[0])
-    with pytest.raises(AnomalyInputError, match=r"learn_obs_std: expected 'auto', True or False, got 'yes'"):
-        VAEAnomalyDetector(**{**TINY, "learn_obs_std": "yes"}).fit(rows[0])
-    with pytest.raises(AnomalyInputError, match=r"learn_obs_df: expected 'auto', True or False, got 'yes'"):
-        VAEAnomalyDetector(**{**TINY, "learn_obs_df": "yes"}).fit(rows[0])
-    with pytest.raises(AnomalyInputError, match=r"obs_df: expected 'auto' or a positive number, got -1"):
-        VAEAnomalyDetector(**{**TINY, "obs_df": -1}).fit(rows[0])
+            tiny(**{name: "many"}).fit(rows[0])
+    with pytest.raises(AnomalyInputError, match=r"beta: expected a number, got 'strong'"):
+        tiny(**{"beta": "strong"}).fit(rows[0])
+    with pytest.raises(AnomalyInputError, match=r"learn_obs_std: expected True or False, got 'yes'"):
+        tiny(**{"learn_obs_std": "yes"}).fit(rows[0])
+    with pytest.raises(AnomalyInputError, match=r"learn_obs_df: expected True or False, got 'yes'"):
+        tiny(**{"learn_obs_df": "yes"}).fit(rows[0])
+    with pytest.raises(AnomalyInputError, match=r"obs_df: expected a positive number, got -1"):
+        tiny(**{"obs_df": -1}).fit(rows[0])
 
 
 def test_images_use_a_bernoulli_vae_without_scaling(digits_tensor):
-    det = VAEAnomalyDetector(**TINY).fit(digits_tensor[:200].numpy()[:, 0])  # (N, H, W) grey images
+    det = tiny().fit(digits_tensor[:200].numpy()[:, 0])  # (N, H, W) grey images
     assert det.scaler_ is None and det.input_shape_ == (1, 8, 8)
     assert det.model_.config.likelihood == "bernoulli"
     assert det.decision_function(digits_tensor[200:210]).shape == (10,)  # tensors are accepted too
@@ -186,14 +186,14 @@ def test_fit_leaves_the_global_random_state_alone(rows):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    VAEAnomalyDetector(**TINY).fit(rows[0][:50])
+    tiny().fit(rows[0][:50])
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_a_hierarchical_vae_detector_separates_anomalies_and_round_trips(tmp_path, rows):
     from sklearn.metrics import roc_auc_score
 
-    det = VAEAnomalyDetector(**{**TINY, "epochs": 20}, model="hvae", groups=(2, 3), anomaly_score="elbo",
+    det = tiny(**{"epochs": 20}, family="hvae", groups=(2, 3), anomaly_score="elbo",
                              k=4).fit(rows[0])
     assert det.model_.config.model == "hvae" and det.model_.config.groups == [2, 3]
     x = np.vstack([rows[0][:100], rows[1]])
@@ -202,8 +202,8 @@ def test_a_hierarchical_vae_detector_separates_anomalies_and_round_trips(tmp_pat
     loaded = load_detector(tmp_path / "det")
     np.testing.assert_array_equal(loaded.decision_function(x), det.decision_function(x))
     assert loaded.get_params() == det.get_params()
-    with pytest.raises(AnomalyInputError, match="model: expected vae or hvae, got 'vqvae'"):
-        VAEAnomalyDetector(**TINY, model="vqvae").fit(rows[0])
+    with pytest.raises(AnomalyInputError, match="family: expected vae, hvae, got 'vqvae'"):
+        tiny(family="vqvae").fit(rows[0])
 
 
 def test_an_hvae_detectors_elbo_score_is_the_negative_elbo_of_the_models_own_loss(rows):
@@ -212,7 +212,7 @@ def test_an_hvae_detectors_elbo_score_is_the_negative_elbo_of_the_models_own_los
     top-down posterior, each group's KL given its drawn parents), not the mean-path posterior
     against N(0, I). The score draws at random, seeded by ``random_state``: with k=1 and one row per
     call it draws what the loss draws after ``torch.manual_seed(random_state)``, so they agree."""
-    det = VAEAnomalyDetector(**TINY, model="hvae", groups=(2, 3), anomaly_score="elbo", k=1, trim=0,
+    det = tiny(family="hvae", groups=(2, 3), anomaly_score="elbo", k=1, trim=0,
                              random_state=7).fit(rows[0])
     x = np.vstack([rows[0][:4], rows[1][:4]])
     xm = det.transform_input(x)
@@ -226,8 +226,8 @@ def test_an_hvae_detectors_elbo_score_is_the_negative_elbo_of_the_models_own_los
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="device auto is the GPU on this machine")
 def test_device_auto_is_the_default_and_without_a_gpu_gives_the_cpus_scores(rows):
-    auto = VAEAnomalyDetector(**TINY, trim=0).fit(rows[0][:100])
-    cpu = VAEAnomalyDetector(**TINY, trim=0, device="cpu").fit(rows[0][:100])
+    auto = tiny(trim=0).fit(rows[0][:100])
+    cpu = tiny(trim=0, device="cpu").fit(rows[0][:100])
     assert auto.device == "auto" and cpu.device == "cpu"
     np.testing.assert_array_equal(auto.decision_function(rows[1]), cpu.decision_function(rows[1]))
     np.testing.assert_array_equal(auto.decision_scores_, cpu.decision_scores_)
@@ -241,7 +241,7 @@ def _mean_nearest(codes: np.ndarray, reference: np.ndarray, n: int, *, skip_self
 
 def test_knn_is_the_mean_distance_to_the_nearest_training_codes_leaving_each_training_example_out(rows):
     normal, anomalies = rows
-    det = VAEAnomalyDetector(**TINY, anomaly_score="knn", n_neighbors=3, target_fpr=0.1, trim=0).fit(normal)
+    det = tiny(anomaly_score="knn", n_neighbors=3, target_fpr=0.1, trim=0).fit(normal)
     with torch.no_grad():
         codes = det.model_.encode(det.transform_input(normal)).mean.numpy()
         new = det.model_.encode(det.transform_input(anomalies)).mean.numpy()
@@ -257,7 +257,7 @@ def test_knn_is_the_mean_distance_to_the_nearest_training_codes_leaving_each_tra
 
 def test_a_sum_adds_its_parts_standardized_by_their_training_mean_and_std(rows):
     normal, anomalies = rows
-    det = VAEAnomalyDetector(**TINY, anomaly_score="recon+knn", trim=0).fit(normal)
+    det = tiny(anomaly_score="recon+knn", trim=0).fit(normal)
     x = np.vstack([normal[:50], anomalies])
     recon = det.set_params(anomaly_score="recon").decision_function(x)
     knn = det.set_params(anomaly_score="knn").decision_function(x)
@@ -276,25 +276,25 @@ def test_trim_fits_again_without_the_training_rows_that_score_highest(rows):
     normal, anomalies = rows
     mixed = np.vstack([normal, anomalies])  # ADBench-style: anomalies left in the training data
     params = {**TINY, "epochs": 5, "anomaly_score": "elbo", "k": 8}
-    once = VAEAnomalyDetector(**params, trim=0).fit(mixed)
-    det = VAEAnomalyDetector(**params, trim=0.2, trim_rounds=1).fit(mixed)
+    once = tiny(**params, trim=0).fit(mixed)
+    det = tiny(**params, trim=0.2, trim_rounds=1).fit(mixed)
     kept = once.decision_scores_ <= np.quantile(once.decision_scores_, 0.8)  # the first fit's verdict
-    assert det.trim_ == 0.2 and kept.sum() == 352 and (~kept[400:]).sum() >= 35  # most planted rows go
+    assert det.settings_.trim == 0.2 and kept.sum() == 352 and (~kept[400:]).sum() >= 35  # most planted rows go
     with torch.no_grad():
         expected = det.model_.encode(det.transform_input(mixed[kept])).mean
     torch.testing.assert_close(det.codes_, expected)  # the final model's reference: the kept rows only
     assert det.decision_scores_.shape == (440,)  # every training row is scored, trimmed ones too
-    assert VAEAnomalyDetector(**TINY).fit(normal).trim_ == 0.3  # auto: rows are trimmed
-    with pytest.raises(AnomalyInputError, match=r"trim: expected 'auto' or a number in \[0, 0.5\), got 0.7"):
-        VAEAnomalyDetector(**TINY, trim=0.7).fit(normal)
+    assert tiny().fit(normal).settings_.trim == 0.3  # auto: rows are trimmed
+    with pytest.raises(AnomalyInputError, match=r"trim: expected a number in \[0, 0.5\), got 0.7"):
+        tiny(trim=0.7).fit(normal)
 
 
 def test_each_trim_round_refits_without_the_rows_the_previous_fit_scored_highest(rows, capsys):
     normal, anomalies = rows
     mixed = np.vstack([normal, anomalies])
     params = {**TINY, "epochs": 5, "anomaly_score": "elbo", "k": 8, "trim": 0.2}
-    one = VAEAnomalyDetector(**params, trim_rounds=1).fit(mixed)
-    two = VAEAnomalyDetector(**params, trim_rounds=2, verbose=True).fit(mixed)
+    one = tiny(**params, trim_rounds=1).fit(mixed)
+    two = tiny(**params, trim_rounds=2, verbose=True).fit(mixed)
     said = capsys.readouterr().err
     assert "fit 1 of 3: all 440 training examples" in said
     assert "fit 3 of 3: 352 of 440 training examples, without the 20% that the last fit scored highest" in said
@@ -304,12 +304,12 @@ def test_each_trim_round_refits_without_the_rows_the_previous_fit_scored_highest
         expected = two.model_.encode(two.transform_input(mixed[kept])).mean
     torch.testing.assert_close(two.codes_, expected)  # round 2 trained on the rows that round 1's model kept
     assert not np.array_equal(two.decision_scores_, one.decision_scores_)  # and it is another model
-    assert two.trim_rounds_ == 2 and one.trim_rounds_ == 1
-    assert VAEAnomalyDetector(**TINY).fit(normal).trim_rounds_ == 3  # auto, rows
+    assert two.settings_.trim_rounds == 2 and one.settings_.trim_rounds == 1
+    assert tiny().fit(normal).settings_.trim_rounds == 3  # auto, rows
     images = np.random.default_rng(0).random((64, 1, 4, 4)).astype(np.float32)
-    assert VAEAnomalyDetector(**TINY).fit(images).trim_rounds_ == 1  # auto, images (whose trim is 0)
-    with pytest.raises(AnomalyInputError, match=r"trim_rounds: expected 'auto' or a positive integer, got 0"):
-        VAEAnomalyDetector(**TINY, trim_rounds=0).fit(normal)
+    assert tiny().fit(images).settings_.trim_rounds == 1  # auto, images (whose trim is 0)
+    with pytest.raises(AnomalyInputError, match=r"trim_rounds: expected a positive integer, got 0"):
+        tiny(trim_rounds=0).fit(normal)
 
 
 def test_ensemble_averages_the_scores_of_the_fits_it_names(rows, tmp_path):
@@ -318,13 +318,13 @@ def test_ensemble_averages_the_scores_of_the_fits_it_names(rows, tmp_path):
     normal, anomalies = rows
     mixed = np.vstack([normal, anomalies])
     params = {**TINY, "epochs": 3, "anomaly_score": "recon+knn", "trim": 0.2}
-    first = VAEAnomalyDetector(**{**params, "trim": 0}).fit(mixed)  # the first fit alone
-    round1 = VAEAnomalyDetector(**params, trim_rounds=1).fit(mixed)  # ensemble: its one refit
-    last2 = VAEAnomalyDetector(**params, trim_rounds=2, ensemble="last").fit(mixed)
-    refits2 = VAEAnomalyDetector(**params, trim_rounds=2).fit(mixed)  # the default: both refits
-    all2 = VAEAnomalyDetector(**params, trim_rounds=2, ensemble="all").fit(mixed)
+    first = tiny(**{**params, "trim": 0}).fit(mixed)  # the first fit alone
+    round1 = tiny(**params, trim_rounds=1).fit(mixed)  # ensemble: its one refit
+    last2 = tiny(**params, trim_rounds=2, ensemble="last").fit(mixed)
+    refits2 = tiny(**params, trim_rounds=2).fit(mixed)  # the default: both refits
+    all2 = tiny(**params, trim_rounds=2, ensemble="all").fit(mixed)
     assert [len(d.fits_) for d in (first, round1, last2, refits2, all2)] == [1, 1, 1, 2, 3]
-    assert first.ensemble == "refits" and all(d.n_fits_ == 3 for d in (last2, refits2, all2))
+    assert first.settings_.ensemble == "refits" and all(d.n_fits_ == 3 for d in (last2, refits2, all2))
     x = np.vstack([normal[:30], anomalies])
     s0, s1, s2 = (d.decision_function(x) for d in (first, round1, last2))
     assert not np.allclose(s1, s2)  # two different models...
@@ -336,21 +336,21 @@ def test_ensemble_averages_the_scores_of_the_fits_it_names(rows, tmp_path):
     loaded = load_detector(refits2.save(tmp_path / "det"))
     np.testing.assert_array_equal(loaded.decision_function(x), refits2.decision_function(x))
     with pytest.raises(AnomalyInputError, match=r"ensemble: expected refits, last, all, got 'mean'"):
-        VAEAnomalyDetector(**TINY, ensemble="mean").fit(normal)
+        tiny(ensemble="mean").fit(normal)
 
 
 def test_a_detector_directory_from_another_format_or_missing_a_fit_is_refused_by_name(rows, tmp_path):
     import json
 
-    det = VAEAnomalyDetector(**TINY, trim=0.2, trim_rounds=2, anomaly_score="recon").fit(rows[0][:200])
+    det = tiny(trim=0.2, trim_rounds=2, anomaly_score="recon").fit(rows[0][:200])
     path = det.save(tmp_path / "det")
     assert len(det.fits_) == 2 and (path / "fit-0.safetensors").is_file()
     config = json.loads((path / "config.json").read_text())
     config["anomaly"]["format"] = 2  # a detector saved before the fits were averaged
     (path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(VaekitError, match=r"config.json: anomaly format 2 is not 3 .*fit the detector again"):
+    with pytest.raises(VaekitError, match=r"config.json: anomaly format 2 is not 4 or 3 .*fit the detector again"):
         load_detector(path)
-    config["anomaly"]["format"] = 3
+    config["anomaly"]["format"] = 4
     (path / "config.json").write_text(json.dumps(config))
     (path / "fit-0.safetensors").unlink()
     with pytest.raises(VaekitError, match=r"fit-0.safetensors: no such weights file"):
@@ -366,6 +366,6 @@ def test_trim_rounds_stop_at_a_fixed_point(rows, monkeypatch):
         return Fit(None, torch.zeros(0, 2), {}), np.arange(len(x), dtype=np.float64)
 
     monkeypatch.setattr(VAEAnomalyDetector, "_fit_on", fake_fit_on)
-    det = VAEAnomalyDetector(**TINY, trim=0.25, trim_rounds=5).fit(rows[0][:100])
+    det = tiny(trim=0.25, trim_rounds=5).fit(rows[0][:100])
     assert len(fitted_on) == 2 and len(fitted_on[1]) == 75  # the first fit, one refit, then the same rows again
     assert det.n_fits_ == 2

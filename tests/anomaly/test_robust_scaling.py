@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.anomaly import AnomalyInputError, VAEAnomalyDetector, load_detector
+from anomaly_helpers import tiny
+from vaekit.anomaly import AnomalyInputError, load_detector
 from vaekit.data.standardize import NORMAL_IQR, Standardizer
-
-TINY = {"epochs": 2, "latent_dim": 2, "hidden": (16,), "batch_size": 32}
 
 
 @pytest.fixture(scope="module")
@@ -43,20 +42,20 @@ def test_the_std_where_the_iqr_overstates_the_spread_or_is_zero_and_1_for_a_cons
 
 def test_the_detector_scales_rows_robustly_once_on_all_training_rows(contaminated):
     """``auto`` is robust for rows; the trimmed refits do not refit the scaler on the rows they keep."""
-    det = VAEAnomalyDetector(**TINY, trim=0.25, trim_rounds=2).fit(contaminated)
-    assert det.standardize_ == "robust" and det.n_fits_ == 3
+    det = tiny(trim=0.25, trim_rounds=2).fit(contaminated)
+    assert det.settings_.standardize == "robust" and det.n_fits_ == 3
     np.testing.assert_allclose(det.scaler_.mean.numpy(), np.median(contaminated, axis=0), rtol=1e-5)
-    standard = VAEAnomalyDetector(**TINY, trim=0.25, trim_rounds=2, standardize="standard").fit(contaminated)
+    standard = tiny(trim=0.25, trim_rounds=2, standardize="standard").fit(contaminated)
     np.testing.assert_allclose(standard.scaler_.mean.numpy(), contaminated.mean(axis=0), rtol=1e-4, atol=1e-6)
-    assert VAEAnomalyDetector(**TINY, standardize=True).fit(contaminated).standardize_ == "standard"
-    unscaled = VAEAnomalyDetector(**TINY, standardize="none").fit(contaminated)
-    assert unscaled.scaler_ is None and unscaled.standardize_ == "none"
+    assert tiny(standardize=True).fit(contaminated).settings_.standardize == "standard"
+    unscaled = tiny(standardize="none").fit(contaminated)
+    assert unscaled.scaler_ is None and unscaled.settings_.standardize == "none"
     images = np.random.default_rng(0).random((64, 1, 4, 4)).astype(np.float32)
-    assert VAEAnomalyDetector(**TINY).fit(images).standardize_ == "none"
+    assert tiny().fit(images).settings_.standardize == "none"
 
 
 def test_a_saved_detector_keeps_its_robust_scaler(contaminated, tmp_path):
-    det = VAEAnomalyDetector(**TINY).fit(contaminated)
+    det = tiny().fit(contaminated)
     det.save(tmp_path / "det")
     loaded = load_detector(tmp_path / "det")
     torch.testing.assert_close(loaded.scaler_.mean, det.scaler_.mean)
@@ -64,6 +63,6 @@ def test_a_saved_detector_keeps_its_robust_scaler(contaminated, tmp_path):
 
 
 def test_an_unknown_scaling_is_refused_by_name(contaminated):
-    with pytest.raises(AnomalyInputError, match=r"standardize: expected auto, robust, standard, none, True or "
+    with pytest.raises(AnomalyInputError, match=r"standardize: expected robust, standard, none, True or "
                                                 r"False, got 'minmax'"):
-        VAEAnomalyDetector(**TINY, standardize="minmax").fit(contaminated)
+        tiny(standardize="minmax").fit(contaminated)

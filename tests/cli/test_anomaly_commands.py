@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from vaekit.anomaly import load_detector
 from vaekit.cli import main
 
-QUICK = ["--epochs", "2", "--latent-dim", "2", "--hidden", "32", "--quiet"]
+QUICK = ["--epochs", "2", "--latent-dim", "2", "--set", "hidden=32", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +81,12 @@ def test_fit_and_score_an_image_folder(digit_folders, tmp_path, capsys):
 def test_fit_and_score_tables_with_a_label_column(tables, tmp_path, capsys):
     run = tmp_path / "det"
     assert main(["anomaly", "fit", str(tables / "train.csv"), "--out", str(run), *QUICK,
-                 "--label-column", "kind", "--target-fpr", "0.1", "--score", "elbo+knn", "--neighbors", "3",
-                 "--trim", "0.1", "--json"]) == 0
+                 "--label-column", "kind", "--target-fpr", "0.1", "--score", "elbo+knn", "--set", "n_neighbors=3",
+                 "--set", "trim=0.1", "--json"]) == 0
     fitted = json.loads(capsys.readouterr().out)
     assert fitted["threshold_source"] == "target_fpr" and fitted["examples"] == 200
-    assert fitted["score"] == "elbo+knn" and load_detector(run).n_neighbors == 3 and load_detector(run).trim == 0.1
+    assert fitted["score"] == "elbo+knn" and load_detector(run).settings_.n_neighbors == 3
+    assert load_detector(run).settings_.trim == 0.1
     assert fitted["fits"] == load_detector(run).n_fits_ > 1  # trimmed refits, saved with the detector
     assert fitted["scoring_fits"] == len(load_detector(run).fits_) == fitted["fits"] - 1  # the refits, averaged
     model = load_detector(run).model_.config
@@ -98,17 +99,18 @@ def test_fit_and_score_tables_with_a_label_column(tables, tmp_path, capsys):
     assert not (run / "scores-test" / "most_anomalous.png").exists()
     assert main(["info", str(run)]) == 0  # the detector directory is a vaekit run too
     assert main(["anomaly", "fit", str(tables / "train.csv"), "--out", str(tmp_path / "het"), *QUICK,
-                 "--label-column", "kind", "--heteroscedastic", "--min-obs-std", "0.2"]) == 0
+                 "--label-column", "kind", "--set", "heteroscedastic=yes", "--set", "min_obs_std=0.2",
+                 "--set", "likelihood=gaussian"]) == 0
     het = load_detector(tmp_path / "het").model_.config
     assert het.heteroscedastic and het.min_obs_std == 0.2 and het.likelihood == "gaussian"
     assert main(["anomaly", "fit", str(tables / "train.csv"), "--out", str(tmp_path / "t5"), *QUICK,
-                 "--label-column", "kind", "--likelihood", "student-t", "--obs-df", "5", "--heteroscedastic"]) == 0
+                 "--label-column", "kind", "--set", "obs_df=5", "--set", "heteroscedastic=yes"]) == 0
     t5 = load_detector(tmp_path / "t5").model_.config
-    assert t5.likelihood == "student-t" and t5.obs_df == 5.0 and t5.heteroscedastic
+    assert t5.likelihood == "student-t" and t5.obs_df == 5.0 and t5.heteroscedastic  # the preset's
     assert main(["anomaly", "fit", str(tables / "train.csv"), "--out", str(tmp_path / "std"), *QUICK,
-                 "--label-column", "kind", "--standardize", "standard"]) == 0
-    assert load_detector(tmp_path / "std").standardize_ == "standard"
-    assert load_detector(run).standardize_ == "robust"  # the default for tables
+                 "--label-column", "kind", "--set", "standardize=standard"]) == 0
+    assert load_detector(tmp_path / "std").settings_.standardize == "standard"
+    assert load_detector(run).settings_.standardize == "robust"  # the default for tables
 
 
 def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, capsys):
@@ -142,24 +144,23 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
         "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--contamination", "0.9")
     assert not (tmp_path / "new").exists()
     for option, value, message in [
-        ("--trim", "half", "--trim: expected auto or a number in [0, 0.5), got 'half'"),
+        ("--set", "trim=half", "--set trim: expected a number, got 'half'"),
         ("--epochs", "ten", "--epochs: expected auto or a positive integer, got 'ten'"),
-        ("--trim-rounds", "many", "--trim-rounds: expected auto or a positive integer, got 'many'"),
-        ("--trim-rounds", "0", "trim_rounds: expected 'auto' or a positive integer, got 0"),
+        ("--set", "trim_rounds=0", "trim_rounds: expected a positive integer, got 0"),
         ("--latent-dim", "two", "--latent-dim: expected auto or a positive integer, got 'two'"),
-        ("--beta", "strong", "--beta: expected auto or a number >= 0, got 'strong'"),
-        ("--beta", "-1", "beta: expected 'auto' or a number >= 0, got -1.0"),
-        ("--learn-obs-std", "maybe", "--learn-obs-std: expected auto or yes or no, got 'maybe'"),
-        ("--obs-df", "heavy", "--obs-df: expected auto or a positive number, got 'heavy'"),
-        ("--obs-df", "0", "obs_df: expected 'auto' or a positive number, got 0.0"),
-        ("--likelihood", "poisson", "likelihood: expected auto, bernoulli, gaussian, student-t, got 'poisson'"),
-        ("--standardize", "minmax", "standardize: expected auto, robust, standard, none, True or False, "
-                                    "got 'minmax'"),
-        ("--ensemble", "mean", "ensemble: expected refits, last, all, got 'mean'"),
+        ("--set", "beta=-1", "beta: expected a number >= 0, got -1.0"),
+        ("--set", "learn_obs_std=maybe", "--set learn_obs_std: expected yes or no, got 'maybe'"),
+        ("--set", "likelihood=poisson", "likelihood: expected auto, bernoulli, gaussian, student-t, got 'poisson'"),
+        ("--set", "standardize=minmax", "standardize: expected robust, standard, none, True or False, "
+                                        "got 'minmax'"),
+        ("--set", "ensemble=mean", "ensemble: expected refits, last, all, got 'mean'"),
+        ("--set", "width=3", "--set: expected FIELD=VALUE with FIELD one of latent_dim, hidden"),
+        ("--preset", "audio", "preset: expected auto, images, tables, got 'audio'"),
     ]:
         assert message in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), option, value)
     assert "min_obs_std: expected a number in (0, obs_std=1.0), got 2.0" in fails(
-        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--heteroscedastic", "--min-obs-std", "2")
+        "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--set", "heteroscedastic=yes",
+        "--set", "min_obs_std=2")
     assert "anomaly_score: expected auto, recon, elbo, nll, knn or a sum of them such as recon+knn, got " \
            "'recon+mse'" in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--score",
                                   "recon+mse")

@@ -8,14 +8,14 @@ det.predict(x)             # 1 = anomaly, 0 = normal
 det.save("runs/detector"); load_detector("runs/detector")
 ```
 
-Modules, one job each: ``detector`` (the estimator), ``settings`` (what its ``auto``
-parameters become, and the checks of every parameter), ``fits`` (one fitted VAE and which
+Modules, one job each: ``detector`` (the estimator), ``presets`` (every setting of a fit,
+``IMAGES`` and ``TABLES``), ``settings`` (the checks of every parameter), ``fits`` (one fitted VAE and which
 fits are averaged), ``scores`` (recon / elbo / nll / knn, through the model protocol),
 ``thresholds``, ``arrays`` (checking array input), ``inputs`` (image folders, arrays, tables
 and label files), ``saved`` (a detector directory's files), ``storage`` (``save_detector`` /
 ``load_detector``), ``writers`` (CSV, histogram, image grid, ROC / PR curves), ``errors`` and
 ``commands`` (what the CLI's `vaekit anomaly` calls). Imports run one way: storage ->
-detector -> saved, settings -> fits -> scores.
+detector -> saved, settings -> presets -> fits -> scores.
 """
 
 from vaekit.anomaly.detector import VAEAnomalyDetector

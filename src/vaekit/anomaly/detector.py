@@ -33,12 +33,13 @@ from rich.console import Console
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from vaekit.anomaly import saved, settings, thresholds
+from vaekit.anomaly import presets, saved, settings, thresholds
 from vaekit.anomaly.arrays import as_examples, check_shape, column_names, match_columns, reject_sparse
 from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.fits import Fit, chosen_fits, stats_of
+from vaekit.anomaly.presets import DETECTOR_MODELS, SCALINGS
 from vaekit.anomaly.scores import draws_samples, latent_codes, score_parts
-from vaekit.anomaly.settings import DETECTOR_MODELS, SCALINGS, Resolved, as_float
+from vaekit.anomaly.settings import as_float
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.splits import holdout
 from vaekit.data.standardize import Standardizer
@@ -46,7 +47,7 @@ from vaekit.models import build
 from vaekit.threads import used as threads_used
 from vaekit.training.trainer import TrainConfig, Trainer, resolve_device
 
-#: ``DETECTOR_MODELS`` and ``SCALINGS`` (``vaekit.anomaly.settings``) are read from here too.
+#: ``DETECTOR_MODELS`` and ``SCALINGS`` (``vaekit.anomaly.presets``) are read from here too.
 __all__ = ["DETECTOR_MODELS", "SCALINGS", "VAEAnomalyDetector"]
 
 
@@ -59,14 +60,20 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     Parameters
     ----------
+    preset : {"auto", "images", "tables"}
+        Every setting of a fit at once (``vaekit.anomaly.presets``: the network, latent,
+        likelihood, scaling, score, trimmed refits and training): ``images`` for one-class
+        image sets, ``tables`` for rows of features with anomalies left in them; ``auto``
+        picks ``images`` for ``(N, H, W)`` / ``(N, C, H, W)`` input and ``tables`` for rows.
+        ``settings_`` holds the settings in use.
+    latent_dim, epochs : int or "auto"
+        Latent dimensions and training epochs; ``auto``: the preset's.
     anomaly_score : {"auto", "recon", "elbo", "nll", "knn"} or a sum such as "recon+knn"
         ``recon``: squared reconstruction error ||x - x̂||² (decoder mean at the posterior
         mean); ``elbo``: negative ELBO; ``nll``: importance-sampled negative log-likelihood;
         ``knn``: mean distance from the posterior mean to the ``n_neighbors`` nearest
         posterior means of the training data. A sum adds its parts, each standardized by
-        its mean and std on the training data. ``auto`` (default): ``recon+knn`` for images
-        and ``elbo`` for rows of features, the winners on validation splits (``score_``
-        says which is in use).
+        its mean and std on the training data. ``auto``: the preset's (``score_``).
     contamination : float in (0, 0.5]
         Expected share of anomalies in the training data: the threshold flags that share
         of the training scores. Used unless ``target_fpr`` or ``threshold`` is given.
@@ -77,69 +84,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         A threshold on the anomaly score set by hand (overrides the two above).
     holdout_fraction : float
         Share of the training data held out for ``target_fpr``.
-    model : "vae" or "hvae"
-        The family: a VAE, or a hierarchical VAE (``vaekit.HVAEConfig``) whose ``groups``
-        (latent dims per group, top first; None: ``(latent_dim_, latent_dim_)``) replace
-        ``latent_dim``, ``arch`` and ``channels``. (A VQ-VAE's likelihood needs its code
-        prior fitted, which the detector does not do.)
-    latent_dim : int or "auto"
-        Latent dimensions; ``auto``: 16 for images, 2 for rows of features, the better on
-        validation splits (``latent_dim_``).
-    groups, arch, hidden, channels, likelihood, obs_df, learn_obs_df, obs_std, learn_obs_std, beta, kl_anneal
-        The VAE and its objective (``vaekit.VAEConfig``, ``vaekit.TrainConfig``);
-        ``hidden=None`` picks (512, 256) for images and (128, 64, 32) for rows;
-        ``likelihood="auto"``: Bernoulli for data in [0, 1] that is not standardized, else
-        a Student-t for rows and a Gaussian for images, or with ``heteroscedastic``
-        (``AUTO_REAL_LIKELIHOOD``); ``obs_df``: the Student-t's degrees of freedom (``auto``:
-        10, ``obs_df_``), learned per feature from there if ``learn_obs_df`` (``auto``: yes
-        for rows, ``learn_obs_df_``);
-        ``obs_std`` / ``learn_obs_std``: the Gaussian's std (the Student-t's scale), fixed or learned per
-        feature from ``obs_std`` on; ``learn_obs_std="auto"``: learned for rows of features,
-        fixed for images (``learn_obs_std_``); ``beta="auto"``: 3 for rows of features,
-        1 for images (``beta_``), the better on validation splits.
-    heteroscedastic, min_obs_std
-        The decoder outputs a std per example and feature too, never below ``min_obs_std``
-        (An & Cho's reconstruction probability); ``likelihood="auto"`` is then Gaussian,
-        as measured (a Student-t works too, when asked for). Off by
-        default: on the ADBench validation splits it won annthyroid by far (0.95 against
-        0.80) but lost on most other sets (README).
-    epochs : int or "auto"
-        Training epochs; ``auto``: 200 for images, 50 for rows of features, the better on
-        validation splits (``epochs_``).
-    batch_size, lr
-        Training (Adam, cosine learning-rate decay).
-    k : int
-        Posterior samples per example for ``elbo`` and ``nll``.
-    n_neighbors : int
-        Training codes averaged over by ``knn``. On the validation splits, with 100-epoch
-        image fits, recon+knn scored 0.9818 (MNIST) and 0.9337 (Fashion-MNIST) with 10,
-        against 0.9818 / 0.9328 with 5, 0.9812 / 0.9284 with 1 and 0.9816 / 0.9341 with 20;
-        on the ADBench tables (one fit, no trim, 16-dim latent) ``knn`` alone scored 0.716 with 10,
-        0.695 with 5.
-    trim : float in [0, 0.5) or "auto"
-        Robust fitting: after a first fit, leave out this share of the training data (the
-        highest scores, likely anomalies mixed in) and fit again (``trim_rounds`` times); 0
-        fits once. ``auto``: 0.3 for rows of features, 0 for images (``trim_``).
-    trim_rounds : int or "auto"
-        How many times ``trim`` refits, each time without the share of the training data
-        that the latest fit scores highest, so anomalies the first fit had absorbed (and so
-        kept) can still go; it stops early when a refit would see the very rows of the last
-        fit. ``auto``: 3 for rows of features, 1 for images (``trim_rounds_``).
-    ensemble : {"refits", "last", "all"}
-        Which fits score new data, their scores averaged (``fits_``): ``refits`` (default)
-        every trimmed refit, ``last`` the last fit only, ``all`` the first fit (on all the
-        training data) too; with no refit (``trim`` 0, as for images) each is the one fit.
-        Each refit models the normal data from a different share of it, and their average
-        is steadier than any one of them. On the ADBench validation splits (seeds 100-103)
-        ``refits`` lifted shuttle from 0.9969 to 0.9985 (seeds 100-101; IsolationForest
-        0.9974) and mammography from 0.870 to 0.874, and cost the other 8 sets 0.003 or less
-        each (SpamBase 0.694 to 0.688, annthyroid 0.939 to 0.933): mean over the 9 sets
-        other than shuttle 0.8615 against 0.8630 for ``last``; ``all`` 0.8578.
-    standardize : {"auto", "robust", "standard", "none"}, True or False
-        Scale each feature, fitted once on the training data: ``robust`` by its median and
-        the smaller of IQR / 1.349 and its std, which the anomalies mixed into the training
-        data do not inflate; ``standard`` (or True) by its mean and std; ``none`` (or False)
-        leaves the data as it is. ``auto``: robust for rows, none for images (``standardize_``).
+    model : dict, ``presets.Preset`` or None
+        For experts: preset fields to replace (``{"hidden": (64, 32), "trim": 0}``), or a whole
+        ``Preset``; ``vaekit.anomaly.presets.FIELDS`` lists them. ``latent_dim``, ``epochs`` and
+        ``anomaly_score`` other than ``auto`` win over it.
     random_state : int
         Seeds the weights, the training order and the score's samples: the same seed,
         the same detector on CPU.
@@ -154,47 +102,20 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Show the training progress bar.
     """
 
-    def __init__(self, *, anomaly_score: str = "auto", contamination: float = 0.1, target_fpr: float | None = None,
-                 threshold: float | None = None, holdout_fraction: float = 0.1, model: str = "vae",
-                 latent_dim: int | str = "auto", groups: tuple[int, ...] | list[int] | None = None, arch: str = "mlp",
-                 hidden: tuple[int, ...] | list[int] | None = None,
-                 channels: tuple[int, ...] | list[int] = (32, 64), likelihood: str = "auto",
-                 obs_std: float = 1.0, learn_obs_std: bool | str = "auto", heteroscedastic: bool = False,
-                 min_obs_std: float = 0.05, obs_df: float | str = "auto", learn_obs_df: bool | str = "auto",
-                 beta: float | str = "auto",
-                 kl_anneal: str = "none", epochs: int | str = "auto", batch_size: int = 64, lr: float = 1e-3,
-                 k: int = 100, n_neighbors: int = 10, trim: float | str = "auto", trim_rounds: int | str = "auto",
-                 standardize: str | bool = "auto", ensemble: str = "refits", random_state: int = 0,
-                 device: str = "auto", threads: int | str = "auto", verbose: bool = False) -> None:
+    def __init__(self, *, preset: str = "auto", latent_dim: int | str = "auto", epochs: int | str = "auto",
+                 anomaly_score: str = "auto", contamination: float = 0.1, target_fpr: float | None = None,
+                 threshold: float | None = None, holdout_fraction: float = 0.1, model: Any = None,
+                 random_state: int = 0, device: str = "auto", threads: int | str = "auto",
+                 verbose: bool = False) -> None:
+        self.preset = preset
+        self.latent_dim = latent_dim
+        self.epochs = epochs
         self.anomaly_score = anomaly_score
         self.contamination = contamination
         self.target_fpr = target_fpr
         self.threshold = threshold
         self.holdout_fraction = holdout_fraction
-        self.latent_dim = latent_dim
         self.model = model
-        self.groups = groups
-        self.arch = arch
-        self.hidden = hidden
-        self.channels = channels
-        self.likelihood = likelihood
-        self.obs_std = obs_std
-        self.learn_obs_std = learn_obs_std
-        self.heteroscedastic = heteroscedastic
-        self.min_obs_std = min_obs_std
-        self.obs_df = obs_df
-        self.learn_obs_df = learn_obs_df
-        self.beta = beta
-        self.kl_anneal = kl_anneal
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.k = k
-        self.n_neighbors = n_neighbors
-        self.trim = trim
-        self.trim_rounds = trim_rounds
-        self.standardize = standardize
-        self.ensemble = ensemble
         self.random_state = random_state
         self.device = device
         self.threads = threads
@@ -236,15 +157,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if fraction and len(holdout_idx) == 0:
             raise AnomalyInputError(f"target_fpr: {len(x)} example(s) are too few to hold out "
                                     f"{self.holdout_fraction:g} of them and train on the rest")
-        self.train_config_ = TrainConfig(epochs=self.epochs_, batch_size=int(self.batch_size), lr=float(self.lr),
-                                         beta=self.beta_, kl_anneal=self.kl_anneal, seed=seed,
-                                         device=self.device, threads=self.threads)
+        s = self.settings_
+        self.train_config_ = TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, beta=s.beta,
+                                         kl_anneal=s.kl_anneal, seed=seed, device=self.device, threads=self.threads)
         # the scaler once, on all training rows: the refits below change which rows the VAE learns from
-        scaling = self.standardize_
-        self.scaler_ = (Standardizer.fit(x[train_idx], columns, robust=scaling == "robust")
-                        if scaling != "none" else None)
+        self.scaler_ = (Standardizer.fit(x[train_idx], columns, robust=s.standardize == "robust")
+                        if s.standardize != "none" else None)
         xm = self.scaler_.transform(x) if self.scaler_ is not None else x
-        rounds = self.trim_rounds_ if self.trim_ > 0 else 0
+        rounds = s.trim_rounds if s.trim > 0 else 0
         rows = train_idx
         if rounds:
             self._announce(f"fit 1 of {rounds + 1}: all {len(rows)} training examples")
@@ -254,18 +174,18 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             if round_:
                 # fit again (same scaler) without the training rows that the latest fit finds most anomalous
                 latest = scores[-1][train_idx]
-                kept = train_idx[latest <= np.quantile(latest, 1.0 - self.trim_)]
+                kept = train_idx[latest <= np.quantile(latest, 1.0 - s.trim)]
                 if np.array_equal(kept, rows):  # a fixed point: the same rows and seed would give the same model
                     self._announce("the last fit kept the rows it was trained on: no more refits")
                     break
                 rows = kept
                 self._announce(f"fit {round_ + 1} of {rounds + 1}: {len(rows)} of {len(train_idx)} training "
-                               f"examples, without the {self.trim_:.0%} that the last fit scored highest")
+                               f"examples, without the {s.trim:.0%} that the last fit scored highest")
             fit, training_scores = self._fit_on(xm, rows, spec)
             fits.append(fit)
             scores.append(training_scores)
         self.n_fits_ = len(fits)
-        chosen = chosen_fits(len(fits), self.ensemble)
+        chosen = chosen_fits(len(fits), s.ensemble)
         self.fits_ = [fits[i] for i in chosen]
         self.decision_scores_ = np.mean([scores[i] for i in chosen], axis=0)
         self.holdout_scores_ = self.decision_scores_[holdout_idx] if len(holdout_idx) else np.zeros(0)
@@ -348,27 +268,15 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         t = torch.from_numpy(x)
         return self.scaler_.transform(t) if self.scaler_ is not None else t
 
-    # learned attributes: each parameter with ``auto`` resolved for the fitted data's kind
-    score_ = Resolved("anomaly_score", settings.AUTO_SCORE, str, "The score in use.")
-    trim_ = Resolved("trim", settings.AUTO_TRIM, float, "The share of training data left out of each refit.")
-    trim_rounds_ = Resolved("trim_rounds", settings.AUTO_TRIM_ROUNDS, int,
-                             "How many trimmed refits ``fit`` makes when ``trim_`` > 0.")
-    epochs_ = Resolved("epochs", settings.AUTO_EPOCHS, int, "The training epochs.")
-    latent_dim_ = Resolved("latent_dim", settings.AUTO_LATENT, int, "The latent dimensions.")
-    learn_obs_std_ = Resolved("learn_obs_std", settings.AUTO_LEARN_OBS_STD, bool,
-                               "Whether a Gaussian or Student-t decoder learns its std (scale).")
-    obs_df_ = Resolved("obs_df", settings.AUTO_OBS_DF, float,
-                       "A Student-t decoder's degrees of freedom (or their start).")
-    learn_obs_df_ = Resolved("learn_obs_df", settings.AUTO_LEARN_OBS_DF, bool,
-                              "Whether a Student-t decoder learns its degrees of freedom.")
-    beta_ = Resolved("beta", settings.AUTO_BETA, float, "The KL weight.")
-    standardize_ = Resolved("standardize", settings.AUTO_STANDARDIZE, settings.scaling_name,
-                             "How each feature is scaled: robust, standard or none.")
-
-    def _resolved(self, value: Any, auto: dict[str, Any]) -> Any:
-        """``value``, or if it is ``auto`` the choice in ``auto`` for the data's kind (image / rows)."""
+    @property
+    def settings_(self) -> presets.Preset:
+        """The settings in use: the preset for the fitted data's kind with ``model``, ``latent_dim``,
+        ``epochs`` and ``anomaly_score`` applied (read from the parameters, so ``set_params`` of a
+        scoring setting such as ``anomaly_score`` or ``model={"k": 8}`` takes effect)."""
         check_is_fitted(self, "input_shape_")
-        return auto["image" if len(self.input_shape_) == 3 else "rows"] if value == "auto" else value
+        return settings.settings_for(self, "images" if len(self.input_shape_) == 3 else "tables")
+
+    score_ = property(lambda self: self.settings_.score, doc="The score in use.")
 
     # the last fit's VAE, training codes and score statistics (``fits_`` has every scoring fit)
     model_ = property(lambda self: self.fits_[-1].model, doc="The last fit's VAE.")
@@ -378,7 +286,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _parts(self, fit: Fit, xm: torch.Tensor, **known: Any) -> dict[str, np.ndarray]:
         """Each part of the score in use, of ``xm`` under ``fit`` (``known``: codes / is_training)."""
-        return fit.parts(xm, score_parts(self.score_), k=int(self.k), n_neighbors=int(self.n_neighbors),
+        return fit.parts(xm, score_parts(self.score_), k=self.settings_.k, n_neighbors=self.settings_.n_neighbors,
                          seed=int(self.random_state or 0), device=resolve_device(self.device), **known)
 
     def _scores(self, xm: torch.Tensor) -> np.ndarray:
@@ -413,7 +321,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        # elbo / nll (and auto, which is elbo for rows) draw samples: seeded, but batch-dependent
-        tags.non_deterministic = self.anomaly_score == "auto" or draws_samples(self.anomaly_score)
+        # elbo / nll (and auto, which is elbo for tables) draw samples: seeded, but batch-dependent
+        try:
+            scores = [settings.settings_for(self, kind).score for kind in presets.PRESETS]
+        except AnomalyInputError:  # parameters that fit will refuse
+            scores = ["elbo"]
+        tags.non_deterministic = any(draws_samples(score) for score in scores)
         return tags
 

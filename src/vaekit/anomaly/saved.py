@@ -24,7 +24,7 @@ The detector makes one of itself to save (``VAEAnomalyDetector.save``), and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from vaekit.anomaly.fits import Fit
+from vaekit.anomaly.presets import PRESETS, SEQUENCES, Preset
 from vaekit.atomic import atomic_path
 from vaekit.data.standardize import Standardizer
 from vaekit.errors import VaekitError
@@ -43,10 +44,13 @@ from vaekit.training.trainer import TrainConfig
 from vaekit.version import __version__ as VERSION
 
 SCORES_FILE = "anomaly.safetensors"
-#: 3: several fits (``ensemble``), score statistics per fit; 2 had one fit; 1 no knn codes.
-FORMAT = 3
-#: The parameters that are sequences: JSON lists on disk, tuples (as given) in a detector.
-SEQUENCE_PARAMS = ("hidden", "channels", "groups")
+#: 4: a preset and a ``model`` override of its fields; 3 (still read): every setting a parameter
+#: (``old_params``); 2 had one fit; 1 no knn codes.
+FORMAT = 4
+READ_FORMATS = (4, 3)
+#: What a format-3 detector's parameters are called now; its other settings are ``model`` fields.
+KEPT_PARAMS = ("anomaly_score", "contamination", "target_fpr", "threshold", "holdout_fraction", "latent_dim",
+               "epochs", "random_state", "device", "threads", "verbose")
 
 
 @dataclass
@@ -74,11 +78,15 @@ def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None
     """Write ``saved`` into directory ``path``; ``data`` is an optional run "data" section."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    params = {name: [int(v) for v in value] if name in SEQUENCE_PARAMS and value is not None else value
-              for name, value in saved.params.items()}
+    model = saved.params.get("model")
+    whole = isinstance(model, Preset)
+    fields = asdict(model) if whole else dict(model or {})
+    fields = {name: list(value) if name in SEQUENCES and value is not None else value for name, value in fields.items()}
+    params = {**saved.params, "model": fields if whole or model is not None else None}
     section = {
         "format": FORMAT,
         "params": params,
+        "model_is_preset": whole,
         "threshold": saved.threshold,
         "threshold_source": saved.threshold_source,
         "input_shape": list(saved.input_shape),
@@ -113,11 +121,15 @@ def read(path: str | Path) -> SavedDetector:
     if not isinstance(section, dict) or "model" not in config:
         raise VaekitError(f"{path / CONFIG_FILE}: no 'anomaly' section (a run of `vaekit train`, not an anomaly "
                           "detector; make one with `vaekit anomaly fit DATA --out RUN`)")
-    if section.get("format") != FORMAT:
-        raise VaekitError(f"{path / CONFIG_FILE}: anomaly format {section.get('format')!r} is not {FORMAT} "
-                          "(written by another vaekit version: fit the detector again with this one)")
-    params = {name: tuple(value) if name in SEQUENCE_PARAMS and isinstance(value, list) else value
-              for name, value in section["params"].items()}
+    if section.get("format") not in READ_FORMATS:
+        raise VaekitError(f"{path / CONFIG_FILE}: anomaly format {section.get('format')!r} is not "
+                          f"{' or '.join(map(str, READ_FORMATS))} (written by another vaekit version: fit the "
+                          "detector again with this one)")
+    params = dict(section["params"]) if section["format"] == FORMAT else old_params(section["params"])
+    if params.get("model") is not None:
+        fields = {name: tuple(value) if name in SEQUENCES and isinstance(value, list) else value
+                  for name, value in params["model"].items()}
+        params["model"] = Preset(**fields) if section.get("model_is_preset") else fields
     stats = section["score_stats"]
     models = []
     for i in range(len(stats)):
@@ -149,6 +161,27 @@ def read(path: str | Path) -> SavedDetector:
         threshold=float(section["threshold"]),
         threshold_source=str(section["threshold_source"]),
     )
+
+
+def old_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A format-3 detector's parameters (every setting a parameter, ``auto`` resolved per kind of
+    data) as today's: the kept ones, and as ``model`` fields the settings it gave other than
+    ``auto`` / None and other than what both presets hold."""
+    renamed = {"model": "family"}
+    fields = {renamed.get(name, name): value for name, value in params.items()
+              if name not in KEPT_PARAMS and value is not None and not (isinstance(value, str) and value == "auto")}
+    if params.get("likelihood") == "auto" and params.get("heteroscedastic"):
+        fields["likelihood"] = "gaussian"  # what auto gave a per-example std
+    if "standardize" in fields:
+        fields["standardize"] = {True: "standard", False: "none"}.get(fields["standardize"], fields["standardize"])
+    fields = {name: tuple(v) if name in SEQUENCES else v for name, v in fields.items()
+              if not all(_same(v, getattr(preset, name)) for preset in PRESETS.values())}
+    return {**{name: params[name] for name in KEPT_PARAMS if name in params}, "model": fields or None}
+
+
+def _same(value: Any, preset_value: Any) -> bool:
+    value = tuple(value) if isinstance(value, list) else value
+    return value == preset_value and isinstance(value, bool) == isinstance(preset_value, bool)
 
 
 def _weights_file(i: int, n_fits: int) -> str:

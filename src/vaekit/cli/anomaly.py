@@ -35,8 +35,8 @@ app = typer.Typer(
 def fit(
     data: Annotated[str, typer.Argument(help="Normal data: an image folder, .npy/.npz, .csv/.tsv or .parquet.")],
     out: Annotated[Path, options.out("Directory for the detector (created).")],
-    score: Annotated[str, typer.Option(help="auto (recon+knn for images, elbo for tables: the winners on "
-                                            "validation splits), recon (squared reconstruction error), elbo "
+    score: Annotated[str, typer.Option(help="auto (the preset's: recon+knn for images, elbo for "
+                                            "tables), recon (squared reconstruction error), elbo "
                                             "(negative ELBO), nll (importance-sampled negative log-likelihood), "
                                             "knn (distance to the nearest training codes) or a sum such as "
                                             "recon+knn (each part standardized on the training data).")] = "auto",
@@ -46,48 +46,14 @@ def fit(
                                                              "held-out slice of DATA (which must be normal).")] = None,
     threshold: Annotated[Optional[float], typer.Option(help="Instead: this anomaly score is the threshold.")] = None,
     holdout_fraction: Annotated[float, typer.Option(help="Share of DATA held out for --target-fpr.")] = 0.1,
-    model: Annotated[str, typer.Option(help="vae, or hvae (a hierarchical VAE).")] = "vae",
-    latent_dim: Annotated[str, typer.Option(help="Latent dimensions: auto (16 for images, 2 for tables) or a "
-                                                 "number.")] = "auto",
-    latent_groups: Annotated[Optional[str], typer.Option(help="hvae: latent dims per group, top first "
-                                                              "(default: latent-dim twice).")] = None,
-    arch: Annotated[str, typer.Option(help="Network: mlp or conv (images).")] = "mlp",
-    hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 512,256 (default: 512,256 for "
-                                                       "images, 128,64,32 for tables).")] = None,
-    beta: Annotated[str, typer.Option(help="KL weight: auto (1 for images, 3 for tables) or a number.")
-                    ] = "auto",
-    likelihood: Annotated[str, typer.Option(help="The decoder's family: auto (bernoulli for images in [0, 1], "
-                                                 "student-t for tables), bernoulli, gaussian or student-t.")
-                          ] = "auto",
-    obs_df: Annotated[str, typer.Option(help="student-t: degrees of freedom, auto (10 for tables) or a "
-                                             "number; with --learn-obs-df, where learning starts.")] = "auto",
-    learn_obs_df: Annotated[str, typer.Option(help="student-t: learn the degrees of freedom per feature: auto "
-                                                   "(yes for tables), yes or no.")] = "auto",
-    learn_obs_std: Annotated[str, typer.Option(help="Gaussian decoder (tables): learn a std per feature: auto "
-                                                    "(yes for tables, no for images), yes or no.")] = "auto",
-    heteroscedastic: Annotated[bool, typer.Option(help="Gaussian decoder: also output a std per example "
-                                                       "(An & Cho's reconstruction probability).")] = False,
-    min_obs_std: Annotated[float, typer.Option(help="--heteroscedastic: the smallest std (in standardized "
-                                                    "units for tables).")] = 0.05,
-    epochs: Annotated[str, typer.Option(help="Training epochs: auto (200 for images, 50 for tables) or a "
-                                             "number.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    k: Annotated[int, typer.Option("--k", help="Posterior samples per example for elbo and nll.")] = 100,
-    neighbors: Annotated[int, typer.Option(help="Nearest training codes averaged over by knn.")] = 10,
-    trim: Annotated[str, typer.Option(help="Share of DATA (the highest scores) left out of each refit, for "
-                                           "anomalies mixed into it: auto (0.3 for tables, 0 for images), "
-                                           "or a number in [0, 0.5).")] = "auto",
-    trim_rounds: Annotated[str, typer.Option(help="How many times --trim refits, each without the share of DATA "
-                                                  "that the latest fit scores highest: auto (3 for tables, 1 "
-                                                  "for images) or a number.")] = "auto",
-    standardize: Annotated[str, typer.Option(help="How each feature is scaled, fitted once on DATA: auto "
-                                                  "(robust for tables, none for images), robust (median, and "
-                                                  "IQR/1.349 or the std, the smaller: anomalies in DATA do not "
-                                                  "inflate it), standard (mean and std) or none.")] = "auto",
-    ensemble: Annotated[str, typer.Option(help="Which fits score, their scores averaged: refits (every --trim "
-                                               "refit), last (the last fit) or all (the first fit on all of "
-                                               "DATA too).")] = "refits",
+    preset: Annotated[str, typer.Option(help="Every setting at once: auto (images for an image folder or "
+                                             "(N, H, W) arrays, tables for rows), images or tables.")] = "auto",
+    latent_dim: Annotated[str, typer.Option(help="Latent dimensions: auto (the preset's) or a number.")] = "auto",
+    epochs: Annotated[str, typer.Option(help="Training epochs: auto (the preset's) or a number.")] = "auto",
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="For experts: replace one of the preset's settings, FIELD=VALUE (repeat the option), e.g. "
+                      "--set hidden=64,32 --set trim=0 --set likelihood=gaussian; fields: "
+                      "vaekit.anomaly.presets.FIELDS.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Tables: a column to leave out of the features "
                                                              "(e.g. labels).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Resize image folders to this square size.")] = None,
@@ -101,20 +67,14 @@ def fit(
 ) -> None:
     """Fit a VAE anomaly detector on normal data and save it (safetensors + JSON)."""
     from vaekit.anomaly import commands  # scikit-learn: only when a detector is fitted
+    from vaekit.anomaly.presets import parse_override
 
     options.use_threads(threads)
     channels = options.color_channels(color)
-    params = {"anomaly_score": score, "contamination": contamination, "target_fpr": target_fpr, "threshold": threshold,
-              "holdout_fraction": holdout_fraction, "model": model, "latent_dim": _latent_dim(latent_dim),
-              "groups": options.int_list(latent_groups, "--latent-groups"), "arch": arch,
-              "hidden": options.int_list(hidden, "--hidden"), "beta": _beta(beta),
-              "likelihood": likelihood, "obs_df": _obs_df(obs_df), "learn_obs_df": _learn_obs_df(learn_obs_df),
-              "learn_obs_std": _learn_obs_std(learn_obs_std), "heteroscedastic": heteroscedastic,
-              "min_obs_std": min_obs_std, "epochs": _epochs(epochs),
-              "batch_size": batch_size, "lr": lr, "k": k, "n_neighbors": neighbors, "trim": _trim(trim),
-              "trim_rounds": _trim_rounds(trim_rounds), "standardize": standardize,
-              "ensemble": ensemble, "random_state": seed, "device": device, "threads": threads,
-              "verbose": not quiet and not json_output}
+    params = {"preset": preset, "anomaly_score": score, "contamination": contamination, "target_fpr": target_fpr,
+              "threshold": threshold, "holdout_fraction": holdout_fraction, "latent_dim": _latent_dim(latent_dim),
+              "epochs": _epochs(epochs), "model": parse_override(set_ or []) or None, "random_state": seed,
+              "device": device, "threads": threads, "verbose": not quiet and not json_output}
     summary = commands.fit(data, out, params, label_column=label_column, image_size=image_size,
                            channels=channels, overwrite=overwrite)
     if json_output:
@@ -186,20 +146,5 @@ def _auto_or(kind: Callable[[str], Any], option: str, expected: str) -> Any:
     return parse
 
 
-_trim = _auto_or(float, "--trim", "a number in [0, 0.5)")
-_trim_rounds = _auto_or(int, "--trim-rounds", "a positive integer")
 _epochs = _auto_or(int, "--epochs", "a positive integer")
 _latent_dim = _auto_or(int, "--latent-dim", "a positive integer")
-_beta = _auto_or(float, "--beta", "a number >= 0")
-_obs_df = _auto_or(float, "--obs-df", "a positive number")
-
-
-def yes_or_no(value: str) -> bool:
-    """``yes`` / ``no`` as a bool; a ``ValueError`` otherwise, which ``_auto_or`` words as an error."""
-    if value not in ("yes", "no"):
-        raise ValueError(value)
-    return value == "yes"
-
-
-_learn_obs_std = _auto_or(yes_or_no, "--learn-obs-std", "yes or no")
-_learn_obs_df = _auto_or(yes_or_no, "--learn-obs-df", "yes or no")

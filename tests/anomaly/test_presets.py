@@ -1,0 +1,110 @@
+"""The detector's presets: the old ``auto`` values, one place for every setting, old detectors still load."""
+
+import json
+
+import numpy as np
+import pytest
+
+from anomaly_helpers import tiny
+from vaekit.anomaly import AnomalyInputError, VAEAnomalyDetector, load_detector
+from vaekit.anomaly.presets import FIELDS, IMAGES, TABLES, Preset, parse_override
+
+#: What the ``auto`` parameters resolved to before the presets, written out (settings.py's tables).
+OLD_AUTO = {
+    "tables": {"family": "vae", "arch": "mlp", "hidden": (128, 64, 32), "channels": (32, 64), "groups": None,
+               "latent_dim": 2, "likelihood": "student-t", "obs_std": 1.0, "learn_obs_std": True,
+               "heteroscedastic": False, "min_obs_std": 0.05, "obs_df": 10.0, "learn_obs_df": True,
+               "standardize": "robust", "beta": 3.0, "kl_anneal": "none", "epochs": 50, "batch_size": 64,
+               "lr": 1e-3, "score": "elbo", "k": 100, "n_neighbors": 10, "trim": 0.3, "trim_rounds": 3,
+               "ensemble": "refits"},
+    "images": {"family": "vae", "arch": "mlp", "hidden": (512, 256), "channels": (32, 64), "groups": None,
+               "latent_dim": 16, "likelihood": "auto", "obs_std": 1.0, "learn_obs_std": False,
+               "heteroscedastic": False, "min_obs_std": 0.05, "obs_df": 3.0, "learn_obs_df": False,
+               "standardize": "none", "beta": 1.0, "kl_anneal": "none", "epochs": 200, "batch_size": 64,
+               "lr": 1e-3, "score": "recon+knn", "k": 100, "n_neighbors": 10, "trim": 0.0, "trim_rounds": 1,
+               "ensemble": "refits"},
+}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """200 normal rows of 5 correlated features, and 20 anomalies far from them."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 2))
+    normal = np.hstack([z, z @ rng.normal(size=(2, 3))]) + 0.1 * rng.normal(size=(200, 5))
+    return normal.astype(np.float32), (3 * rng.normal(size=(20, 5))).astype(np.float32)
+
+
+def test_the_presets_hold_the_old_auto_values():
+    assert {name: getattr(TABLES, name) for name in FIELDS} == OLD_AUTO["tables"]
+    assert {name: getattr(IMAGES, name) for name in FIELDS} == OLD_AUTO["images"]
+
+
+@pytest.mark.parametrize("kind", ["tables", "images"])
+def test_the_default_detector_scores_bit_identically_to_the_old_auto_settings_written_out(kind, digits_tensor):
+    """The default (preset auto) against a whole ``Preset`` of the old values: the same scores, bit for bit
+    (fewer epochs, the same for both, to keep it quick)."""
+    rng = np.random.default_rng(0)
+    if kind == "tables":
+        z = rng.normal(size=(150, 2))
+        x = (np.hstack([z, z @ rng.normal(size=(2, 2))]) + 0.1 * rng.normal(size=(150, 4))).astype(np.float32)
+        new = np.vstack([x[:20], 3 * rng.normal(size=(10, 4))]).astype(np.float32)
+    else:
+        x, new = digits_tensor[:60].numpy(), digits_tensor[60:90].numpy()
+    default = VAEAnomalyDetector(epochs=3, threads=1)
+    explicit = VAEAnomalyDetector(epochs=3, threads=1, model=Preset(**OLD_AUTO[kind]))
+    assert default.fit(x).settings_ == explicit.fit(x).settings_
+    np.testing.assert_array_equal(default.decision_function(new), explicit.decision_function(new))
+    np.testing.assert_array_equal(default.decision_scores_, explicit.decision_scores_)
+
+
+def test_the_override_names_fields_and_user_options_win_over_it(rows):
+    det = tiny(trim=0.1, score="recon").set_params(latent_dim=3, epochs=1).fit(rows[0][:80])
+    assert (det.settings_.trim, det.settings_.latent_dim, det.settings_.epochs, det.score_) == (0.1, 3, 1, "recon")
+    assert det.set_params(anomaly_score="knn").score_ == "knn"  # a scoring choice after fit
+    images = VAEAnomalyDetector(preset="tables", epochs=1, model={"hidden": (8,), "trim": 0})
+    assert images.fit(np.random.default_rng(0).random((40, 1, 4, 4), dtype=np.float32)).settings_.beta == 3.0
+    with pytest.raises(AnomalyInputError, match=r"model: unknown setting\(s\) depth \(expected some of latent_dim"):
+        tiny(depth=3).fit(rows[0])
+    with pytest.raises(AnomalyInputError, match=r"preset: expected auto, images, tables, got 'audio'"):
+        VAEAnomalyDetector(preset="audio").fit(rows[0])
+
+
+def test_set_strings_are_read_by_each_fields_type():
+    assert parse_override(["hidden=64,32", "trim=0", "learn-obs-std=no", "score=recon+knn", "groups=none"]) == {
+        "hidden": (64, 32), "trim": 0.0, "learn_obs_std": False, "score": "recon+knn", "groups": None}
+    with pytest.raises(AnomalyInputError, match=r"--set trim_rounds: expected an integer, got 'many'"):
+        parse_override(["trim_rounds=many"])
+    with pytest.raises(AnomalyInputError, match=r"--set: expected FIELD=VALUE with FIELD one of latent_dim"):
+        parse_override(["width=3"])
+
+
+def test_a_whole_preset_override_round_trips(rows, tmp_path):
+    det = VAEAnomalyDetector(epochs=2, model=Preset(**{**OLD_AUTO["tables"], "hidden": (16,), "trim": 0.0}))
+    loaded = load_detector(det.fit(rows[0][:80]).save(tmp_path / "det"))
+    assert loaded.get_params() == det.get_params() and isinstance(loaded.model, Preset)
+
+
+def test_a_detector_saved_before_the_presets_loads_with_its_settings(rows, tmp_path):
+    """Format 3 kept every setting as a parameter (``auto`` or a value): the values given become
+    ``model`` fields, the rest is the preset, and the scores are the same."""
+    det = tiny(family="vae", trim_rounds=2, heteroscedastic=True, likelihood="gaussian").fit(rows[0][:120])
+    path = det.save(tmp_path / "det")
+    config = json.loads((path / "config.json").read_text())
+    section = config["anomaly"]
+    section["format"] = 3
+    old = {"anomaly_score": "auto", "contamination": 0.1, "target_fpr": None, "threshold": None,
+           "holdout_fraction": 0.1, "model": "vae", "latent_dim": 2, "groups": None, "arch": "mlp",
+           "hidden": [16], "channels": [32, 64], "likelihood": "auto", "obs_std": 1.0, "learn_obs_std": "auto",
+           "heteroscedastic": True, "min_obs_std": 0.05, "obs_df": "auto", "learn_obs_df": "auto", "beta": "auto",
+           "kl_anneal": "none", "epochs": 2, "batch_size": 32, "lr": 0.001, "k": 100, "n_neighbors": 10,
+           "trim": "auto", "trim_rounds": 2, "standardize": "auto", "ensemble": "refits", "random_state": 0,
+           "device": "auto", "threads": "auto", "verbose": False}
+    section["params"] = old
+    del section["model_is_preset"]
+    (path / "config.json").write_text(json.dumps(config))
+    loaded = load_detector(path)
+    assert loaded.model == {"hidden": (16,), "heteroscedastic": True, "batch_size": 32, "trim_rounds": 2,
+                            "likelihood": "gaussian"}
+    assert loaded.settings_ == det.settings_
+    np.testing.assert_array_equal(loaded.decision_function(rows[1]), det.decision_function(rows[1]))
