@@ -366,6 +366,7 @@ def test_trim_rounds_stop_at_a_fixed_point(rows, monkeypatch):
         return Fit(None, torch.zeros(0, 2), {}), np.arange(len(x), dtype=np.float64)
 
     monkeypatch.setattr(VAEAnomalyDetector, "_fit_on", fake_fit_on)
+    monkeypatch.setattr("vaekit.anomaly.detector.unused_latent", lambda *args, **kwargs: False)  # no VAE here
     det = tiny(trim=0.25, trim_rounds=5).fit(rows[0][:100])
     assert len(fitted_on) == 2 and len(fitted_on[1]) == 75  # the first fit, one refit, then the same rows again
     assert det.n_fits_ == 2

@@ -12,7 +12,8 @@ conventions for what it returns, because PyOD is what users of this kind of dete
   ``n_fits_`` (1 plus the trimmed refits made, see ``trim_rounds``) and ``fits_`` (the
   fits whose scores are averaged, see ``ensemble``: ``vaekit.anomaly.fits.Fit``, each a VAE
   with its training codes for ``knn`` and score statistics for sums such as ``recon+knn``);
-  ``model_``, ``codes_`` and ``score_stats_`` are the last fit's.
+  ``model_``, ``codes_`` and ``score_stats_`` are the last fit's; ``collapsed_``: True (and
+  a warning) when every scoring fit left its latent unused or the training scores barely vary.
 
 scikit-learn's own outlier detectors predict -1 / +1 instead; the two checks of
 ``check_estimator`` that test that convention are the documented exceptions (see the tests).
@@ -24,6 +25,7 @@ Student-t likelihood) or images ``(N, H, W)`` / ``(N, C, H, W)`` in [0, 1] (Bern
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 from vaekit.anomaly import presets, saved, settings, thresholds
 from vaekit.anomaly.arrays import as_examples, check_shape, column_names, match_columns, reject_sparse
 from vaekit.anomaly.errors import AnomalyInputError
-from vaekit.anomaly.fits import Fit, chosen_fits, stats_of
+from vaekit.anomaly.fits import Fit, chosen_fits, stats_of, unused_latent
 from vaekit.anomaly.presets import DETECTOR_MODELS, SCALINGS
 from vaekit.anomaly.scores import draws_samples, latent_codes, score_parts
 from vaekit.anomaly.settings import as_float
@@ -190,6 +192,23 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.decision_scores_ = np.mean([scores[i] for i in chosen], axis=0)
         self.holdout_scores_ = self.decision_scores_[holdout_idx] if len(holdout_idx) else np.zeros(0)
         self._set_threshold()
+        self._check_collapse(xm[train_idx])
+
+    def _check_collapse(self, xm: torch.Tensor) -> None:
+        """``collapsed_``: whether every scoring fit left its latent unused (the posterior at the prior on
+        every dimension) or the training scores barely vary; either is said once, with the remedy."""
+        device = resolve_device(self.device)
+        unused = all(unused_latent(fit.model, xm, device=device) for fit in self.fits_)
+        scores = self.decision_scores_
+        flat = bool(np.ptp(scores) <= 1e-6 * max(1.0, float(np.abs(scores).max())))
+        self.collapsed_ = unused or flat
+        if self.collapsed_:
+            what = ("the VAE left its latent unused (KL below 0.01 nats on every dimension), so it scores like "
+                    "the distance to the training mean and misses relations between features" if unused else
+                    "the training scores barely vary, so they rank nothing")
+            warnings.warn(f"VAEAnomalyDetector: {what}; try a weaker KL weight (model={{'beta': 0.1}}), more "
+                          "epochs or another anomaly_score, and compare with a plain method (Mahalanobis "
+                          "distance, PCA, kNN)", UserWarning, stacklevel=3)
 
     def _announce(self, text: str) -> None:
         """With ``verbose``, a line on stderr before each fit, so the successive progress bars are told apart."""
@@ -316,7 +335,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
             params=self.get_params(), train_config=self.train_config_, input_shape=self.input_shape_,
             feature_names=None if names is None else list(names), scaler=self.scaler_,
             decision_scores=self.decision_scores_, holdout_scores=self.holdout_scores_, fits=list(self.fits_),
-            n_fits=self.n_fits_, threshold=self.threshold_, threshold_source=self.threshold_source_)
+            n_fits=self.n_fits_, threshold=self.threshold_, threshold_source=self.threshold_source_,
+            collapsed=self.collapsed_)
         return saved.write(path, state, data=data)
 
     def __sklearn_tags__(self) -> Any:

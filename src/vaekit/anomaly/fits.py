@@ -18,6 +18,7 @@ import torch
 from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.scores import anomaly_scores, combine, knn_distances, latent_codes, training_stats
 from vaekit.models.base import Model
+from vaekit.training.diagnosis import COLLAPSED_KL
 
 #: Which fits ``ensemble`` averages: every trimmed refit (or the one fit when nothing was
 #: refitted), only the last fit, or the first fit (on all training data) too.
@@ -66,6 +67,20 @@ def chosen_fits(n_fits: int, ensemble: str) -> list[int]:
     if ensemble == "last" or n_fits == 1:
         return [n_fits - 1]
     return list(range(0 if ensemble == "all" else 1, n_fits))
+
+
+def unused_latent(model: Model, xm: torch.Tensor, *, device: torch.device | str = "cpu") -> bool:
+    """Whether ``model``'s posterior of the rows ``xm`` stays at the prior: a mean KL below
+    ``COLLAPSED_KL`` nats on every latent dimension (False for a posterior without a variance)."""
+    total, n = None, 0
+    with torch.no_grad():
+        for xb in xm.split(4096):
+            q = model.encode(xb.to(device))
+            if not hasattr(q, "logvar"):
+                return False
+            kl = (0.5 * (q.mean ** 2 + q.logvar.exp() - q.logvar - 1)).flatten(1).sum(0).double().cpu()
+            total, n = (kl if total is None else total + kl), n + len(xb)
+    return total is not None and bool((total / max(n, 1) < COLLAPSED_KL).all())
 
 
 def stats_of(parts: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, tuple[float, float]]:

@@ -72,6 +72,7 @@ class SavedDetector:
     n_fits: int
     threshold: float
     threshold_source: str
+    collapsed: bool = False
 
 
 def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None = None) -> Path:
@@ -95,6 +96,7 @@ def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None
         "training_scores": _quantiles(saved.decision_scores),
         "score_stats": [{name: list(stat) for name, stat in fit.score_stats.items()} for fit in saved.fits],
         "n_fits": saved.n_fits,
+        "collapsed": saved.collapsed,
     }
     config: dict[str, Any] = {"vaekit_version": VERSION, "model": saved.fits[-1].model.config.to_dict(),
                               "train": saved.train_config.to_dict(), "anomaly": section}
@@ -160,6 +162,7 @@ def read(path: str | Path) -> SavedDetector:
         n_fits=int(section["n_fits"]),
         threshold=float(section["threshold"]),
         threshold_source=str(section["threshold_source"]),
+        collapsed=bool(section.get("collapsed", False)),
     )
 
 

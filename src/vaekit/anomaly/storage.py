@@ -47,5 +47,6 @@ def load_detector(path: str | Path) -> VAEAnomalyDetector:
     detector.threshold_ = state.threshold
     detector.threshold_source_ = state.threshold_source
     detector.n_fits_ = state.n_fits
+    detector.collapsed_ = state.collapsed
     detector._update_labels()
     return detector

@@ -1,0 +1,49 @@
+"""Synthetic cases with a known answer (``vaekit.anomaly.synthetic``): the plain method that solves
+each, and the default detector against it (within 0.02 is the goal; where it is not met yet the
+test is a strict xfail carrying the measured figures, so it flips when a change fixes it)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from vaekit.anomaly import VAEAnomalyDetector
+from vaekit.anomaly.synthetic import CASES, plain_scores
+
+#: The plain method each case is built for, and the AUROC it reaches at least (measured, minus a margin).
+PLAIN = {"correlation": ("mahalanobis", 0.95), "manifold": ("pca", 0.98), "local": ("knn", 0.98),
+         "heavy-tails": ("mcd", 0.98)}
+#: Where the default detector (the tables preset, 20 epochs) is not yet within 0.02 of the best plain
+#: method: its AUROC and the best plain method's, seed 0, as measured.
+NOT_YET = {"correlation": "vaekit 0.518 against Mahalanobis 0.975: the latent collapses (KL 0)",
+           "manifold": "vaekit 0.815 against PCA 1.000",
+           "local": "vaekit 0.305 against kNN / LOF 1.000: the ELBO ranks the points between clusters as normal"}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def case(request):
+    name = request.param
+    x_train, x_test, y = CASES[name]()
+    plain = {method: roc_auc_score(y, s) for method, s in plain_scores(x_train, x_test).items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a collapse warning is tested in test_collapse.py
+        det = VAEAnomalyDetector(epochs=20, threads=1).fit(x_train)
+    return name, plain, roc_auc_score(y, det.decision_function(x_test))
+
+
+def test_the_plain_method_solves_its_case(case):
+    name, plain, _ = case
+    method, at_least = PLAIN[name]
+    assert plain[method] >= at_least, plain
+
+
+def test_the_default_detector_is_within_002_of_the_best_plain_method(case):
+    name, plain, vaekit = case
+    best = max(plain.values())
+    if name in NOT_YET:
+        if vaekit >= best - 0.02:
+            pytest.fail(f"{name}: now within 0.02 ({vaekit:.3f} against {best:.3f}): remove it from NOT_YET")
+        pytest.xfail(f"{name}: {NOT_YET[name]}")
+    assert vaekit >= best - 0.02, (name, vaekit, plain)
+    assert np.isfinite(vaekit)
