@@ -65,6 +65,7 @@ import torch
 from vaekit.distributions import Bernoulli
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model
+from vaekit.threads import used as threads_used
 
 #: Latent buckets per dimension, 2^8, equal mass under the prior (see "Buckets" above).
 LATENT_BITS = 8
@@ -286,10 +287,7 @@ def _ans_coder(words: np.ndarray) -> Any:
 
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
-    """Run the coding on one thread, so a kernel's work split never changes a table."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    """Run the coding on one thread whatever ``--threads`` says, so a kernel's work split never
+    changes a table."""
+    with threads_used(1):
         yield
-    finally:
-        torch.set_num_threads(threads)
