@@ -32,7 +32,7 @@ def make_runs(root):
     for i, img in enumerate((digits.images[digits.target == 0][:100] / 16 * 255).astype(np.uint8)):
         Image.fromarray(img).save(zeros / f"{i:03d}.png")
     assert main(["anomaly", "fit", str(zeros), "--out", str(root / "detector"), "--epochs", "3", "--latent-dim", "2",
-                 "--hidden", "32", "--quiet"]) == 0
+                 "--set", "hidden=32", "--quiet"]) == 0
     (root / "not-a-run").mkdir()
     return root
 
