@@ -52,6 +52,7 @@ lint: install
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/peers.py --epochs 3
 	$(BIN)/python benchmarks/sample_quality.py --seeds 0 1 2
 	$(BIN)/python benchmarks/cvae_classes.py --epochs 40 --temperatures 1.0 0.8
 
