@@ -105,19 +105,21 @@ def test_detector_with_a_per_example_std_fits_scores_and_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     u = rng.normal(size=(400, 1))
     rows = np.hstack([u, u ** 2, (0.05 + np.abs(u)) * rng.normal(size=(400, 1))]).astype(np.float32)
-    det = VAEAnomalyDetector(epochs=3, hidden=(16,), heteroscedastic=True, min_obs_std=0.1, k=4).fit(rows)
+    network = {"hidden": (16,), "heteroscedastic": True, "min_obs_std": 0.1, "k": 4}
+    det = VAEAnomalyDetector(epochs=3, model=network).fit(rows)
     assert det.model_.config.heteroscedastic and det.model_.config.min_obs_std == 0.1
     det.save(tmp_path / "det")
     loaded = load_detector(tmp_path / "det")
     np.testing.assert_array_equal(loaded.decision_function(rows[:50]), det.decision_function(rows[:50]))
     assert loaded.get_params() == det.get_params()
     images = rng.random((40, 1, 6, 6), dtype=np.float32)
-    assert VAEAnomalyDetector(epochs=1, heteroscedastic=True).fit(images).model_.config.likelihood == "gaussian"
+    on_images = VAEAnomalyDetector(epochs=1, model={"heteroscedastic": True}).fit(images)
+    assert on_images.model_.config.likelihood == "gaussian"
     with pytest.raises(AnomalyInputError, match=r"heteroscedastic: needs a Gaussian or Student-t likelihood "
                                                 r"\(a std per example\), got likelihood='bernoulli'"):
-        VAEAnomalyDetector(epochs=1, heteroscedastic=True, likelihood="bernoulli").fit(images)
+        VAEAnomalyDetector(epochs=1, model={"heteroscedastic": True, "likelihood": "bernoulli"}).fit(images)
     with pytest.raises(AnomalyInputError, match=r"min_obs_std: expected a number in \(0, obs_std=1.0\), got 2"):
-        VAEAnomalyDetector(epochs=1, heteroscedastic=True, min_obs_std=2).fit(rows)
+        VAEAnomalyDetector(epochs=1, model={"heteroscedastic": True, "min_obs_std": 2}).fit(rows)
     with pytest.raises(AnomalyInputError, match=r"heteroscedastic: expected True or False, got 'yes'"):
-        VAEAnomalyDetector(epochs=1, heteroscedastic="yes").fit(rows)
+        VAEAnomalyDetector(epochs=1, model={"heteroscedastic": "yes"}).fit(rows)
     assert math.isfinite(float(det.threshold_))

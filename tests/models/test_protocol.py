@@ -344,10 +344,11 @@ def test_anomaly_detector(request, zoo, family, binary_digits):
     from vaekit.anomaly import AnomalyInputError, VAEAnomalyDetector
 
     x = binary_digits[0][:40].numpy()
-    options = {"epochs": 1, "latent_dim": 2, "hidden": (8,), "batch_size": 20, "k": 2, "n_neighbors": 2,
-               "anomaly_score": "elbo+knn", "model": family, **DETECTOR_OPTIONS.get(family, {})}
+    network = {"family": family, "hidden": (8,), "batch_size": 20, "k": 2, "n_neighbors": 2,
+               **DETECTOR_OPTIONS.get(family, {})}
+    options = {"epochs": 1, "latent_dim": 2, "anomaly_score": "elbo+knn", "model": network}
     if family not in anomaly_families():
-        with pytest.raises(AnomalyInputError, match="model"):
+        with pytest.raises(AnomalyInputError, match="family"):
             VAEAnomalyDetector(**options).fit(x)
         return
     xfail_if_not_yet(request, "anomaly", family)
