@@ -41,8 +41,7 @@ def reconstruct(
     threads: options.Threads = "auto",
 ) -> None:
     """Reconstruct held-out examples: a grid of inputs over reconstructions, or a CSV for tables."""
-    options.use_threads(threads)
-    options.new_files(out, overwrite)
+    options.writing(threads, out, overwrite)
     path, error = write_reconstructions(runs.open_run(run_dir), n=n, split=split, output=out)
     out_console.print(f"mean squared reconstruction error on {n} {split} examples: {error:.4f}")
     out_console.print(f"wrote {path}")
@@ -74,8 +73,7 @@ def sample(
     threads: options.Threads = "auto",
 ) -> None:
     """Decode random draws from the prior or from a mixture fitted to the training codes."""
-    options.use_threads(threads)
-    options.new_files(out, overwrite)
+    options.writing(threads, out, overwrite)
     path = write_samples(runs.open_run(run_dir), n=n, output=out, temperature=temperature, seed=seed,
                          sampler=sampler, components=components, binarize=binarize, label=label, steps=steps)
     out_console.print(f"wrote {path}")
@@ -126,8 +124,7 @@ def arithmetic(
     threads: options.Threads = "auto",
 ) -> None:
     """Move inputs along an attribute vector (rows = inputs, columns = alphas), or solve an analogy."""
-    options.use_threads(threads)
-    options.new_files(out, overwrite)
+    options.writing(threads, out, overwrite)
     done = write_arithmetic(runs.open_run(run_dir), target_class=target_class, with_dir=with_dir,
                             without_dir=without_dir, vector=vector, analogy_of=analogy, alphas=alpha, name=name,
                             n=n, split=split, output=out)
@@ -153,8 +150,7 @@ def restyle(
 ) -> None:
     """Conditional style transfer: keep each code z, change the label across every class (rows = codes,
     columns = classes)."""
-    options.use_threads(threads)
-    options.new_files(out, overwrite)
+    options.writing(threads, out, overwrite)
     path = write_restyle(runs.open_run(run_dir), examples=examples, n=n, split=split, seed=seed,
                          temperature=temperature, output=out)
     out_console.print(f"wrote {path}")
@@ -173,8 +169,7 @@ def traverse(
     threads: options.Threads = "auto",
 ) -> None:
     """Sweep one latent dimension at a time; collapsed (unused) dimensions are marked in red."""
-    options.use_threads(threads)
-    options.new_files(out, overwrite)
+    options.writing(threads, out, overwrite)
     done = write_traversal(runs.open_run(run_dir), index=index, split=split, dims=dims, span=span, steps=steps,
                            output=out)
     shown = [d for d in done.dims if d in done.collapsed]

@@ -113,8 +113,7 @@ def sample(
     """Decode latent draws into molecules, showing the valid fraction as it goes; prints molecules/s."""
     from vaekit.chem.generation import sample_file
 
-    options.use_threads(threads)
-    options.new_files(out, overwrite)
+    options.writing(threads, out, overwrite)
     done = sample_file(run, out, n=n, method=method, temperature=temperature, seed=seed, batch_size=batch_size,
                        sampler=sampler, progress=not quiet)
     console.print(f"{done.valid} of {done.n} valid ({done.valid / done.n:.1%}), {done.unique} unique; "
@@ -141,8 +140,7 @@ def interpolate(
     from vaekit.chem.interpolation import interpolate as walk
     from vaekit.chem.interpolation import save_grid
 
-    options.use_threads(threads)
-    options.new_files(out, overwrite)
+    options.writing(threads, out, overwrite)
     model = MoleculeModel.load(run)
     result = walk(model, smiles_a, smiles_b, steps=steps, method=method)
     path = save_grid(result, out if out is not None else Path(run) / "interpolation.png", per_row=per_row)

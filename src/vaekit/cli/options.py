@@ -43,6 +43,13 @@ def new_files(out: Path | None, overwrite: bool, *beside: Path) -> None:
         check_new_files([out, *beside], overwrite=overwrite)
 
 
+def writing(threads: str | None, out: Path | None, overwrite: bool, *beside: Path) -> None:
+    """What every command that writes does first: apply ``--threads``, then check the files it
+    will write (``new_files``), before any work."""
+    use_threads(threads)
+    new_files(out, overwrite, *beside)
+
+
 def seed(help: str = "Random seed.", **extra: Any) -> Any:
     """``--seed``, with what this command seeds."""
     return typer.Option("--seed", help=help, **extra)

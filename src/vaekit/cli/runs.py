@@ -42,8 +42,7 @@ def report(
     threads: options.Threads = "auto",
 ) -> None:
     """Write the run's self-contained report.html (written automatically after training)."""
-    options.use_threads(threads)
-    options.new_files(out, overwrite)
+    options.writing(threads, out, overwrite)
     out_console.print(f"wrote {write_report(runs.open_run(run_dir), out=out)}")
 
 
