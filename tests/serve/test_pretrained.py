@@ -16,7 +16,7 @@ from vaekit import latent, open_run
 from vaekit.cli import main
 from vaekit.errors import VaekitError
 from vaekit.serve import create_app
-from vaekit.sharing import ZOO, zoo_path
+from vaekit.sharing import ZOO, zoo_path, zoo_registry
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 VAE = "/api/runs/pretrained:mnist-vae"
@@ -47,7 +47,7 @@ def client(runs_dir, zoo_before):
 
 def test_the_zoo_is_listed_beside_the_runs(client):
     runs = {r["name"]: r for r in client.get("/api/runs").json()}
-    assert set(runs) == {"pretrained:mnist-vae", "pretrained:mnist-cvae", "digits2"}
+    assert set(runs) == {f"pretrained:{name}" for name in zoo_registry()} | {"digits2"}
     assert runs["pretrained:mnist-vae"]["input_shape"] == [1, 28, 28] and runs["pretrained:mnist-vae"]["image"]
     assert runs["pretrained:mnist-cvae"]["conditional"] and runs["pretrained:mnist-cvae"]["num_classes"] == 10
     assert "elbo" in runs["pretrained:mnist-vae"]["metrics"]["test"]
@@ -91,7 +91,7 @@ def test_nothing_was_written_into_the_zoo(client, zoo_before):
 
 def test_the_zoo_alone():
     with TestClient(create_app(None, pretrained=True)) as c:
-        assert {r["name"] for r in c.get("/api/runs").json()} == {"pretrained:mnist-vae", "pretrained:mnist-cvae"}
+        assert {r["name"] for r in c.get("/api/runs").json()} == {f"pretrained:{name}" for name in zoo_registry()}
 
 
 def test_nothing_to_serve_is_one_error_line(capsys):
