@@ -10,17 +10,27 @@ Every path trains the same network (MLP 784-400-20-400-784, ReLU, Bernoulli/BCE,
 - ``vaekit`` (the defaults: fused Adam), ``vaekit-compile``, ``vaekit-bf16`` and
   ``vaekit-bf16-compile``: the trainer's speed options.
 
-Epochs alternate between the paths so machine noise hits all alike; a path's speed is
-its median epoch time. The step's FLOPs are counted by torch's FlopCounterMode on one
-real training step (matrix products, forward and backward), and the limit is the best
-of several large float32 (bfloat16) matrix products measured in the same run, so
-``fraction_of_flop_limit`` = achieved matmul FLOP/s / that limit. Each path's final
+Epochs alternate between the paths so machine noise hits all alike. The first epoch is
+warm-up (compiled paths compile in it) and is left out for every path, the reference
+included: a path's speed is its median epoch time over epochs 2..N, and
+``speedup_vs_reference`` divides the reference's median over the same epochs by it (the
+reference is exactly 1.0 against itself). The step's FLOPs are counted by torch's
+FlopCounterMode on one real training step (matrix products, forward and backward). The
+limit is measured interleaved with the paths: a short burst of 1024 x 1024 float32
+(bfloat16) matrix products before the first path's epoch and after every path's epoch,
+so each epoch lies between two samples taken under the same machine load; a path's
+``fraction_of_flop_limit`` = its achieved matmul FLOP/s / the median, over its epochs, of
+the mean of the two samples around each, and ``flop_limit_gflops`` gives the median and
+spread of all samples over the same epochs. Each path's final
 test negative ELBO (float32, one posterior sample, the same code for all) is printed
 so a faster path can be seen to learn the same model. Last, the evaluation speed:
 ``vaekit.evaluate`` with k importance samples (default 1000) over the 10,000 test
 images with the trained default-path model, timed. One JSON line.
 
     VAEKIT_DATA_DIR=../shared/data python benchmarks/train_speed.py --epochs 10
+    # a short check, one core: two paths, 10,000 images, 3 epochs, no evaluation
+    taskset -c 1 python benchmarks/train_speed.py --threads 1 --epochs 3 --examples 10000 \
+        --paths vaekit-plain vaekit --eval-k 0
 """
 
 from __future__ import annotations
@@ -93,19 +103,26 @@ def reference_test_elbo(model: ReferenceVAE, test: torch.Tensor) -> float:
     return sum(reference_loss(model, test[i:i + 1000]).item() for i in range(0, len(test), 1000)) / len(test)
 
 
-def matmul_limit(dtype: torch.dtype, n: int = 1024, seconds: float = 1.0) -> float:
-    """Best FLOP/s of n x n matrix products over a few timed bursts: the machine's limit."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    best = 0.0
-    for _ in range(5):
-        reps, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds / 5:
-            a @ b
-            reps += 1
-        best = max(best, 2 * n**3 * reps / (time.perf_counter() - started))
-    return best
+class MatmulSampler:
+    """Short bursts of n x n matrix products in one precision: one FLOP/s sample of the
+    machine's limit as it is right now (taken between the paths' epochs)."""
+
+    def __init__(self, dtype: torch.dtype, n: int = 1024, seconds: float = 0.2) -> None:
+        self.n, self.seconds = n, seconds
+        self.a, self.b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        for _ in range(3):  # warm the kernels and caches once
+            self.a @ self.b
+
+    def sample(self) -> float:
+        """The better of two bursts of about seconds / 2 (at least 2 products each)."""
+        best = 0.0
+        for _ in range(2):
+            reps, started = 0, time.perf_counter()
+            while reps < 2 or time.perf_counter() - started < self.seconds / 2:
+                self.a @ self.b
+                reps += 1
+            best = max(best, 2 * self.n**3 * reps / (time.perf_counter() - started))
+        return best
 
 
 def step_flops(model: VAE, x: torch.Tensor) -> int:
@@ -127,52 +144,102 @@ def new_trainer(options: dict[str, Any]) -> Trainer:
     return Trainer(new_model(), config, progress=False)
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min and max in GFLOP/s, and how many samples."""
+    return {"median": round(statistics.median(values) / 1e9, 1), "min": round(min(values) / 1e9, 1),
+            "max": round(max(values) / 1e9, 1), "samples": len(values)}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per path (alternating)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser = argparse.ArgumentParser(
+        description="Training throughput on MNIST: every vaekit path against the plain loop of "
+                    "pytorch/examples' VAE and against the machine's matrix-multiply limit, measured "
+                    "interleaved with the paths. Prints one JSON line.")
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="epochs per path, alternating; the first is warm-up and left out for all")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads for every path, the reference included "
+                             "(default: vaekit's threads policy, auto)")
     parser.add_argument("--paths", nargs="*", default=list(PATHS), choices=list(PATHS), help="vaekit paths to run")
     parser.add_argument("--eval-k", type=int, default=1000, help="importance samples, timed evaluation (0: skip)")
+    parser.add_argument("--examples", type=int, default=None,
+                        help="train on the first N training images only (a short check; default: all 60,000)")
+    parser.add_argument("--limit-seconds", type=float, default=0.2,
+                        help="seconds of matrix products per limit sample, one before the first path's "
+                             "epoch and one after every path's epoch")
     args = parser.parse_args()
+    if args.epochs < 1:
+        parser.error("--epochs: at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
 
     data = vaekit.data.load("mnist", val_fraction=0.0)
-    train, test = data.train, data.test
+    train, test = data.train[:args.examples] if args.examples else data.train, data.test
     n = len(train)
     torch.manual_seed(0)
     ref_model = ReferenceVAE()
     ref_opt = torch.optim.Adam(ref_model.parameters(), lr=LR)
     loader = DataLoader(TensorDataset(train), batch_size=BATCH, shuffle=True)
-    trainers = {name: new_trainer(PATHS[name]) for name in args.paths}
+    # With --threads, every trainer keeps that count (fit() would otherwise apply its own policy,
+    # and the count it sets would also hold for the reference's epochs).
+    options = {"threads": args.threads} if args.threads else {}
+    trainers = {name: new_trainer({**PATHS[name], **options}) for name in args.paths}
     bundle = Dataset(train=train, info=data.info)
 
-    limits = {"float32": matmul_limit(torch.float32), "bfloat16": matmul_limit(torch.bfloat16)}
     flops_per_example = step_flops(new_model(), train[:BATCH]) / BATCH
+    names = ["reference", *trainers]
+    precisions = {name: "float32" if name == "reference" else trainers[name].config.precision for name in names}
+    samplers = {p: MatmulSampler(getattr(torch, p), seconds=args.limit_seconds)
+                for p in sorted(set(precisions.values()))}
 
-    times: dict[str, list[float]] = {name: [] for name in ["reference", *trainers]}
+    def sample_limits() -> dict[str, float]:
+        return {p: sampler.sample() for p, sampler in samplers.items()}
+
+    times: dict[str, list[float]] = {name: [] for name in names}
+    threads: dict[str, list[int]] = {name: [] for name in names}
+    # limit_around[name][epoch]: the mean of the samples just before and just after that epoch of the path.
+    limit_around: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    samples: list[list[dict[str, float]]] = []  # per epoch, the samples taken in it
     for epoch in range(args.epochs):
-        times["reference"].append(reference_epoch(ref_model, ref_opt, loader))
-        for name, trainer in trainers.items():
-            trainer.config.epochs = epoch + 1  # a second fit() continues the same run one more epoch
-            times[name].append(trainer.fit(bundle)[-1]["seconds"])
+        before = sample_limits()
+        samples.append([before])
+        for name in names:
+            if name == "reference":
+                threads[name].append(torch.get_num_threads())
+                times[name].append(reference_epoch(ref_model, ref_opt, loader))
+            else:
+                trainer = trainers[name]
+                trainer.config.epochs = epoch + 1  # a second fit() continues the same run one more epoch
+                times[name].append(trainer.fit(bundle)[-1]["seconds"])
+                threads[name].append(trainer.threads)
+            after = sample_limits()
+            samples[-1].append(after)
+            limit_around[name].append({p: (before[p] + after[p]) / 2 for p in samplers})
+            before = after
+
+    # Epoch 1 is warm-up (compiled paths compile then): every figure uses the same epochs 2..N
+    # (all epochs if there is only one), the reference's and the limit's included.
+    kept = slice(1, None) if args.epochs > 1 else slice(None)
+    kept_samples = [s for epoch_samples in samples[kept] for s in epoch_samples]
+    limits = {p: spread([s[p] for s in kept_samples]) for p in samplers}
 
     test_elbo = {"reference": reference_test_elbo(ref_model, test)}
     test_elbo.update({name: trainer.evaluate(test)["elbo"] for name, trainer in trainers.items()})
-    ref_s = statistics.median(times["reference"])
+    seconds = {name: statistics.median(epoch_times[kept]) for name, epoch_times in times.items()}
     paths = {}
     for name, epoch_times in times.items():
-        # Epoch 1 is warm-up (compiled paths compile then): the median is over the rest.
-        seconds = statistics.median(epoch_times[1:] or epoch_times)
-        precision = "float32" if name == "reference" else trainers[name].config.precision
-        achieved = flops_per_example * n / seconds
+        precision = precisions[name]
+        achieved = flops_per_example * n / seconds[name]
+        limit = statistics.median(around[precision] for around in limit_around[name][kept])
         paths[name] = {
-            "seconds_per_epoch": round(seconds, 3),
-            "samples_per_s": round(n / seconds, 1),
-            "speedup_vs_reference": round(ref_s / seconds, 3),
+            "seconds_per_epoch": round(seconds[name], 3),
+            "samples_per_s": round(n / seconds[name], 1),
+            "speedup_vs_reference": round(seconds["reference"] / seconds[name], 3),
             "achieved_gflops": round(achieved / 1e9, 1),
-            "fraction_of_flop_limit": round(achieved / limits[precision], 3),
+            "flop_limit_gflops": round(limit / 1e9, 1),
+            "fraction_of_flop_limit": round(achieved / limit, 3),
             "precision": precision,
+            "threads": sorted(set(threads[name][kept])),
             "test_neg_elbo": round(test_elbo[name], 3),
             "epoch_seconds": [round(t, 2) for t in epoch_times],
         }
@@ -188,7 +255,9 @@ def main() -> None:
         "examples_per_epoch": n,
         "architecture": f"mlp 784-{HIDDEN}-{LATENT}, relu, batch {BATCH}, adam {LR}",
         "epochs_per_path": args.epochs,
-        "flop_limit_gflops": {k: round(v / 1e9, 1) for k, v in limits.items()},
+        "epochs_timed": len(times["reference"][kept]),
+        "flop_limit_gflops": limits,
+        "flop_limit_sample_seconds": args.limit_seconds,
         "train_step_flops_per_example": flops_per_example,
         "paths": paths,
         "evaluation": evaluation,
