@@ -11,6 +11,7 @@ from PIL import Image
 
 from vaekit import latent, open_run
 from vaekit.cli import main
+from vaekit.latent.commands import write_arithmetic
 
 QUICK = ["--epochs", "3", "--hidden", "32", "--limit", "300", "--quiet"]
 
@@ -140,6 +141,77 @@ def test_arithmetic_from_two_folders_and_an_analogy(runs, tmp_path, capsys):
 def test_arithmetic_errors(runs, capsys, args, message):
     code, _, err = cli(capsys, "arithmetic", runs["d4"], *args)
     assert code == 2 and message in err
+
+
+def save_pngs(folder, images) -> list:
+    folder.mkdir(exist_ok=True)
+    paths = [folder / f"{i}.png" for i in range(len(images))]
+    for path, img in zip(paths, images, strict=True):
+        Image.fromarray((img[0].numpy() * 255).round().astype(np.uint8)).save(path)
+    return paths
+
+
+def test_arithmetic_applies_a_saved_vector_to_image_files_and_a_folder(runs, tmp_path, capsys):
+    run = open_run(runs["d4"])
+    x = run.load_data().test
+    code, out, _ = cli(capsys, "arithmetic", runs["d4"], "--class", "2", "--name", "two", "-n", "2",
+                       "-o", tmp_path / "made.png")
+    assert code == 0 and "saved vector 'two'" in out
+    a, b = save_pngs(tmp_path / "mine", x[:2])
+    folder = tmp_path / "photos"
+    save_pngs(folder, x[2:5])
+    code, out, _ = cli(capsys, "arithmetic", runs["d4"], "--vector", "two", "--input", a, "--input", b,
+                       "--alpha", "-1,0,1", "-o", tmp_path / "files.png")
+    assert code == 0 and f"wrote {tmp_path / 'files.png'}" in out and "saved vector" not in out
+    code, out, _ = cli(capsys, "arithmetic", runs["d4"], "--vector", "two", "--input", f"{folder}/",
+                       "--alpha", "-1,0,1", "-o", tmp_path / "folder.png")
+    assert code == 0 and f"wrote {tmp_path / 'folder.png'}" in out
+    assert Image.open(tmp_path / "folder.png").size[1] > Image.open(tmp_path / "files.png").size[1]  # 3 rows > 2
+
+    done = write_arithmetic(run, vector="two", images=[a, b], alphas=[-1, 0, 1], output=tmp_path / "py.png")
+    assert done.paths == [tmp_path / "py.png"] and done.grid.shape == (2, 1 + 3, 1, 8, 8)  # input, then alphas
+    shown = done.grid[:, 0]
+    assert (shown - x[:2]).abs().max() <= 0.5 / 255 + 1e-6  # the files, as the run reads them
+    assert torch.allclose(done.grid[:, 2], run.model.reconstruct(shown), atol=1e-5)  # alpha 0: the reconstruction
+    moved = latent.apply_vector(run.model, shown, latent.load_vector(run, "two"), [-1, 0, 1])
+    assert torch.allclose(done.grid[:, 1:], moved, atol=1e-5)
+    from_folder = write_arithmetic(run, vector="two", images=folder, alphas="-1,0,1", output=tmp_path / "pf.png")
+    assert from_folder.grid.shape == (3, 4, 1, 8, 8)
+    assert (from_folder.grid[:, 0] - x[2:5]).abs().max() <= 0.5 / 255 + 1e-6  # sorted file order
+
+
+def test_arithmetic_on_files_builds_the_vector_in_the_same_command(runs, tmp_path, capsys):
+    x = open_run(runs["d4"]).load_data().test
+    a, = save_pngs(tmp_path / "mine", x[:1])
+    code, out, _ = cli(capsys, "arithmetic", runs["d4"], "--class", "3", "--input", a, "-o", tmp_path / "c.png")
+    assert code == 0 and "saved vector 'class-3'" in out and (tmp_path / "c.png").is_file()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--input", "{tmp}/missing.png"], "--input: '{tmp}/missing.png' does not exist"),
+    (["--input", "{tmp}/notes.txt"], "--input: '{tmp}/notes.txt' is not an image file"),
+    (["--input", "{tmp}/broken.png"], "cannot read image '{tmp}/broken.png'"),
+    (["--input", "{tmp}/empty"], "--input {tmp}/empty: no images found in '{tmp}/empty'"),
+    (["--input", "{tmp}/notes.txt", "-n", "3"], "--input and -n/--split are alternatives"),
+    (["--input", "{tmp}/notes.txt", "--split", "val"], "--input and -n/--split are alternatives"),
+])
+def test_arithmetic_input_errors_are_one_line_naming_the_file(runs, tmp_path, capsys, args, message):
+    (tmp_path / "notes.txt").write_text("not a picture")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG but not really")
+    (tmp_path / "empty").mkdir()
+    code, _, err = cli(capsys, "arithmetic", runs["d4"], "--class", "1",
+                       *[a.format(tmp=tmp_path) for a in args], "-o", tmp_path / "out.png")
+    assert code == 2 and message.format(tmp=tmp_path) in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out.png").exists()
+
+
+def test_arithmetic_refuses_image_files_for_a_conditional_run(tmp_path, capsys):
+    assert main(["train", "digits", *QUICK, "--model", "cvae", "--latent-dim", "2",
+                 "--out", str(tmp_path / "cvae")]) == 0
+    x = open_run(tmp_path / "cvae").load_data().test
+    a, = save_pngs(tmp_path / "mine", x[:1])
+    code, _, err = cli(capsys, "arithmetic", tmp_path / "cvae", "--class", "1", "--input", a)
+    assert code == 2 and "--input: image files have no class label" in err
 
 
 def test_traverse_writes_rows_by_kl_and_lists_collapsed_dimensions(runs, tmp_path, capsys):

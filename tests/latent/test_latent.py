@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 import vaekit
 from vaekit import latent
 from vaekit.errors import VaekitError
+from vaekit.latent.commands import write_arithmetic
 from vaekit.models import VAE, VAEConfig
 
 
@@ -103,6 +104,24 @@ def test_apply_vector_at_alpha_zero_is_the_reconstruction_and_analogy_a_a_c_is_c
                                atol=1e-6, rtol=0)
     with pytest.raises(VaekitError, match="vector has 3 dimensions"):
         latent.apply_vector(run.model, x, torch.zeros(3), [1.0])
+
+
+def test_write_arithmetic_takes_your_own_images_as_a_tensor_without_loading_a_split(run, data, tmp_path,
+                                                                                      monkeypatch):
+    vector = latent.attribute_vector(run.model, data.test[:20], data.test[20:40])
+    latent.save_vector(run, "mine", vector)
+    monkeypatch.setattr(run, "load_data", lambda: pytest.fail("a saved vector on given images needs no split"))
+    x = data.test[:3]
+    done = write_arithmetic(run, vector="mine", images=x, alphas=[0, 1], output=tmp_path / "a.png")
+    assert done.grid.shape == (3, 3, 1, 8, 8) and (tmp_path / "a.png").is_file()
+    torch.testing.assert_close(done.grid[:, 0], x)
+    torch.testing.assert_close(done.grid[:, 1], run.model.reconstruct(x), atol=1e-6, rtol=0)
+    one = write_arithmetic(run, vector="mine", images=x[0], alphas=[0], output=tmp_path / "b.png")
+    assert one.grid.shape == (1, 2, 1, 8, 8)  # a single image needs no batch axis
+    with pytest.raises(VaekitError, match=r"images: expected a tensor of shape \(N, 1, 8, 8\)"):
+        write_arithmetic(run, vector="mine", images=torch.zeros(2, 8, 8), output=tmp_path / "c.png")
+    with pytest.raises(VaekitError, match="--input and -n/--split are alternatives"):
+        write_arithmetic(run, vector="mine", images=x, n=2, output=tmp_path / "d.png")
 
 
 def test_vectors_round_trip_by_name_and_an_unknown_name_lists_the_saved_ones(tmp_path):

@@ -105,7 +105,8 @@ def interpolate(
 
 @app.command(epilog="Examples:  vaekit arithmetic runs/mnist --class 1 --alpha -2,-1,0,1,2  |  "
                     "vaekit arithmetic runs/faces --with smiling/ --without neutral/ --name smile  |  "
-                    "vaekit arithmetic runs/faces --vector smile  |  vaekit arithmetic runs/mnist --analogy 3,17,42")
+                    "vaekit arithmetic runs/faces --vector smile --input me.png --input photos/  |  "
+                    "vaekit arithmetic runs/mnist --analogy 3,17,42")
 def arithmetic(
     run_dir: options.RunDir,
     target_class: Annotated[Optional[str], typer.Option("--class", help="Vector: this class's mean code minus "
@@ -117,8 +118,14 @@ def arithmetic(
     analogy: Annotated[Optional[str], typer.Option(help="Three indices A,B,C: show decode(zA - zB + zC).")] = None,
     alpha: Annotated[str, typer.Option(help="Multiples of the vector to add, comma-separated.")] = "-2,-1,0,1,2",
     name: Annotated[Optional[str], typer.Option(help="Save the vector under this name.")] = None,
-    n: Annotated[int, typer.Option("-n", help="How many inputs (rows).")] = 8,
-    split: Annotated[str, typer.Option(help="Split the inputs come from: " + SPLIT_HELP)] = "test",
+    n: Annotated[Optional[int], typer.Option("-n", help="How many inputs (rows) from --split (default 8).")
+                 ] = None,
+    split: Annotated[Optional[str], typer.Option(help="Split the inputs come from (default test): " + SPLIT_HELP)
+                     ] = None,
+    images: Annotated[Optional[list[str]], typer.Option(
+        "--input", metavar="<file|dir>", help="Instead of -n/--split: your own image file or folder of images "
+                                              "(repeat for more), one row per image; brought to the run's shape."
+    )] = None,
     out: Annotated[Optional[Path], options.out(PNG)] = None,
     overwrite: options.Overwrite = False,
     threads: options.Threads = "auto",
@@ -127,7 +134,7 @@ def arithmetic(
     options.writing(threads, out, overwrite)
     done = write_arithmetic(runs.open_run(run_dir), target_class=target_class, with_dir=with_dir,
                             without_dir=without_dir, vector=vector, analogy_of=analogy, alphas=alpha, name=name,
-                            n=n, split=split, output=out)
+                            n=n, split=split, images=images or None, output=out)
     if done.saved_as:
         out_console.print(f"saved vector '{done.saved_as}' in {done.vectors_file}")
     for path in done.paths:

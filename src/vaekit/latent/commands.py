@@ -8,6 +8,7 @@ notebook gets the same files with the same call.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,23 +165,39 @@ def _example(run: Run, value: str, split: str, flag: str) -> tuple[torch.Tensor,
 
 @dataclass
 class Arithmetic:
-    """What ``write_arithmetic`` did: the files, and the vector's name if it was saved."""
+    """What ``write_arithmetic`` did: the files, the vector's name if it was saved, and the
+    grid drawn, ``(rows, columns, *shape)``: one row per input, the input then one column per
+    alpha (the analogy: one row, A, B, C and the result)."""
 
     paths: list[Path]
     saved_as: str | None = None
     vectors_file: Path | None = None
+    grid: torch.Tensor | None = None
+
+
+#: Longest row label of a grid of the user's images (longer file names keep their end).
+ROW_LABEL_CHARS = 24
+
+
+def _row_label(name: str) -> str:
+    return name if len(name) <= ROW_LABEL_CHARS else "…" + name[-(ROW_LABEL_CHARS - 1):]
 
 
 def write_arithmetic(run: Run, *, target_class: str | None = None, with_dir: str | None = None,
                      without_dir: str | None = None, vector: str | None = None, analogy_of: str | None = None,
-                     alphas: str = "-2,-1,0,1,2", name: str | None = None, n: int = 8, split: str = "test",
+                     alphas: str | Sequence[float] = "-2,-1,0,1,2", name: str | None = None, n: int | None = None,
+                     split: str | None = None, images: str | Path | Sequence[str | Path] | torch.Tensor | None = None,
                      output: Path | None = None) -> Arithmetic:
     """Latent arithmetic as a labelled grid: inputs (rows) moved along an attribute vector
-    by each alpha (columns), or one analogy [A, B, C, decode(zA - zB + zC)].
+    by each alpha (columns, after the input itself), or one analogy [A, B, C, decode(zA - zB + zC)].
 
     The vector comes from labels (``target_class`` vs the rest, on the training split),
     from two image folders (``with_dir`` minus ``without_dir``) or from a saved ``vector``;
     a new vector is saved under ``name`` (default ``class-<k>`` or ``with-<folder>``).
+    The inputs are the first ``n`` examples of ``split`` (8 of test by default) or, instead,
+    ``images``: image files and folders (read like ``interpolate --from file.png``: brought
+    to the run's shape and scaling; a conditional run refuses them, they carry no label),
+    or a tensor ``(N, *shape)`` already in the run's shape.
     """
     inputs.require_images(run, "arithmetic")
     modes = [target_class is not None, with_dir is not None or without_dir is not None, vector is not None,
@@ -188,29 +205,45 @@ def write_arithmetic(run: Run, *, target_class: str | None = None, with_dir: str
     if sum(modes) != 1:
         raise VaekitError("arithmetic: give exactly one of --class K, --with DIR --without DIR, --vector NAME "
                           "or --analogy A,B,C")
+    own = images is not None
+    if own and (n is not None or split is not None):
+        raise VaekitError("arithmetic: --input and -n/--split are alternatives (your images, or the first N "
+                          "examples of a split); give one")
+    if own and analogy_of is not None:
+        raise VaekitError("arithmetic: --analogy takes indices into --split, not --input")
+    n = 8 if n is None else n
+    split = "test" if split is None else split
     if n < 1:
         raise VaekitError(f"-n: expected at least 1, got {n}")
     path = _output(run, output, "arithmetic.png")
-    bundle = run.load_data()
-    x, labels = inputs.split_examples(bundle, split)
-    cond = inputs.model_labels(run, labels, bundle, split)
-    if analogy_of is not None:
-        a, b, c = inputs.parse_indices(analogy_of, 3, len(x), split, "--analogy")
-        triple = None if cond is None else (cond[a:a + 1], cond[b:b + 1], cond[c:c + 1])
-        result = analogy(run.model, x[a], x[b], x[c], triple)
-        images = torch.stack([x[a], x[b], x[c], result[0]])[None]
-        save_labeled_grid(images, path, col_labels=[f"A ({a})", f"B ({b})", f"C ({c})", "A − B + C"],
-                          title="Analogy: decode(z_A − z_B + z_C)")
-        return Arithmetic([path])
-    alpha_values = inputs.parse_floats(alphas, "--alpha")
-    chosen, chosen_cond = x[:n], None if cond is None else cond[:n]
+    alpha_values = [] if analogy_of is not None else inputs.parse_floats(
+        alphas if isinstance(alphas, str) else ",".join(map(str, alphas)), "--alpha")
+    row_labels = None
+    if images is not None:  # the user's images: no split is loaded unless the vector needs the training labels
+        chosen, names = _own_images(run, images)
+        chosen_cond, row_labels = None, None if names is None else [_row_label(v) for v in names]
+    bundle = run.load_data() if not own or target_class is not None else None
+    if not own:
+        assert bundle is not None
+        x, labels = inputs.split_examples(bundle, split)
+        cond = inputs.model_labels(run, labels, bundle, split)
+        if analogy_of is not None:
+            a, b, c = inputs.parse_indices(analogy_of, 3, len(x), split, "--analogy")
+            triple = None if cond is None else (cond[a:a + 1], cond[b:b + 1], cond[c:c + 1])
+            result = analogy(run.model, x[a], x[b], x[c], triple)
+            grid_images = torch.stack([x[a], x[b], x[c], result[0]])[None]
+            save_labeled_grid(grid_images, path, col_labels=[f"A ({a})", f"B ({b})", f"C ({c})", "A − B + C"],
+                              title="Analogy: decode(z_A − z_B + z_C)")
+            return Arithmetic([path], grid=grid_images)
+        chosen, chosen_cond = x[:n], None if cond is None else cond[:n]
     saved_as = None
     if target_class is not None:
+        assert bundle is not None
         train_x, train_labels = inputs.split_examples(bundle, "train")
         train_labels = inputs.require_labels(train_labels, bundle, "train", "--class")
         k = inputs.parse_class(target_class, bundle, train_labels, "--class")
         direction = class_vector(run.model, train_x, train_labels, k)
-        if labels is not None:  # show the vector on inputs of other classes
+        if not own and labels is not None:  # show the vector on inputs of other classes
             chosen = x[labels != k][:n]
             chosen_cond = None if cond is None else cond[labels != k][:n]
         saved_as = name or f"class-{inputs.class_name(bundle, k)}"
@@ -227,10 +260,30 @@ def write_arithmetic(run: Run, *, target_class: str | None = None, with_dir: str
         saved_as = name or f"with-{Path(with_dir).expanduser().resolve().name}"
         title = f"Adding α × the '{saved_as}' vector"
     moved = apply_vector(run.model, chosen, direction, alpha_values, chosen_cond)
-    images = torch.cat([chosen[:, None], moved], dim=1)
-    save_labeled_grid(images, path, col_labels=["input"] + [f"α={a:g}" for a in alpha_values], title=title)
+    grid_images = torch.cat([chosen[:, None].to(moved.dtype), moved], dim=1)
+    save_labeled_grid(grid_images, path, row_labels=row_labels,
+                      col_labels=["input"] + [f"α={a:g}" for a in alpha_values], title=title)
     vectors_file = save_vector(run, saved_as, direction) if saved_as else None
-    return Arithmetic([path], saved_as, vectors_file)
+    return Arithmetic([path], saved_as, vectors_file, grid_images)
+
+
+def _image_values(images: str | Path | Sequence[str | Path]) -> list[str]:
+    return [str(images)] if isinstance(images, (str, Path)) else [str(v) for v in images]
+
+
+def _own_images(run: Run, images: str | Path | Sequence[str | Path] | torch.Tensor
+                ) -> tuple[torch.Tensor, list[str] | None]:
+    """The user's inputs ``(N, *shape)`` and their names: a tensor as it is (checked, no names),
+    files and folders read."""
+    if isinstance(images, torch.Tensor):
+        inputs.require_unconditional_files(run, "images")
+        shape = tuple(run.data_info.shape)
+        x = images[None] if tuple(images.shape) == shape else images
+        if tuple(x.shape[1:]) != shape or len(x) == 0:
+            raise VaekitError(f"images: expected a tensor of shape (N, {', '.join(map(str, shape))}), "
+                              f"got {tuple(images.shape)}")
+        return x.float(), None
+    return inputs.load_images(run, _image_values(images), "--input")
 
 
 @dataclass

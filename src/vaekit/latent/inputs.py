@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -105,6 +106,33 @@ def load_image_folder(run: Run, value: str, flag: str) -> torch.Tensor:
     if not Path(value).expanduser().is_dir():
         raise VaekitError(f"{flag}: '{value}' is not a folder of images")
     return load_for_model(Path(value).expanduser(), run.data_info).train
+
+
+def load_images(run: Run, values: Sequence[str | Path], flag: str) -> tuple[torch.Tensor, list[str]]:
+    """Image files and folders (every image in a folder, in sorted order) as ``(N, *shape)``,
+    resized and converted like the run's data, with one name per image (the file as given,
+    or ``folder/name``). A missing path or a non-image is a one-line error naming it; a
+    conditional run refuses files (they carry no label)."""
+    if not values:
+        raise VaekitError(f"{flag}: expected at least one image file or folder")
+    require_unconditional_files(run, flag)
+    batches, names = [], []
+    for value in map(str, values):
+        path = Path(value).expanduser()
+        if path.is_dir():
+            try:
+                bundle = load_for_model(path, run.data_info)
+            except VaekitError as e:
+                raise VaekitError(f"{flag} {value}: {e}") from None
+            batches.append(bundle.train)
+            files = bundle.extras.get("train_files") or [str(i) for i in range(len(bundle.train))]
+            names += [f"{value.rstrip('/')}/{f}" for f in files]
+        elif path.is_file():
+            batches.append(load_image_file(run, value, flag))
+            names.append(value)
+        else:
+            raise VaekitError(f"{flag}: '{value}' does not exist (expected an image file or a folder of images)")
+    return torch.cat(batches), names
 
 
 def parse_class(value: str, bundle: Dataset, labels: torch.Tensor, flag: str) -> int:
