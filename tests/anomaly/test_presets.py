@@ -40,24 +40,6 @@ def test_the_presets_hold_the_old_auto_values():
     assert {name: getattr(IMAGES, name) for name in FIELDS} == OLD_AUTO["images"]
 
 
-@pytest.mark.parametrize("kind", ["tables", "images"])
-def test_the_default_detector_scores_bit_identically_to_the_old_auto_settings_written_out(kind, digits_tensor):
-    """The default (preset auto) against a whole ``Preset`` of the old values: the same scores, bit for bit
-    (fewer epochs, the same for both, to keep it quick)."""
-    rng = np.random.default_rng(0)
-    if kind == "tables":
-        z = rng.normal(size=(150, 2))
-        x = (np.hstack([z, z @ rng.normal(size=(2, 2))]) + 0.1 * rng.normal(size=(150, 4))).astype(np.float32)
-        new = np.vstack([x[:20], 3 * rng.normal(size=(10, 4))]).astype(np.float32)
-    else:
-        x, new = digits_tensor[:60].numpy(), digits_tensor[60:90].numpy()
-    default = VAEAnomalyDetector(epochs=3, threads=1)
-    explicit = VAEAnomalyDetector(epochs=3, threads=1, model=Preset(**OLD_AUTO[kind]))
-    assert default.fit(x).settings_ == explicit.fit(x).settings_
-    np.testing.assert_array_equal(default.decision_function(new), explicit.decision_function(new))
-    np.testing.assert_array_equal(default.decision_scores_, explicit.decision_scores_)
-
-
 def test_the_override_names_fields_and_user_options_win_over_it(rows):
     det = tiny(trim=0.1, score="recon").set_params(latent_dim=3, epochs=1).fit(rows[0][:80])
     assert (det.settings_.trim, det.settings_.latent_dim, det.settings_.epochs, det.score_) == (0.1, 3, 1, "recon")

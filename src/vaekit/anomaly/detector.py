@@ -197,8 +197,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def _check_collapse(self, xm: torch.Tensor) -> None:
         """``collapsed_``: whether every scoring fit left its latent unused (the posterior at the prior on
         every dimension) or the training scores barely vary; either is said once, with the remedy."""
-        device = resolve_device(self.device)
-        unused = all(unused_latent(fit.model, xm, device=device) for fit in self.fits_)
+        unused = all(unused_latent(fit.model, xm) for fit in self.fits_)
         scores = self.decision_scores_
         flat = bool(np.ptp(scores) <= 1e-6 * max(1.0, float(np.abs(scores).max())))
         self.collapsed_ = unused or flat
@@ -231,9 +230,10 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         is_training = np.zeros(len(xm), dtype=bool)
         is_training[rows] = True
         fit = Fit(model, codes[rows], {})
-        parts = self._parts(fit, xm, codes=codes, is_training=is_training)
+        s = self.settings_
+        parts = self._parts(fit, xm, s, codes=codes, is_training=is_training)
         fit.score_stats = stats_of(parts, rows)
-        return fit, fit.combine(parts, self.score_)
+        return fit, fit.combine(parts, s.score)
 
     def _set_threshold(self) -> None:
         if self.threshold is not None:
@@ -303,15 +303,18 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     score_stats_ = property(lambda self: self.fits_[-1].score_stats,
                             doc="The last fit's training mean and std of each score part.")
 
-    def _parts(self, fit: Fit, xm: torch.Tensor, **known: Any) -> dict[str, np.ndarray]:
-        """Each part of the score in use, of ``xm`` under ``fit`` (``known``: codes / is_training)."""
-        return fit.parts(xm, score_parts(self.score_), k=self.settings_.k, n_neighbors=self.settings_.n_neighbors,
+    def _parts(self, fit: Fit, xm: torch.Tensor, s: presets.Preset, **known: Any) -> dict[str, np.ndarray]:
+        """Each part of the score of the settings ``s`` (``settings_``, resolved once per call by the caller:
+        each read of ``settings_`` re-resolves the preset), of ``xm`` under ``fit`` (``known``: codes /
+        is_training)."""
+        return fit.parts(xm, score_parts(s.score), k=s.k, n_neighbors=s.n_neighbors,
                          seed=int(self.random_state or 0), device=resolve_device(self.device), **known)
 
     def _scores(self, xm: torch.Tensor) -> np.ndarray:
         """The mean over ``fits_`` of each fit's score of ``xm``."""
+        s = self.settings_
         with threads_used(self.threads):
-            return np.mean([fit.combine(self._parts(fit, xm), self.score_) for fit in self.fits_], axis=0)
+            return np.mean([fit.combine(self._parts(fit, xm, s), s.score) for fit in self.fits_], axis=0)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly scores, higher = more anomalous (PyOD's convention); compare with ``threshold_``."""

@@ -17,8 +17,9 @@ import torch
 
 from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.scores import anomaly_scores, combine, knn_distances, latent_codes, training_stats
+from vaekit.latent.encoding import mean_kl_per_dim
 from vaekit.models.base import Model
-from vaekit.training.diagnosis import COLLAPSED_KL
+from vaekit.training.diagnosis import active_dims
 
 #: Which fits ``ensemble`` averages: every trimmed refit (or the one fit when nothing was
 #: refitted), only the last fit, or the first fit (on all training data) too.
@@ -69,18 +70,11 @@ def chosen_fits(n_fits: int, ensemble: str) -> list[int]:
     return list(range(0 if ensemble == "all" else 1, n_fits))
 
 
-def unused_latent(model: Model, xm: torch.Tensor, *, device: torch.device | str = "cpu") -> bool:
-    """Whether ``model``'s posterior of the rows ``xm`` stays at the prior: a mean KL below
-    ``COLLAPSED_KL`` nats on every latent dimension (False for a posterior without a variance)."""
-    total, n = None, 0
-    with torch.no_grad():
-        for xb in xm.split(4096):
-            q = model.encode(xb.to(device))
-            if not hasattr(q, "logvar"):
-                return False
-            kl = (0.5 * (q.mean ** 2 + q.logvar.exp() - q.logvar - 1)).flatten(1).sum(0).double().cpu()
-            total, n = (kl if total is None else total + kl), n + len(xb)
-    return total is not None and bool((total / max(n, 1) < COLLAPSED_KL).all())
+def unused_latent(model: Model, xm: torch.Tensor, *, batch_size: int = 4096) -> bool:
+    """Whether ``model``'s posterior of the rows ``xm`` stays at the prior: no dimension of its mean KL
+    (``mean_kl_per_dim``, on the model's device) is active (``active_dims``: ``COLLAPSED_KL`` nats or more).
+    For an hvae that is the KL of its mean-path posterior (``encode``, all groups) against N(0, I)."""
+    return len(xm) > 0 and active_dims(mean_kl_per_dim(model, xm, batch_size=batch_size)) == 0
 
 
 def stats_of(parts: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, tuple[float, float]]:
