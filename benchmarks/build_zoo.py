@@ -22,9 +22,10 @@ import torch
 
 import vaekit
 from vaekit import hub
+from vaekit.atomic import building, staging_directory
 from vaekit.compression import compress, decompress
 from vaekit.serialization import read_json, write_json
-from vaekit.sharing import ZOO, ZOO_REGISTRY, file_sha256
+from vaekit.sharing import ZOO, ZOO_REGISTRY, file_sha256, zoo_registry
 
 #: name -> (what it is, data, model options, training settings)
 ZOO_MODELS = {
@@ -43,12 +44,14 @@ ZOO_MODELS = {
 
 def build(name: str) -> dict:
     _, data, model, train = ZOO_MODELS[name]
+    target = ZOO / name
     with tempfile.TemporaryDirectory() as tmp:
         run = vaekit.train(data, model, train, Path(tmp) / name, progress=False)
-        target = ZOO / name
-        if target.exists():
-            shutil.rmtree(target)
-        hub.save_pretrained(run, target, command=f"python benchmarks/build_zoo.py {name}")
+        # save_pretrained never writes inside the zoo: share outside it, then copy the complete
+        # folder into a staging directory beside the old model and swap it in (atomic.building)
+        shared = hub.save_pretrained(run, Path(tmp) / "shared", command=f"python benchmarks/build_zoo.py {name}")
+        with building(staging_directory(target), target) as staged:
+            shutil.copytree(shared, staged, dirs_exist_ok=True)
     return entry(name, target)
 
 
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     for name in args.names:
         recorded = entry(name, ZOO / name) if args.registry_only else build(name)
-        registry = read_json(ZOO_REGISTRY) if ZOO_REGISTRY.is_file() else {}
+        registry = zoo_registry()
         registry[name] = recorded
         write_json(ZOO_REGISTRY, dict(sorted(registry.items())))
         print(f"{name}: test -ELBO {recorded['test']['elbo']:.2f} nats, {recorded['bytes'] / 1e6:.2f} MB"

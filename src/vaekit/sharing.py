@@ -42,6 +42,7 @@ def save_pretrained(model: torch.nn.Module, path: str | Path, *, config: dict[st
     run's whole config.json (data and training sections), ``summary``: its summary.json,
     ``files``: pictures to copy, ``command``: what made it (else generated from ``config``)."""
     path = Path(path)
+    _check_shared_folder(path)
     path.mkdir(parents=True, exist_ok=True)
     if config is not None:
         write_json(path / CONFIG_FILE, config)
@@ -58,6 +59,28 @@ def save_pretrained(model: torch.nn.Module, path: str | Path, *, config: dict[st
                       parameters=n_params)
     atomic_write_text(path / CARD_FILE, card)
     return path
+
+
+#: How every card ``model_card`` writes begins: a README.md without it is not vaekit's.
+CARD_FRONT_MATTER = "---\nlibrary_name: vaekit"
+
+
+def _check_shared_folder(path: Path) -> None:
+    """Refuse, before writing anything, a folder inside the installed zoo or one whose
+    README.md or config.json vaekit did not write (saving over a vaekit folder is fine)."""
+    if is_pretrained(path):
+        raise VaekitError(f"{path}: inside vaekit's pretrained models (read-only); save somewhere else")
+    card, config = path / CARD_FILE, path / CONFIG_FILE
+    if card.is_file() and not card.read_bytes().startswith(CARD_FRONT_MATTER.encode()):
+        raise VaekitError(f"{card}: exists and is not a vaekit model card (save into a new or empty folder)")
+    if config.is_file():
+        try:
+            ours = isinstance(read_json(config).get("model"), dict)
+        except (VaekitError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            raise VaekitError(f"{config}: exists and is not a vaekit config (no model section; "
+                              "save into a new or empty folder)")
 
 
 def train_command(config: dict[str, Any]) -> str:

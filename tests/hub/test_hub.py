@@ -155,3 +155,21 @@ def test_a_bare_model_pushes_too_and_hub_errors_are_one_line(fake_hub):
         vaekit.from_pretrained("someone/missing")
     with pytest.raises(VaekitError, match="not a model folder"):
         vaekit.from_pretrained("no/such/folder")
+
+
+def test_save_pretrained_refuses_the_zoo_and_files_it_did_not_write(tmp_path):
+    from vaekit.sharing import ZOO
+
+    model = build({"model": "vae", "input_shape": (1, 8, 8), **TINY["vae"]})
+    with pytest.raises(VaekitError, match="pretrained models"):
+        model.save_pretrained(ZOO / "not-a-model")
+    assert not (ZOO / "not-a-model").exists()
+    for name, text in (("README.md", "# my project\n"), ("config.json", '{"lr": 0.1}\n')):
+        folder = tmp_path / name.replace(".", "-")
+        folder.mkdir()
+        (folder / name).write_text(text)
+        with pytest.raises(VaekitError, match=f"{name}: exists and is not a vaekit"):
+            model.save_pretrained(folder)
+        assert (folder / name).read_bytes() == text.encode() and {p.name for p in folder.iterdir()} == {name}
+    again = model.save_pretrained(tmp_path / "shared")  # saving over a vaekit folder stays allowed
+    assert model.save_pretrained(again) == again

@@ -189,7 +189,7 @@ class _Coding:
     for a conditional model, the uniform model its labels are coded with)."""
 
     def __init__(self, model: Model, latent_bits: int = LATENT_BITS) -> None:
-        _entropy_models()  # a missing constriction is one line, before any work
+        uniform = _entropy_models()[2]  # a missing constriction is one line, before any work
         config = model.config
         parameter = next(model.parameters())
         self.device, self.dtype = parameter.device, parameter.dtype
@@ -209,7 +209,6 @@ class _Coding:
         self.shape = tuple(int(s) for s in config.input_shape)
         self.conditional = model.conditional
         buckets = 1 << latent_bits
-        uniform = _entropy_models()[2]
         self.prior = uniform(buckets)
         self.labels = uniform(config.num_classes) if self.conditional else None
         levels = torch.arange(buckets + 1, dtype=torch.float64) / buckets

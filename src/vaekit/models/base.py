@@ -19,8 +19,11 @@ whenever ``config.conditional`` is true, so a new conditional family needs no ch
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -258,8 +261,10 @@ class Model(nn.Module):
         for name, value in (("k", k), ("chunk", chunk)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise VaekitError(f"log_likelihood: {name} must be an integer of at least 1, got {value!r}")
-        return log_mean_exp([self.infer(x, cond, n=min(chunk, k - start), generator=generator).log_weights
-                             for start in range(0, k, chunk)])
+        self.check_input(x)  # once: the chunks' ``infer`` calls skip it (``_input_checked``)
+        with _input_checked(self):
+            return log_mean_exp([self.infer(x, cond, n=min(chunk, k - start), generator=generator).log_weights
+                                 for start in range(0, k, chunk)])
 
     def values_per_example(self, x: torch.Tensor) -> torch.Tensor:
         """How many values the likelihood scores in each example of ``x``, ``(B,)`` float64:
@@ -291,11 +296,39 @@ class Model(nn.Module):
 __all__ = ["CONDITIONS", "ConditionalConfig", "Inference", "Loss", "Model", "ModelConfig"]
 
 
+#: The models (by id) inside a checked call on this thread: a nested ``encode`` / ``infer``
+#: (a codec's ``infer`` calls ``encode``; ``log_likelihood`` calls ``infer`` per chunk) reads
+#: the ``x`` its outermost call already checked, so only that one checks.
+_CHECKING = threading.local()
+
+
+def _inside_check(model: Model) -> bool:
+    return id(model) in getattr(_CHECKING, "models", ())
+
+
+@contextlib.contextmanager
+def _input_checked(model: Model) -> Iterator[None]:
+    """Run the body as inside a checked call of ``model`` (nested checks skipped)."""
+    models = _CHECKING.__dict__.setdefault("models", set())
+    if id(model) in models:
+        yield
+        return
+    models.add(id(model))
+    try:
+        yield
+    finally:
+        models.discard(id(model))
+
+
 def _checking_input(method: Any) -> Any:
     @functools.wraps(method)
     def checked(self: Model, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export() \
+                or _inside_check(self):
+            return method(self, x, *args, **kwargs)  # traced: no checks; nested: checked already
         self.check_input(x)
-        return method(self, x, *args, **kwargs)
+        with _input_checked(self):
+            return method(self, x, *args, **kwargs)
 
     checked.checks_input = True  # type: ignore[attr-defined]
     return checked
