@@ -137,15 +137,17 @@ def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True
             raise VaekitError(f"--epochs {epochs}: the run in {path} has already done {done} epochs (a resumed "
                               f"run only continues: give a total of at least {done})")
         config["train"]["epochs"] = epochs
-    asked_threads = (settings or {}).get("train", {}).get("threads")
-    train_config = TrainConfig.from_dict({**config["train"], **({"threads": asked_threads} if asked_threads else {})})
+    asked = (settings or {}).get("train", {})
+    # where and how it runs and who watches: what check_same_settings lets differ applies to this session
+    session = {name: asked[name] for name in ("device", "threads", "loggers") if asked.get(name) is not None}
+    train_config = TrainConfig.from_dict({**config["train"], **session})
     check_loggers(train_config.loggers)
     distributed.init_from_env(resolve_device(train_config.device))
     bundle = vdata.load(DataConfig.from_dict(config["data"]["config"]))
     if epochs is not None and distributed.is_main():
         write_json(path / CONFIG_FILE, config)
     _fit(net, train_config, path, bundle, resume=True, progress=progress)
-    return _finish(path, bundle)
+    return _finish(path, bundle, loggers=train_config.loggers)
 
 
 def check_same_settings(path: Path, section: str, recorded: dict[str, Any], asked: dict[str, Any]) -> None:
@@ -225,15 +227,16 @@ def _model_config(d: dict[str, Any]) -> ModelConfig:
     return MODELS[name][1].from_dict(d)
 
 
-def _finish(out: Path, bundle: Dataset) -> Run:
-    """The finished run in its final place: its pictures, sampler and report, and the run opened."""
+def _finish(out: Path, bundle: Dataset, *, loggers: str | None = None) -> Run:
+    """The finished run in its final place: its pictures, sampler and report, and the run opened
+    (the pictures go to ``loggers``, a resumed session's trackers, else the run's own)."""
     if distributed.is_main():
-        _write_run_extras(open_run(out), bundle)
+        _write_run_extras(open_run(out), bundle, loggers=loggers)
     distributed.barrier()
     return open_run(out)
 
 
-def _write_run_extras(run: Run, bundle: Dataset) -> None:
+def _write_run_extras(run: Run, bundle: Dataset, *, loggers: str | None = None) -> None:
     """Pictures, the GMM sampler and report.html: what a person opens after training.
 
     They are derived from the finished run, so a failure here is reported as a warning
@@ -242,7 +245,8 @@ def _write_run_extras(run: Run, bundle: Dataset) -> None:
     steps = [lambda: write_run_pictures(run, bundle), lambda: write_report(run, data=bundle)]
     if not run.model.learned_prior:  # a fitted prior of its own samples better than a GMM over codes
         steps.insert(1, lambda: fit_gmm_sampler(run, data=bundle))
-    steps.append(lambda: log_pictures(run.train_config.loggers, run.path, step=run.summary.get("epochs", 0)))
+    loggers = run.train_config.loggers if loggers is None else loggers
+    steps.append(lambda: log_pictures(loggers, run.path, step=run.summary.get("epochs", 0)))
     for step in steps:
         try:
             step()

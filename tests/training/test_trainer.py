@@ -146,10 +146,11 @@ def test_an_existing_run_directory_is_refused_and_left_untouched(tmp_path):
 def test_bad_data_is_rejected_before_the_run_directory_is_touched(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "config.json").write_text("{}")
+    recorded = json.dumps({"vaekit_version": "0.1.0", "model": {"model": "vae", **SMALL_MODEL}})  # a run's own
+    (out / "config.json").write_text(recorded)
     with pytest.raises(VaekitError, match="unknown dataset"):
         vaekit.train({"source": "no-such-set"}, SMALL_MODEL, {"epochs": 1}, out, overwrite=True, progress=False)
-    assert (out / "config.json").read_text() == "{}"
+    assert (out / "config.json").read_text() == recorded
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

@@ -71,7 +71,6 @@ def diagnose(metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None
     (its ``model`` and ``train`` sections decide which remedies apply). Empty when healthy."""
     model = dict((config or {}).get("model") or {})
     train = dict((config or {}).get("train") or {})
-    findings = []
     collapse = _collapse(metrics, model, train)
     collapsed = collapse is not None and collapse.kind == "posterior-collapse"
     findings = [collapse] if collapse is not None else []
@@ -174,7 +173,7 @@ def _collapse(metrics: Mapping[str, Any], model: dict[str, Any], train: dict[str
     if latent_dim == 0 or _has_learned_prior(model):
         return None  # discrete codes under a fitted prior: no Gaussian KL to collapse
     kl, active = float(metrics["kl"]), int(metrics["active_units"])
-    dead = sum(1 for v in kl_per_dim if v < COLLAPSED_KL)
+    dead = len(kl_per_dim) - active_dims(kl_per_dim)
     numbers = (f"{active} of {latent_dim} latent dimensions active (Var_x E[z|x] > 0.01), {dead} with KL "
                f"< {COLLAPSED_KL} nats, KL {kl:.3g} nats in all")
     if "mutual_info" in metrics:

@@ -104,6 +104,7 @@ class Trainer:
         self.threads = torch.get_num_threads()
         #: The experiment trackers of ``config.loggers`` (opened by ``fit`` on the run directory).
         self.tracker = Tracker({})
+        self._tracker_opened = False
 
     def _objective_terms(self) -> dict[str, ObjectiveTerm]:
         """The extra terms of this run's objective, by their checkpoint key."""
@@ -209,10 +210,6 @@ class Trainer:
                 term.to(self.device)
             if resume:
                 self._restore(self._optimizer, self._generator)
-            if self.run_dir is not None and distributed.is_main():
-                config = read_json(self.run_dir / CONFIG_FILE) if (self.run_dir / CONFIG_FILE).is_file() else {
-                    "model": self.model.config.to_dict(), "train": cfg.to_dict()}
-                self.tracker = open_tracker(cfg.loggers, self.run_dir, resume=resume, config=config)
         optimizer, generator = self._optimizer, self._generator
         train = data.train.to(self.device)
         val = data.val.to(self.device) if data.val is not None and len(data.val) else None
@@ -224,6 +221,13 @@ class Trainer:
         val_labels = self._labels(data.val_labels, len(val), "validation") if val is not None else None
         if val_labels is not None:
             val_labels = val_labels.to(self.device)  # once, not per validation batch
+        if not self._tracker_opened and self.run_dir is not None and distributed.is_main():
+            # opened once every check that can refuse the start has passed: a refused start leaves
+            # no tracker run open (an MLflow run RUNNING)
+            config = read_json(self.run_dir / CONFIG_FILE) if (self.run_dir / CONFIG_FILE).is_file() else {
+                "model": self.model.config.to_dict(), "train": cfg.to_dict()}
+            self.tracker = open_tracker(cfg.loggers, self.run_dir, resume=resume, config=config)
+            self._tracker_opened = True
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         bar = TrainingProgress(cfg.epochs, steps_per_epoch, enabled=self.progress)
         try:

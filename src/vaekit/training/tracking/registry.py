@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 
 from vaekit.errors import VaekitError
 from vaekit.extras import require
-from vaekit.serialization import CONFIG_FILE, read_json
 from vaekit.training.tracking import mlflow, tensorboard
 from vaekit.training.tracking.base import Logger, Tracker
 
@@ -55,9 +54,9 @@ def check_loggers(spec: str | None) -> None:
 def open_tracker(spec: str | None, run_dir: str | Path, *, resume: bool = False,
                  config: dict[str, Any] | None = None) -> Tracker:
     """The loggers of ``spec`` opened on ``run_dir``; a new run also gets its settings
-    (``config``, else the run's config.json) as hyper-parameters."""
+    (``config``) as hyper-parameters. The spec's extras are checked first by the caller
+    (``check_loggers``, before the run directory is touched)."""
     run_dir = Path(run_dir)
-    check_loggers(spec)
     loggers = {}
     for name in parse_loggers(spec):
         try:
@@ -66,8 +65,6 @@ def open_tracker(spec: str | None, run_dir: str | Path, *, resume: bool = False,
             raise VaekitError(f"--log {name}: cannot open the tracker ({type(e).__name__}: {e})") from None
     tracker = Tracker(loggers)
     if tracker and not resume:
-        if config is None and (run_dir / CONFIG_FILE).is_file():
-            config = read_json(run_dir / CONFIG_FILE)
         tracker.log_params(config or {})
     return tracker
 
