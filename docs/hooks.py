@@ -95,42 +95,35 @@ def cli_reference() -> str:
     return "\n".join(lines)
 
 
-def _field_default(field: dataclasses.Field) -> str:
-    if field.default is not dataclasses.MISSING:
-        value = field.default
-    elif field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        value = field.default_factory()  # type: ignore[misc]
-    else:
+def _field_default(cls: type, field: dataclasses.Field) -> str:
+    if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:  # type: ignore[misc]
         return "(required)"
+    from vaekit.cli.train import _field_default as default
+
+    value = default(cls, field.name)
     if isinstance(value, (list, tuple)):
         value = list(value)
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _flag_help() -> dict[str, str]:
-    """``vaekit train``'s option help by field name: ``--latent-dim`` documents ``latent_dim``."""
+def _flag_help() -> dict[tuple[str, str], str]:
+    """``vaekit train``'s option help by the (section, field) each option sets
+    (``vaekit.cli.train.FIELDS``): ``--log`` documents ``train.loggers``."""
     import typer
 
     from vaekit.cli import app
+    from vaekit.cli.train import FIELDS
 
     train = typer.main.get_command(app).commands["train"]
-    helps = {}
-    for p in train.params:
-        for opt in p.opts:
-            if opt.startswith("--"):
-                helps[opt[2:].replace("-", "_")] = getattr(p, "help", "") or ""
-    return helps
+    return {FIELDS[p.name]: getattr(p, "help", "") or "" for p in train.params if p.name in FIELDS}
 
 
-#: Fields that no ``vaekit train`` flag sets (or that mean something else in another section).
+#: Fields that no ``vaekit train`` flag sets (or whose flag, like DATA, has no help text).
 _FIELD_HELP = {
     "data": {"source": "Dataset name or path (the positional DATA of vaekit train).",
              "split_seed": "Seed of the train / validation / test split of user data.",
-             "test_fraction": "Share of user data held out as the test split.",
-             "channels": "Image folders: 1 (gray) or 3 (rgb); None: from the files (--color)."},
-    "model": {"channels": "Conv channels per stage (--conv-channels).",
-              "groups": "hvae: latent dims per group, top first (--latent-groups).",
-              "activation": "Hidden activation (elu by default; relu, ...).",
+             "test_fraction": "Share of user data held out as the test split."},
+    "model": {"activation": "Hidden activation (elu by default; relu, ...).",
               "weight_decay": "Adam weight decay."},
     "train": {"weight_decay": "Adam weight decay.",
               "eval_batch_size": "Batch size of validation and evaluation."},
@@ -153,8 +146,8 @@ def settings_reference() -> str:
         for field in dataclasses.fields(cls):
             if field.name == "input_shape":
                 continue  # always taken from the data
-            out.append(f"| `{field.name}` | `{_cell(field.type)}` | `{_cell(_field_default(field))}` | "
-                       f"{_cell(_FIELD_HELP[section].get(field.name) or helps.get(field.name, ''))} |")
+            out.append(f"| `{field.name}` | `{_cell(field.type)}` | `{_cell(_field_default(cls, field))}` | "
+                       f"{_cell(_FIELD_HELP[section].get(field.name) or helps.get((section, field.name), ''))} |")
         out.append("")
     return "\n".join(out)
 
@@ -164,7 +157,8 @@ def readme() -> str:
     text = (SRC.parent / "README.md").read_text(encoding="utf-8")
     text = text.replace("(docs/images/", "(images/").replace("(docs/", "(")
     text = text.replace("[changelog](CHANGELOG.md)", "[changelog](changelog.md)")
-    return text.replace("under the [MIT license](LICENSE)", "under the MIT license (the `LICENSE` file of the repository)")
+    return text.replace("under the [MIT license](LICENSE)",
+                        "under the MIT license (the `LICENSE` file of the repository)")
 
 
 _RENDERERS = {"<!-- vaekit:cli -->": cli_reference, "<!-- vaekit:settings -->": settings_reference,

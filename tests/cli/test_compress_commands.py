@@ -100,3 +100,13 @@ def test_lossless_round_trip_is_exact(tmp_path):
     assert main(["decompress", str(tmp_path / "vae"), str(tmp_path / "vkc"), "-o", str(tmp_path / "out")]) == 0
     for i in range(3):
         assert torch.equal(_pixels(tmp_path / "out" / f"b{i}.png"), x[i, 0])
+
+
+def test_inputs_with_the_same_stem_are_refused(codec_run, pngs, tmp_path, capsys):
+    Image.open(pngs / "d0.png").convert("L").save(pngs / "d0.jpg")
+    capsys.readouterr()
+    assert main(["compress", str(codec_run), str(pngs), "-o", str(tmp_path / "vkc")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "d0.png" in err and "d0.jpg" in err
+    assert not (tmp_path / "vkc").exists()

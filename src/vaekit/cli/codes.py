@@ -37,8 +37,7 @@ def encode(
     threads: options.Threads = "auto",
 ) -> None:
     """Write the latent code (encoder mean) of every example: features for a classifier or a search index."""
-    options.use_threads(threads)
-    options.new_files(out, overwrite, *(sidecars(out) if check_suffix(out, "-o") == ".npy" else []))
+    options.writing(threads, out, overwrite, *(sidecars(out) if check_suffix(out, "-o") == ".npy" else []))
     run = runs.open_run(run_dir)
     codes = encode_data(run, data, split=split, logvar=logvar, sample=sample, seed=seed)
     for path in write_codes(codes, out):

@@ -96,8 +96,7 @@ def interpolate(
     threads: options.Threads = "auto",
 ) -> None:
     """Decode the path between two examples' codes (or two classes' mean codes): a strip and a GIF."""
-    options.use_threads(threads)
-    options.new_files(out, overwrite, *([out.with_suffix(".gif")] if out is not None else []))
+    options.writing(threads, out, overwrite, *([out.with_suffix(".gif")] if out is not None else []))
     for path in write_interpolation(runs.open_run(run_dir), start=start, end=end, from_class=from_class,
                                     to_class=to_class, split=split, steps=steps, method=method, output=out):
         out_console.print(f"wrote {path}")
@@ -200,9 +199,8 @@ def latent_map(
     threads: options.Threads = "auto",
 ) -> None:
     """Scatter the codes of a split in 2-D, coloured by class (tables too)."""
-    options.use_threads(threads)
     run = runs.open_run(run_dir)
     manifold = out is not None and run.model.config.latent_dim == 2 and is_image_run(run.data_info.shape)
-    options.new_files(out, overwrite, *([out.with_name(MANIFOLD_FILE)] if manifold else []))
+    options.writing(threads, out, overwrite, *([out.with_name(MANIFOLD_FILE)] if manifold else []))
     for path in write_latent_map(run, split=split, method=method, n=n, seed=seed, output=out):
         out_console.print(f"wrote {path}")

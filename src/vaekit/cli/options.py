@@ -3,7 +3,7 @@ flag values, and the two consoles.
 
 Each shared option is declared here once: ``--out/-o`` (every command that writes a file or
 a directory), ``--device`` (default ``auto``) and ``--threads`` (every command that runs a
-model), ``--seed``. ``tests/test_cli_options.py`` checks that every command uses them.
+model), ``--seed``. ``tests/cli/test_options.py`` checks that every command uses them.
 """
 
 from __future__ import annotations

@@ -76,8 +76,7 @@ def export(
 ) -> None:
     """Export a run's encoder and decoder: two ONNX graphs (x -> mean, logvar; z -> x_mean) or one TorchScript
     file with encode and decode methods."""
-    options.use_threads(threads)
-    options.new_files(out, overwrite, *(onnx_paths(out) if fmt == "onnx" else []))
+    options.writing(threads, out, overwrite, *(onnx_paths(out) if fmt == "onnx" else []))
     for path in export_run(run_dir, out, fmt):
         console.print(f"wrote {path}")
 

@@ -23,6 +23,7 @@ from vaekit.compression.images import (
     read_image,
     write_files,
 )
+from vaekit.errors import VaekitError
 
 
 @dataclass
@@ -38,14 +39,23 @@ class Done:
         return 8 * self.bytes_out / max(self.pixels, 1)
 
 
+def _refuse_duplicates(files: list[Path], targets: list[Path]) -> None:
+    """Two inputs of a folder with the same stem (``a.png``, ``a.jpg``) would write one output."""
+    first: dict[Path, Path] = {}
+    for f, target in zip(files, targets, strict=True):
+        if target in first:
+            raise VaekitError(f"{first[target]} and {f} would both be written to {target}: rename one of them")
+        first[target] = f
+
+
 def _outputs(source: Path, files: list[Path], output: Path | None, suffix: str) -> list[Path]:
     if source.is_dir():
         folder = output if output is not None else source.with_name(source.name + "-" + suffix.lstrip("."))
         if folder.exists() and not folder.is_dir():
-            from vaekit.errors import VaekitError
-
             raise VaekitError(f"{folder}: exists and is not a folder (a folder input writes a folder)")
-        return [folder / (f.stem + suffix) for f in files]
+        targets = [folder / (f.stem + suffix) for f in files]
+        _refuse_duplicates(files, targets)
+        return targets
     return [output if output is not None else source.with_suffix(suffix)]
 
 

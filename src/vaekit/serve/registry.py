@@ -216,7 +216,11 @@ class RunRegistry:
         return list(self.directories())
 
     def get(self, name: str) -> ServedRun:
-        """The served run called ``name``; 404 unless it is one of ``names()``."""
+        """The served run called ``name``; 404 unless it is one of ``names()``. A run already
+        opened is served from the cache; the folders are rescanned only for a name not yet opened."""
+        with self._lock:
+            if name in self._runs:
+                return self._runs[name]
         directories = self.directories()
         if name not in directories:
             raise ApiError(404, f"unknown run '{name}' (known: {', '.join(directories) or 'none'})")
