@@ -122,7 +122,8 @@ def _flag_help() -> dict[tuple[str, str], str]:
 _FIELD_HELP = {
     "data": {"source": "Dataset name or path (the positional DATA of vaekit train).",
              "split_seed": "Seed of the train / validation / test split of user data.",
-             "test_fraction": "Share of user data held out as the test split."},
+             "test_fraction": "Share of user data held out as the test split.",
+             "channels": "Image channels: 1 (grey), 3 (RGB) or null (as the files are); the flag is --color."},
     "model": {"activation": "Hidden activation (elu by default; relu, ...).",
               "weight_decay": "Adam weight decay."},
     "train": {"weight_decay": "Adam weight decay.",
