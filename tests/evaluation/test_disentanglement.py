@@ -114,7 +114,7 @@ SHAPES_RUN = {"arch": "conv", "channels": [8, 16, 16, 16], "hidden": [32], "late
 def quick_run(data: dict, model: dict, out) -> None:
     """A one-epoch run without the pictures, GMM and report (their t-SNE map alone takes ~10 s)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "_write_run_extras", lambda run, bundle: None)
+        patch.setattr(pipeline, "_write_run_extras", lambda run, bundle, **options: None)
         pipeline.train(data, model, {"epochs": 1, "batch_size": 32}, out, progress=False)
 
 
