@@ -5,16 +5,20 @@ A setting is ``auto`` (the default everywhere) or a count N. ``--threads N`` on 
 give it; ``auto`` first reads the ``VAEKIT_THREADS`` environment variable (a count, or
 ``auto``), so an explicit setting beats the variable and the variable beats the rule.
 
-The rule of ``auto``: **one thread unless the work per step is large and cores are free.**
+The rule of ``auto``: **one thread unless the work per step is large and cores are free now.**
 With more compute threads than free cores, every parallel region waits for a descheduled
 thread: on a busy 2-core machine ``vaekit train digits --epochs 20`` took 31.7 s with torch's
 two threads and 1.9 s with one (issue 33), while a second thread on a quiet machine gains
 little on these small networks. So ``auto`` takes ``min(free cores, work / WORK_PER_THREAD)``
-threads, at least one: free cores are the cores this process may run on
-(``os.sched_getaffinity``) less the busier of the 1-minute load average and the runnable
-tasks counted right now (``/proc/loadavg``, a few readings); the work is an estimate of the
-floating-point operations of one training step (``step_work``). Where the work is unknown
-(commands that only run a trained model), ``auto`` is one thread.
+threads, at least one: the work is an estimate of the floating-point operations of one
+training step (``step_work``); the free cores are the cores this process may run on
+(``os.sched_getaffinity``) less the cores other work keeps busy *now*, measured by watching
+those cores for ``WINDOW`` seconds (``/proc/stat``: the share of the time they were not
+idle, less this process's own CPU time). A process that is sleeping, waiting for input or
+has just finished keeps no core busy and is not counted (the load average counted such
+processes for a minute after they stopped, so a quiet machine looked busy). Where the work
+is unknown (commands that only run a trained model), ``auto`` is one thread; where
+``/proc/stat`` cannot be read (not Linux), the 1-minute load average stands in.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ AUTO = "auto"
 #: pays: about 5 ms of single-thread fp32 work, against the parallel regions' overhead of a
 #: few microseconds each over the hundred-odd ops of a step.
 WORK_PER_THREAD = 2.5e8
-#: ``/proc/loadavg`` readings (``READ_EVERY`` seconds apart) for the runnable tasks right now.
-READINGS, READ_EVERY = 5, 0.01
+#: Seconds ``auto`` watches the cores (``/proc/stat``) to see how busy other work keeps them.
+WINDOW = 0.1
 
 
 def parse_threads(value: Any, name: str = "threads") -> str | int:
@@ -54,33 +58,62 @@ def parse_threads(value: Any, name: str = "threads") -> str | int:
     return count
 
 
-def cores() -> int:
-    """The cores this process may run on."""
+def affinity() -> set[int]:
+    """The CPUs this process may run on."""
     try:
-        return len(os.sched_getaffinity(0))
+        return set(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        return set(range(os.cpu_count() or 1))
 
 
-def busy_cores() -> float:
-    """Cores other work keeps busy: the larger of the 1-minute load average and the tasks
-    runnable now (``/proc/loadavg``'s 4th field, less this process's reading thread), so a
-    job that has just started counts as much as one running for minutes."""
+def cores() -> int:
+    """How many cores this process may run on."""
+    return len(affinity())
+
+
+def _cpu_seconds(cpus: set[int]) -> tuple[float, float] | None:
+    """(busy, all) seconds the CPUs ``cpus`` have counted since boot (``/proc/stat``: idle
+    and waiting for I/O are not busy); ``None`` where it cannot be read."""
+    busy = total = 0
     try:
-        average = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        average = 0.0
-    runnable = []
-    for i in range(READINGS):
+        with open("/proc/stat", encoding="ascii") as f:
+            for line in f:
+                name, *values = line.split()
+                if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus):
+                    continue
+                # user nice system idle iowait irq softirq steal (guest time is inside user)
+                ticks = [int(v) for v in values[:8]]
+                total += sum(ticks)
+                busy += sum(ticks) - ticks[3] - ticks[4]
+    except (OSError, ValueError, IndexError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    return (busy / hz, total / hz) if total else None
+
+
+def _own_cpu_seconds() -> float:
+    """CPU seconds of every thread of this process so far."""
+    return time.process_time()
+
+
+def busy_cores(cpus: set[int] | None = None, window: float = WINDOW) -> float:
+    """Cores of ``cpus`` (default: this process's) other work keeps busy now: their share of
+    ``window`` seconds spent not idle, less this process's own CPU time over it, times their
+    count. Sleeping and waiting processes count for nothing. Without ``/proc/stat`` the
+    1-minute load average stands in."""
+    cpus = affinity() if cpus is None else cpus
+    before, own_before = _cpu_seconds(cpus), _own_cpu_seconds()
+    if before is None:
         try:
-            with open("/proc/loadavg") as f:
-                runnable.append(int(f.read().split()[3].split("/")[0]) - 1)
-        except (OSError, IndexError, ValueError):
-            break
-        if i + 1 < READINGS:
-            time.sleep(READ_EVERY)
-    now = sorted(runnable)[len(runnable) // 2] if runnable else 0  # the median reading
-    return max(average, float(now))
+            return min(float(len(cpus)), os.getloadavg()[0])
+        except (AttributeError, OSError):
+            return 0.0
+    time.sleep(window)
+    after, own_after = _cpu_seconds(cpus), _own_cpu_seconds()
+    if after is None or after[1] <= before[1]:
+        return 0.0
+    busy = after[0] - before[0] - (own_after - own_before)
+    return min(1.0, max(0.0, busy / (after[1] - before[1]))) * len(cpus)
 
 
 def step_work(model: torch.nn.Module, batch_size: int) -> float:
@@ -98,8 +131,8 @@ def resolve_threads(setting: Any = AUTO, *, work: float | None = None) -> int:
         setting = parse_threads(os.environ.get(THREADS_VARIABLE, AUTO), THREADS_VARIABLE)
     if setting != AUTO:
         return setting
-    if work is None or work < 2 * WORK_PER_THREAD:
-        return 1  # no load reading needed: small work takes one thread anywhere
+    if work is None or work < 2 * WORK_PER_THREAD or cores() < 2:
+        return 1  # nothing to measure: small work, or one core, takes one thread anywhere
     free = cores() - busy_cores()
     return max(1, min(math.floor(free + 0.5), int(work // WORK_PER_THREAD)))
 

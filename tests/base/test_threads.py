@@ -55,10 +55,43 @@ def test_large_work_takes_the_free_cores(monkeypatch):
     assert resolve_threads("auto", work=3.5 * WORK_PER_THREAD) == 3  # each thread gets enough work
 
 
-@pytest.mark.skipif(threads.cores() < 2, reason="one core: auto takes one thread whether or not it is busy")
+def _readings(monkeypatch, cpu, own):
+    """Fake ``/proc/stat`` (busy, all seconds of the watched CPUs) and this process's CPU seconds,
+    one reading before the window and one after it; a load average that would say "busy"."""
+    monkeypatch.setattr(threads, "_cpu_seconds", lambda cpus: cpu.pop(0))
+    monkeypatch.setattr(threads, "_own_cpu_seconds", lambda: own.pop(0))
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (8.0, 8.0, 8.0))
+
+
+def test_busy_cores_are_the_share_of_the_window_other_work_kept_them_from_idling(monkeypatch):
+    """Two cores watched for 1 s (2 s of CPU time): what the load average says plays no part."""
+    _readings(monkeypatch, [(100.0, 1000.0), (100.0, 1002.0)], [5.0, 5.0])  # idle throughout
+    assert threads.busy_cores({0, 1}, window=0) == 0.0
+    _readings(monkeypatch, [(100.0, 1000.0), (101.5, 1002.0)], [5.0, 5.0])  # 1.5 of 2 core-seconds busy
+    assert threads.busy_cores({0, 1}, window=0) == pytest.approx(1.5)
+    _readings(monkeypatch, [(100.0, 1000.0), (101.5, 1002.0)], [5.0, 6.0])  # 1 s of it was this process
+    assert threads.busy_cores({0, 1}, window=0) == pytest.approx(0.5)
+
+
+def test_a_machine_whose_cores_were_idle_just_now_gets_the_threads_the_work_asks_for(monkeypatch):
+    """The issue-33 case: the load average still counts processes that have finished or are
+    waiting (a benchmark's idle contenders), yet the cores are free now."""
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    monkeypatch.setattr(threads, "affinity", lambda: {0, 1})
+    monkeypatch.setattr(threads.time, "sleep", lambda seconds: None)
+    _readings(monkeypatch, [(100.0, 1000.0), (100.02, 1000.2)], [5.0, 5.0])  # 10% of the window busy
+    assert resolve_threads("auto", work=LARGE) == 2
+
+
+def test_without_proc_stat_the_load_average_stands_in(monkeypatch):
+    monkeypatch.setattr(threads, "_cpu_seconds", lambda cpus: None)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.25, 0.0, 0.0))
+    assert threads.busy_cores({0, 1, 2, 3}, window=0) == 1.25
+
+
 def test_auto_picks_one_thread_when_other_processes_keep_the_cores_busy():
-    """The cores kept busy by CPU-bound processes this test starts and stops: auto must see them
-    (the runnable tasks right now, not only the 1-minute load average)."""
+    """One CPU-bound process per core of this process's affinity (they inherit it), started and
+    stopped by the test: the cores are measured busy now and auto takes one thread."""
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(threads.cores())]
     try:
         deadline = time.monotonic() + 10
