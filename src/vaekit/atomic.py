@@ -1,8 +1,9 @@
 """Atomic file writes: a crash never leaves a half-written model, checkpoint or download.
 
 Also the rules every writer shares: ``check_new_files`` (a file the user named is never
-replaced unless asked) and ``staging_directory`` / ``swap_in`` (a directory is replaced
-only by a complete new one, built beside it).
+replaced unless asked), ``unused_names`` (a default output never replaces any file) and
+``staging_directory`` / ``swap_in`` (a directory is replaced only by a complete new one,
+built beside it).
 
 Every writer goes to a temporary file in the destination folder and then renames it
 over the target (``os.replace`` is atomic on POSIX and Windows within one file system).
@@ -82,6 +83,21 @@ def check_new_files(paths: Iterable[str | os.PathLike], *, overwrite: bool, flag
     if taken and not overwrite:
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
         raise VaekitError(f"{taken[0]}: already exists{more} (use {flag} to replace it)")
+
+
+def unused_names(folder: str | os.PathLike, names: Iterable[str]) -> list[Path]:
+    """``names`` (a file and those written beside it) in ``folder`` under the first tag that
+    none of them has yet: ``samples.png``, else ``samples-2.png``, ``samples-3.png``, ...
+    (``interpolation.png`` and ``.gif`` get the same tag). Where a command writes a file the
+    user did not name, it never replaces one that is there."""
+    folder, names = Path(folder), [Path(n) for n in names]
+    number = 1
+    while True:
+        tag = "" if number == 1 else f"-{number}"
+        paths = [folder / f"{n.stem}{tag}{n.suffix}" for n in names]
+        if not any(p.exists() or p.is_symlink() for p in paths):
+            return paths
+        number += 1
 
 
 def staging_directory(target: str | os.PathLike) -> Path:

@@ -29,3 +29,14 @@ def test_written_files_get_the_usual_permissions_even_if_the_writer_recreates_th
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
     atomic_write_text(tmp_path / "t.txt", "x")
     assert stat.S_IMODE((tmp_path / "t.txt").stat().st_mode) == 0o666 & ~mask
+
+
+def test_unused_names_tag_a_file_and_its_companions_alike(tmp_path):
+    from vaekit.atomic import unused_names
+
+    assert unused_names(tmp_path, ["a.png", "a.gif"]) == [tmp_path / "a.png", tmp_path / "a.gif"]
+    (tmp_path / "a.gif").write_bytes(b"")
+    assert unused_names(tmp_path, ["a.png", "a.gif"]) == [tmp_path / "a-2.png", tmp_path / "a-2.gif"]
+    (tmp_path / "a-2.png").write_bytes(b"")
+    assert unused_names(tmp_path, ["a.png"]) == [tmp_path / "a.png"]
+    assert unused_names(tmp_path, ["a.png", "a.gif"]) == [tmp_path / "a-3.png", tmp_path / "a-3.gif"]

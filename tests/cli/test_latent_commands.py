@@ -231,6 +231,26 @@ def test_latent_map_and_the_manifold_of_a_two_dimensional_run(runs, tmp_path, ca
     assert cli(capsys, "latent-map", runs["table"], "-o", tmp_path / "t.png")[0] == 0  # tables too
 
 
+def test_default_outputs_take_names_no_file_in_the_run_has(runs, capsys):
+    """A default output and the files written beside it get one new tag together; nothing in
+    the run is replaced."""
+    d2 = runs["d2"]
+    (d2 / "manifold.png").write_bytes(b"the user's own file")
+    (d2 / "interpolation.gif").write_bytes(b"another")
+    try:
+        code, out, _ = cli(capsys, "latent-map", d2, "--method", "pca", "-n", "50")
+        assert code == 0 and f"wrote {d2 / 'latent_map-2.png'}" in out and f"wrote {d2 / 'manifold-2.png'}" in out
+        assert not (d2 / "latent_map.png").exists()  # free itself, but its manifold's name was taken
+        code, out, _ = cli(capsys, "interpolate", d2, "--from", "1", "--to", "2", "--steps", "3")
+        assert code == 0 and (d2 / "interpolation-2.png").is_file() and (d2 / "interpolation-2.gif").is_file()
+        assert (d2 / "manifold.png").read_bytes() == b"the user's own file"
+        assert (d2 / "interpolation.gif").read_bytes() == b"another"
+    finally:
+        for name in ("manifold.png", "interpolation.gif", "latent_map-2.png", "manifold-2.png",
+                     "interpolation-2.png", "interpolation-2.gif"):
+            (d2 / name).unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize("command", [["interpolate", "--from", "1", "--to", "2"], ["arithmetic", "--class", "1"],
                                      ["traverse"]])
 def test_image_commands_refuse_table_runs(runs, capsys, command):

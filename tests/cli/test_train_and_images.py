@@ -47,6 +47,28 @@ def test_sample_reconstruct_info(digits_run, tmp_path, capsys):
     assert info["results"]["epochs_done"] == 2 and info["data"]["shape"] == [1, 8, 8]
 
 
+def test_default_outputs_never_replace_a_file_in_the_run(digits_run, capsys):
+    """Without -o, sample and reconstruct write beside the pictures training wrote, under new
+    names; a file named with -o that exists is refused (exit 2) and left as it was."""
+    own = {name: (digits_run / name).read_bytes() for name in ("samples.png", "reconstructions.png")}
+    written = []
+    try:
+        for args, name in ((["sample", "--seed", "5"], "samples-2.png"), (["sample"], "samples-3.png"),
+                           (["reconstruct", "-n", "8", "--split", "train"], "reconstructions-2.png")):
+            assert main([args[0], str(digits_run), *args[1:]]) == 0
+            written.append(digits_run / name)
+            assert f"wrote {digits_run / name}" in capsys.readouterr().out
+            assert written[-1].is_file()
+        for command in ("sample", "reconstruct"):
+            name = "samples.png" if command == "sample" else "reconstructions.png"
+            assert main([command, str(digits_run), "-o", str(digits_run / name)]) == 2
+            assert "already exists (use --overwrite to replace it)" in capsys.readouterr().err
+        assert {name: (digits_run / name).read_bytes() for name in own} == own
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
+
+
 def test_flags_override_the_config_file(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("model:\n  latent_dim: 5\n  hidden: [16]\ntrain:\n  epochs: 1\n  lr: 0.002\ndata:\n  limit: 100\n")

@@ -38,7 +38,8 @@ def new_files(out: Path | None, overwrite: bool, *beside: Path) -> None:
     """The rule of every command that writes a file: ``--out`` (and the files written
     ``beside`` it) must not exist unless ``--overwrite``, and its folder must
     (``atomic.check_new_files``), checked before any work. ``None``: the command's default
-    output in the run directory, one of the run's own pictures, replaced as before."""
+    output in the run directory, under a name no file there has (``Run.new_output_paths``:
+    ``samples-2.png`` beside the ``samples.png`` training wrote), so nothing is replaced."""
     if out is not None:
         check_new_files([out, *beside], overwrite=overwrite)
 

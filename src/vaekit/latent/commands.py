@@ -36,8 +36,10 @@ SAMPLERS = ("prior", "gmm", "diffusion")
 KL_REFERENCE = 2000
 
 
-def _output(run: Run, output: Path | None, default: str) -> Path:
-    return Path(output) if output else run.output_path(default)
+def _output(run: Run, output: Path | None, default: str, *beside: str) -> Path:
+    """``output``, else ``default`` in the run under a name that replaces nothing there (nor do
+    the files written ``beside`` it: ``Run.new_output_paths``)."""
+    return Path(output) if output else run.new_output_paths(default, *beside)[0]
 
 
 def write_samples(run: Run, *, n: int = 64, output: Path | None = None, temperature: float = 1.0, seed: int = 0,
@@ -125,7 +127,7 @@ def write_interpolation(run: Run, *, start: str | None = None, end: str | None =
     """A strip PNG (and the same path with .gif) of the decoded path between two examples
     (indices into ``split`` or image files) or between two classes' mean codes."""
     inputs.require_images(run, "interpolate")
-    path = _output(run, output, "interpolation.png")
+    path = _output(run, output, "interpolation.png", "interpolation.gif")
     if path.suffix.lower() != ".png":
         raise VaekitError(f"{path}: expected an output file ending in .png (the .gif is written beside it)")
     by_example, by_class = (start, end) != (None, None), (from_class, to_class) != (None, None)
@@ -328,10 +330,12 @@ METHOD_AXES = {"latent": ("z0", "z1"), "pca": ("principal component 1", "princip
 def write_latent_map(run: Run, *, split: str = "test", method: str = "auto", n: int = 2000, seed: int = 0,
                      output: Path | None = None) -> list[Path]:
     """A scatter map of the codes of up to ``n`` examples of ``split``, coloured by class;
-    with a 2-D latent space of images also ``manifold.png`` (decoded latent grid) beside it."""
+    with a 2-D latent space of images also ``manifold.png`` (decoded latent grid) beside it
+    (without ``output``: ``latent_map-2.png`` and ``manifold-2.png`` where those names are taken)."""
     if n < 5:
         raise VaekitError(f"-n: expected at least 5 points, got {n}")
-    path = _output(run, output, "latent_map.png")
+    path, manifold = (Path(output), Path(output).with_name(MANIFOLD_FILE)) if output else \
+        run.new_output_paths("latent_map.png", MANIFOLD_FILE)
     bundle = run.load_data()
     x, labels = inputs.split_examples(bundle, split)
     chosen = inputs.subset(len(x), n, seed)
@@ -345,5 +349,5 @@ def write_latent_map(run: Run, *, split: str = "test", method: str = "auto", n: 
     written = [save_scatter(coords, None if labels is None else labels[chosen], path,
                             class_names=bundle.info.class_names, title=title, xlabel=xlabel, ylabel=ylabel)]
     if d == 2 and is_image_run(run.data_info.shape):
-        written.append(save_grid(manifold_grid(run.model), path.with_name(MANIFOLD_FILE), nrow=15, min_size=512))
+        written.append(save_grid(manifold_grid(run.model), manifold, nrow=15, min_size=512))
     return written

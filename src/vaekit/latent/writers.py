@@ -21,7 +21,9 @@ from vaekit.training.runs import Run
 
 
 def _default_output(run: Run, stem: str) -> Path:
-    return run.output_path(f"{stem}.png" if is_image_run(run.data_info.shape) else f"{stem}.csv")
+    """Where an output the user did not name goes: in the run, replacing nothing there (the run's
+    own ``reconstructions.png`` stays: ``reconstructions-2.png``)."""
+    return run.new_output_paths(f"{stem}.png" if is_image_run(run.data_info.shape) else f"{stem}.csv")[0]
 
 
 def write_table(run: Run, rows: torch.Tensor, path: Path) -> Path:

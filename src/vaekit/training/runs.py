@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vaekit import data as vdata
-from vaekit.atomic import staging_directory
+from vaekit.atomic import staging_directory, unused_names
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.config import DataConfig
 from vaekit.data.standardize import Standardizer
@@ -63,6 +63,14 @@ class Run:
         if self.read_only:
             raise VaekitError(f"{self.path.name}: a pretrained model is read-only; give --out/-o for {name}")
         return self.path / name
+
+    def new_output_paths(self, *names: str) -> list[Path]:
+        """Where a tool writes ``names`` (its file and any written beside it) when the user gave
+        no ``--out``: inside the run, under names no file there has (``samples.png``, else
+        ``samples-2.png``, ...; ``atomic.unused_names``), so a command never replaces a file the
+        user did not name, such as the pictures training wrote."""
+        self.output_path(names[0])  # a read-only run: refused
+        return unused_names(self.path, names)
 
     @property
     def data_info(self) -> DataInfo:
