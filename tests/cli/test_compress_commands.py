@@ -77,6 +77,33 @@ def test_bad_files_are_one_line_errors_and_write_nothing(codec_run, pngs, tmp_pa
     assert "already exists" in capsys.readouterr().err
 
 
+def test_decompress_checks_every_output_before_it_decodes(codec_run, pngs, tmp_path, capsys, monkeypatch):
+    """An output that exists (one of a several-image file's <stem>_<i>.png too) is refused, exit 2,
+    before any file is decoded; the existing file is left byte for byte."""
+    from vaekit.compression import commands, compress
+
+    assert main(["compress", str(codec_run), str(pngs / "d0.png"), "-o", str(tmp_path / "one.vkc")]) == 0
+    two = torch.stack([_pixels(pngs / f"d{i}.png")[None] for i in (1, 2)])
+    (tmp_path / "two.vkc").write_bytes(compress(runs.load(codec_run), two))
+    (tmp_path / "one.png").write_bytes(b"mine")
+    (tmp_path / "two_1.png").write_bytes(b"mine too")
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded before the outputs were checked")
+
+    monkeypatch.setattr(commands, "decompress", no_decoding)
+    for name, taken in (("one", "one.png"), ("two", "two_1.png")):
+        capsys.readouterr()
+        assert main(["decompress", str(codec_run), str(tmp_path / f"{name}.vkc")]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / taken}: already exists (use --overwrite to replace it)" in err and "Traceback" not in err
+    assert (tmp_path / "one.png").read_bytes() == b"mine" and (tmp_path / "two_1.png").read_bytes() == b"mine too"
+    assert not (tmp_path / "two_0.png").exists()
+    monkeypatch.undo()
+    assert main(["decompress", str(codec_run), str(tmp_path / "two.vkc"), "--overwrite"]) == 0
+    assert (tmp_path / "two_0.png").is_file() and (tmp_path / "two_1.png").read_bytes() != b"mine too"
+
+
 def test_lossless_round_trip_is_exact(tmp_path):
     """--lossless: the container carries mode=lossless and bits-back coding (compression.bitsback)."""
     bitsback = pytest.importorskip("vaekit.compression.bitsback")

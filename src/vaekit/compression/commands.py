@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from vaekit.compression.api import as_model, compress, compress_each, decompress
+from vaekit.compression.container import unpack
 from vaekit.compression.images import (
     IMAGE_SUFFIXES,
     VKC_SUFFIX,
@@ -78,19 +79,29 @@ def compress_paths(run: str | Path, source: Path, output: Path | None = None, *,
 
 
 def decompress_paths(run: str | Path, source: Path, output: Path | None = None, *, overwrite: bool = False) -> Done:
-    """Decompress a ``.vkc`` file, or every one of a folder, to PNG files."""
+    """Decompress a ``.vkc`` file, or every one of a folder, to PNG files. The outputs are
+    named from the files' headers (how many images each holds) and checked before any
+    decoding, so a refused command has done no work and changed nothing."""
     model = as_model(run)
     files = input_files(source, (VKC_SUFFIX,), "vkc")
     targets = _outputs(source, files, output, ".png")
+    blobs = [f.read_bytes() for f in files]
+    names = [_image_names(target, unpack(data, str(f))[0].count) for f, data, target in zip(files, blobs, targets,
+                                                                                             strict=True)]
+    _refuse_duplicates([f for f, group in zip(files, names, strict=True) for _ in group],
+                       [path for group in names for path in group])
+    check_outputs([path for group in names for path in group], overwrite)
     outputs: dict[Path, bytes] = {}
     pixels = 0
-    for f, target in zip(files, targets, strict=True):
-        images = decompress(model, f.read_bytes(), name=str(f))
+    for f, data, group in zip(files, blobs, names, strict=True):
+        images = decompress(model, data, name=str(f))
         pixels += images[0].numel() * len(images) if len(images) else 0
-        if len(images) == 1:
-            outputs[target] = png_bytes(images[0])
-        else:
-            outputs.update({target.with_name(f"{target.stem}_{i}.png"): png_bytes(im) for i, im in enumerate(images)})
-    check_outputs(list(outputs), overwrite)
+        outputs.update({path: png_bytes(im) for path, im in zip(group, images, strict=True)})
     write_files(outputs)
     return Done(paths=list(outputs), bytes_out=sum(map(len, outputs.values())), pixels=pixels)
+
+
+def _image_names(target: Path, count: int) -> list[Path]:
+    """The PNG files of a ``.vkc`` file of ``count`` images: ``target`` for one, else
+    ``<stem>_<i>.png``."""
+    return [target] if count == 1 else [target.with_name(f"{target.stem}_{i}.png") for i in range(count)]
