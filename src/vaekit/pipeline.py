@@ -146,7 +146,7 @@ def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True
     bundle = vdata.load(DataConfig.from_dict(config["data"]["config"]))
     if epochs is not None and distributed.is_main():
         write_json(path / CONFIG_FILE, config)
-    _fit(net, train_config, path, bundle, resume=True, progress=progress)
+    _fit(net, train_config, path, bundle, resume=True, progress=progress, checkpoint=checkpoint)
     return _finish(path, bundle, loggers=train_config.loggers)
 
 
@@ -174,10 +174,10 @@ def _checked_epochs(where: Path, checkpoint: dict[str, Any], net: Model) -> int:
 
 
 def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, resume: bool,
-         progress: bool) -> None:
+         progress: bool, checkpoint: dict[str, Any] | None = None) -> None:
     started = time.perf_counter()
     trainer = Trainer(net, train_config, out, progress=progress and distributed.is_main())
-    history = trainer.fit(bundle, resume=resume)
+    history = trainer.fit(bundle, resume=resume, checkpoint=checkpoint)  # a resume's checkpoint, read once
     summary: dict[str, Any] = {
         "epochs": trainer.state.epoch,
         "best_epoch": trainer.state.best_epoch,

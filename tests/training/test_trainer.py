@@ -76,9 +76,17 @@ def test_a_second_fit_continues_the_run_exactly(tiny_digits):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_can_extend_a_finished_run(tmp_path):
+def test_resume_can_extend_a_finished_run_reading_its_checkpoint_once(tmp_path, monkeypatch):
     vaekit.train(DATA, SMALL_MODEL, {"epochs": 1, "batch_size": 64}, tmp_path / "r", progress=False)
+    load, reads = torch.load, []
+
+    def counted(path, *args, **kwargs):
+        reads.append(str(path))
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counted)
     run = vaekit.resume(tmp_path / "r", epochs=3, progress=False)
+    assert reads.count(str(tmp_path / "r" / "checkpoint.pt")) == 1  # checked and restored from one read
     assert [r["epoch"] for r in run.metrics] == [1, 2, 3]
     assert json.loads((tmp_path / "r" / "config.json").read_text())["train"]["epochs"] == 3
 

@@ -170,7 +170,8 @@ class Trainer:
         return labels.long()
 
     # -- training ---------------------------------------------------------------------
-    def fit(self, data: Dataset, *, resume: bool = False) -> list[dict[str, Any]]:
+    def fit(self, data: Dataset, *, resume: bool = False, checkpoint: dict[str, Any] | None = None
+            ) -> list[dict[str, Any]]:
         """Train until ``config.epochs`` epochs are done (or early stopping); returns the metrics rows.
 
         The trainer's model ends with the last epoch's weights; the run directory's
@@ -178,7 +179,9 @@ class Trainer:
         The first call seeds everything and builds the optimizer (restoring both from the
         run's checkpoint with ``resume=True``); a later call on the same trainer continues
         the same run, so raising ``config.epochs`` and calling again trains further (with
-        the cosine schedule the decay is then stretched to the new total).
+        the cosine schedule the decay is then stretched to the new total). ``checkpoint``: the
+        run's checkpoint when the caller has already read it (``pipeline.resume``), so it is
+        read once.
 
         It sets torch's compute threads for the process by ``config.threads`` (``vaekit.threads``;
         logged as ``threads`` in each metrics row) and, with ``config.flush_denormal``, flushes
@@ -209,7 +212,7 @@ class Trainer:
             for term in self._objective_terms().values():
                 term.to(self.device)
             if resume:
-                self._restore(self._optimizer, self._generator)
+                self._restore(self._optimizer, self._generator, checkpoint)
         optimizer, generator = self._optimizer, self._generator
         train = data.train.to(self.device)
         val = data.val.to(self.device) if data.val is not None and len(data.val) else None
@@ -375,10 +378,12 @@ class Trainer:
                 self._warned.add((finding.kind, finding.cause))
                 warnings.warn(f"epoch {self.state.epoch}: {finding}", stacklevel=2)
 
-    def _restore(self, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
+    def _restore(self, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+                 ckpt: dict[str, Any] | None = None) -> None:
         if self.run_dir is None:
             raise VaekitError("resume needs a run directory")
-        ckpt = load_checkpoint(self.run_dir / CHECKPOINT_FILE)
+        if ckpt is None:
+            ckpt = load_checkpoint(self.run_dir / CHECKPOINT_FILE)
         self.model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         generator.set_state(ckpt["generator"])
