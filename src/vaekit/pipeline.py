@@ -224,7 +224,7 @@ def _model_config(d: dict[str, Any]) -> ModelConfig:
     name = d.get("model", "vae")
     if name not in MODELS:
         raise VaekitError(f"model: unknown model '{name}' (known: {', '.join(MODELS)})")
-    return MODELS[name][1].from_dict(d)
+    return MODELS[name][1].from_saved(d)
 
 
 def _finish(out: Path, bundle: Dataset, *, loggers: str | None = None) -> Run:

@@ -249,3 +249,19 @@ def test_two_processes_pass_each_rank_its_share_of_the_labels(tmp_path):
     for a, b in zip(*rows, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.02)
         assert b["val_elbo"] == pytest.approx(a["val_elbo"], rel=0.02)
+
+
+def test_codes_are_centred_per_class_and_old_runs_keep_uncentred_codes(trained, labeled_digits, tmp_path):
+    """The default centres each class's codes (the running class means are saved with the
+    weights); a config.json written before ``center_codes`` existed builds the old model."""
+    assert trained.config.center_codes and "class_means" in trained.state_dict()
+    codes = trained.encode(labeled_digits.train, labeled_digits.train_labels).mean.detach()
+    class_means = torch.stack([codes[labeled_digits.train_labels == c].mean(0) for c in range(10)])
+    assert class_means.norm(dim=1).max() < 0.25 * codes.std(0).norm()  # no class sits apart from the rest
+    old = trained.config.to_dict()
+    del old["center_codes"]
+    model = build(old)
+    assert not model.config.center_codes and "class_means" not in model.state_dict()
+    assert build(trained.config.to_dict()).config.center_codes
+    weights = {k: v for k, v in trained.state_dict().items() if k != "class_means"}
+    model.load_state_dict(weights)  # an old run's weights fit the model its config builds

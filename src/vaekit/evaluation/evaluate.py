@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from vaekit.errors import VaekitError
+from vaekit.evaluation.labels import label_following
 from vaekit.latent.inputs import model_labels, split_examples
 from vaekit.models.base import Model
 from vaekit.plotting.pictures import is_image_run
@@ -36,7 +37,8 @@ MI_MAX_EXAMPLES = 10_000
 SPLITS = ("train", "val", "test")
 #: The keys ``evaluation_table`` lays out itself; any other number is a family's own figure.
 TABLE_KEYS = {"elbo", "recon", "kl", "nll", "bits_per_dim", "kl_per_dim", "active_units", "mutual_info", "k", "n",
-              "recon_mse", "sharpness_ratio", "sharpness_reference", "split", "findings"}
+              "recon_mse", "sharpness_ratio", "sharpness_reference", "split", "findings", "label_following",
+              "label_classifier_accuracy", "label_samples"}
 
 
 def evaluate(model: Model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100, seed: int = 0,
@@ -201,7 +203,12 @@ def binomial_blur(images: torch.Tensor) -> torch.Tensor:
 def evaluate_run(run: Any, *, split: str = "test", k: int = 1000, limit: int | None = None, seed: int = 0,
                  batch_size: int = 100, device: str = "cpu") -> dict[str, Any]:
     """``evaluate`` on a run's split (the first ``limit`` examples) on ``device`` (auto, cpu,
-    cuda), plus ``split`` and the diagnosis, one line per finding, under ``findings``."""
+    cuda), plus ``split`` and the diagnosis, one line per finding, under ``findings``.
+
+    A conditional run with labelled training data also gets ``label_following`` and
+    ``label_classifier_accuracy`` (``vaekit.evaluation.labels``: do its samples follow their
+    label, by a classifier fitted on the training labels and scored on this split, or the
+    test split when this is the training split)."""
 
     if split not in SPLITS:
         raise VaekitError(f"--split: expected one of {', '.join(SPLITS)}, got '{split}'")
@@ -220,6 +227,11 @@ def evaluate_run(run: Any, *, split: str = "test", k: int = 1000, limit: int | N
         cond = None if cond is None else cond[:limit]
     metrics = evaluate(run.model.to(resolve_device(device)), x, k=k, batch_size=batch_size, seed=seed, cond=cond)
     metrics["split"] = split
+    if run.model.config.conditional:
+        train_x, train_labels = split_examples(bundle, "train")
+        held_x, held_labels = (x, cond) if split != "train" else split_examples(bundle, "test")
+        if train_labels is not None and held_labels is not None and len(held_x):
+            metrics.update(label_following(run.model, train_x, train_labels, held_x, held_labels, seed=seed) or {})
     metrics["findings"] = [str(f) for f in diagnose(metrics, run.config)]
     return metrics
 
@@ -259,6 +271,11 @@ def evaluation_table(run_dir: Any, metrics: dict[str, Any]) -> Any:
         reference = metrics.get("sharpness_reference")
         table.add_row("  blur reference", "n/a" if reference is None else f"{reference:.2f}",
                       "the inputs' own under a 3x3 binomial blur (below it: blur)")
+    if "label_following" in metrics:
+        table.add_row("label following", f"{metrics['label_following']:.1%}",
+                      f"of {metrics['label_samples']} samples classified as their label, against "
+                      f"{metrics['label_classifier_accuracy']:.1%} of real examples (logistic regression on the "
+                      "training labels)")
     for key, value in metrics.items():  # a family's own figures (held_out_figures)
         if key not in TABLE_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool):
             table.add_row(key.replace("_", " "), f"{value:.4g}", "")

@@ -24,14 +24,15 @@ MODELS: dict[str, tuple[type[Model], type[ModelConfig]]] = {
 
 
 def build(config: dict[str, Any] | ModelConfig) -> Model:
-    """Build a model from its config object or its ``config.json`` dict."""
+    """Build a model from its config object or its ``config.json`` dict (a field missing from
+    an older file gets the behaviour that file's run was trained with: ``ModelConfig.from_saved``)."""
     if isinstance(config, ModelConfig):
         return MODELS[config.model][0](config)
     name = config.get("model", "vae")
     if name not in MODELS:
         raise VaekitError(f"model: unknown model '{name}' (known: {', '.join(MODELS)})")
     model_cls, config_cls = MODELS[name]
-    return model_cls(config_cls.from_dict(config))
+    return model_cls(config_cls.from_saved(config))
 
 
 __all__ = [

@@ -32,6 +32,9 @@ class ModelConfig:
     #: Data settings (``DataConfig`` fields) this family gets unless set (a sequence VAE reads
     #: its data as tokenised molecules).
     data_defaults: ClassVar[dict[str, Any]] = {}
+    #: Fields added after runs of this family were saved, and the value a saved config
+    #: without one means: the behaviour those runs were trained with (``from_saved``).
+    saved_defaults: ClassVar[dict[str, Any]] = {}
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -73,6 +76,13 @@ class ModelConfig:
         if unknown:
             raise VaekitError(f"model config: unknown field(s) {sorted(unknown)} for model '{cls.model}'")
         return cls(**{k: v for k, v in d.items() if k in known})  # lists become tuples in check_fields
+
+    @classmethod
+    def from_saved(cls, d: dict[str, Any]) -> ModelConfig:
+        """``from_dict`` of a saved ``config.json`` model section: a field it lacks because it
+        was written before the field existed gets ``saved_defaults``' value (the old behaviour),
+        not the current default."""
+        return cls.from_dict({**cls.saved_defaults, **d})
 
 
 CONDITIONS = ("onehot", "embedding")

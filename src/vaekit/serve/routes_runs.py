@@ -30,7 +30,7 @@ def summarize(name: str, path: Path) -> dict[str, Any]:
     family = model.get("model", "vae")
     if family not in MODELS:
         raise VaekitError(f"{path / CONFIG_FILE}: unknown model family '{family}'")
-    model_config = MODELS[family][1].from_dict(model)
+    model_config = MODELS[family][1].from_saved(model)
     summary_file = path / "summary.json"
     metrics: dict[str, Any] = read_json(summary_file) if summary_file.is_file() else {}
     if (path / METRICS_FILE).is_file():

@@ -4,7 +4,8 @@
 run's ``config.json`` dict (optional: without it every remedy is listed) and returns
 ``Finding``s: posterior collapse (the decoder ignores z), partial collapse (most latent
 dimensions unused; the KL held at the free-bits floor; a hierarchy level carrying a small
-share of the KL; little mutual information for the KL paid) and blur (reconstructions
+share of the KL; little mutual information for the KL paid; a conditional model whose
+samples do not follow their label, ``evaluation.labels``) and blur (reconstructions
 smoother than a one-pixel blur of the inputs). Each finding states what was measured,
 with the numbers, and the remedies that apply to this run as exact ``vaekit train`` flags.
 ``training_findings`` is the subset the trainer can see from an epoch's metrics row.
@@ -36,6 +37,9 @@ MIN_LEVEL_SHARE = 0.25
 #: Low information when I(x;z) is below this share of the most the estimate could show:
 #: the KL (I(x;z) <= KL), capped at log n (the estimator's ceiling over n examples).
 MIN_MI_SHARE = 0.5
+#: A conditional model ignores its label when its samples are classified as the asked class
+#: less often than this share of the classifier's accuracy on real held-out examples.
+MIN_LABEL_SHARE = 0.8
 
 
 #: Mean KL (nats) below which a dimension counts as collapsed: it carries no information,
@@ -55,7 +59,7 @@ class Finding:
     ``seen`` (what was measured, with numbers), ``remedies`` (each starts with the
     exact ``vaekit train`` flag to try, then why) and ``cause``, which tells partial
     collapses apart (``unused-dimensions``, ``free-bits-floor``, ``weak-level``,
-    ``low-information``; empty for the other kinds)."""
+    ``low-information``, ``label-ignored``; empty for the other kinds)."""
 
     kind: str
     seen: str
@@ -76,6 +80,9 @@ def diagnose(metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None
     findings = [collapse] if collapse is not None else []
     if not collapsed:
         findings += _partial(metrics, model, train, with_information=True)
+    label = label_ignored(metrics, model, train)
+    if label is not None:
+        findings.append(label)
     blur = _blur(metrics, model, train, collapsed=collapsed)
     if blur is not None:
         findings.append(blur)
@@ -160,6 +167,31 @@ def _low_information(metrics: Mapping[str, Any], model: dict[str, Any], train: d
             f"{ceiling:.3g}, the KL capped at log n): most of the KL goes on q(z|x) straying from the prior, "
             "not on telling the inputs apart")
     return Finding("partial-collapse", seen, tuple(_kl_remedies(train) + _weaker_decoder(model)), "low-information")
+
+
+def label_ignored(metrics: Mapping[str, Any], model: Mapping[str, Any] | None = None,
+                  train: Mapping[str, Any] | None = None) -> Finding | None:
+    """A conditional model whose samples follow their label clearly less often than real
+    examples are classified right (``evaluation.labels.label_following``'s figures in
+    ``metrics``; ``model`` and ``train``, the run's config sections, decide the remedies)."""
+    following, accuracy = metrics.get("label_following"), metrics.get("label_classifier_accuracy")
+    if following is None or accuracy is None or following >= MIN_LABEL_SHARE * accuracy:
+        return None
+    model = dict(model or {})
+    seen = (f"{following:.0%} of samples drawn for a label are classified as that label, against "
+            f"{accuracy:.0%} of real held-out examples by the same classifier (a logistic regression on the "
+            "run's training labels): the code z carries the class and the decoder ignores the label")
+    remedies = []
+    if model.get("model", "cvae") == "cvae" and not model.get("center_codes", False):
+        remedies.append("--set center_codes=true (the cvae default: each class's codes are centred on the prior's "
+                        "mean, so z cannot say the class and the decoder has to read the label)")
+    latent_dim = int(model.get("latent_dim", 0))
+    if latent_dim > 4:
+        remedies.append(f"--latent-dim {max(2, latent_dim // 4)} (a smaller code has less room for the class)")
+    epochs = int((train or {}).get("epochs", 0))
+    remedies.append((f"--epochs {2 * epochs}" if epochs else "more --epochs") + " (the KL slowly pushes the class "
+                    "out of z and onto the label)")
+    return Finding("partial-collapse", seen, tuple(remedies), "label-ignored")
 
 
 def _has_learned_prior(model: dict[str, Any]) -> bool:
