@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -106,6 +107,15 @@ def staging_directory(target: str | os.PathLike) -> Path:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+
+
+def final_place(path: str | os.PathLike) -> Path:
+    """The directory that ``path`` will become: the target of a ``staging_directory`` (which
+    ``swap_in`` renames to it), else ``path`` itself. For what a run records about its own
+    place while it is still being built beside it."""
+    path = Path(path)
+    match = re.fullmatch(r"\.(.+)\.new-[a-z0-9_]{8}", path.name)
+    return path.with_name(match.group(1)) if match else path
 
 
 def swap_in(staging: Path, target: str | os.PathLike) -> None:

@@ -40,3 +40,15 @@ def test_unused_names_tag_a_file_and_its_companions_alike(tmp_path):
     (tmp_path / "a-2.png").write_bytes(b"")
     assert unused_names(tmp_path, ["a.png"]) == [tmp_path / "a.png"]
     assert unused_names(tmp_path, ["a.png", "a.gif"]) == [tmp_path / "a-3.png", tmp_path / "a-3.gif"]
+
+
+def test_final_place_of_a_staging_directory_is_its_target(tmp_path):
+    from vaekit.atomic import discard, final_place, staging_directory
+
+    staging = staging_directory(tmp_path / "run")
+    try:
+        assert final_place(staging) == tmp_path / "run"
+    finally:
+        discard(staging)
+    assert final_place(tmp_path / "run") == tmp_path / "run"
+    assert final_place(tmp_path / ".run.new-x") == tmp_path / ".run.new-x"

@@ -45,15 +45,25 @@ def test_tensorboard_holds_every_metric_the_settings_and_the_pictures(tmp_path):
     assert params["data.config.source"].string_value == "digits"
 
 
-def test_mlflow_run_is_written_and_read_back(tmp_path, monkeypatch):
+@pytest.mark.filterwarnings("error:--log mlflow")
+def test_mlflow_run_is_written_and_read_back_from_its_store_inside_the_run(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     pytest.importorskip("sqlalchemy")
     from mlflow.tracking import MlflowClient
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "vaekit-test")
-    run = vaekit.train(DATA, SMALL_MODEL, {"epochs": 2, "loggers": "mlflow"}, tmp_path / "run", progress=False)
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")  # the default store: beside the run
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    run = vaekit.train(DATA, SMALL_MODEL, {"epochs": 2, "loggers": "mlflow"}, tmp_path / "runs" / "run",
+                       progress=False)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["run"]  # nothing beside the user's run
+    # a run that replaces it is built beside it and swapped in: its store and pictures end up inside it
+    run = vaekit.train(DATA, SMALL_MODEL, {"epochs": 2, "loggers": "mlflow"}, tmp_path / "runs" / "run",
+                       overwrite=True, progress=False)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{run.path / 'mlflow' / 'mlflow.db'}")  # the default store
     run_id = json.loads((run.path / "mlflow.json").read_text())["run_id"]
     logged = client.get_run(run_id)
     assert logged.info.status == "FINISHED" and logged.info.run_name == "run"
@@ -64,6 +74,14 @@ def test_mlflow_run_is_written_and_read_back(tmp_path, monkeypatch):
     assert logged.data.metrics["test_elbo"] == pytest.approx(run.summary["test"]["elbo"], rel=1e-6)
     pictures = {a.path for a in client.list_artifacts(run_id, "pictures")}
     assert {"pictures/samples.png", "pictures/reconstructions.png"} <= pictures
+    assert (run.path / "mlflow" / "artifacts").is_dir()
+    # a moved run continues in its own store; its pictures are never written to where it was
+    moved = (tmp_path / "runs" / "run").rename(tmp_path / "runs" / "moved")
+    with pytest.warns(UserWarning, match="--log mlflow: logging .* outside the run"):
+        vaekit.resume(moved, epochs=3, progress=False)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["moved"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{moved / 'mlflow' / 'mlflow.db'}")
+    assert sorted(m.step for m in client.get_metric_history(run_id, "train_loss")) == [1, 2, 3]
 
 
 def test_mlflow_respects_the_tracking_uri_and_a_resume_continues_the_run(tmp_path, monkeypatch):

@@ -197,7 +197,7 @@ def train(
     fused_optimizer: Annotated[Optional[bool], field("fused_optimizer", "Adam's fused single-kernel update.")
                                ] = None,
     log: Annotated[Optional[str], field("log", "Experiment tracking: tensorboard (RUN/tensorboard), mlflow "
-                                               "(MLFLOW_TRACKING_URI, else mlflow.db beside the run), both as "
+                                               "(MLFLOW_TRACKING_URI, else RUN/mlflow), both as "
                                                "tensorboard,mlflow, or none. Needs the track extra.")] = None,
     out: Annotated[Optional[Path], options.out("Run directory (default runs/<data>-<arch>).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
