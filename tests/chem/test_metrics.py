@@ -228,3 +228,55 @@ def test_long_passes_over_molecules_report_their_progress(monkeypatch):
     canonical_of = [f and f.canonical for f in metrics_reference.describe_all(smiles)]
     assert [f and f.canonical for f in described] == canonical_of and canonical_of[-1] is None
     assert canonical == metrics_reference.canonicalize_all(smiles) == [*canonical[:4], None]
+
+
+def test_chemnet_activations_in_chunks_equal_fcds_own(monkeypatch):
+    import fcd
+
+    monkeypatch.setattr(metrics_reference, "CHEMNET_CHUNK", 7)  # several chunks, one pad length for all
+    heard = []
+    with metrics_reference.reporting_progress(lambda *args: heard.append(args)):
+        ours = metrics_reference.chemnet_activations(DRUGS, device="cpu")
+    theirs = fcd.get_predictions(fcd.load_ref_model(), DRUGS, device="cpu")
+    np.testing.assert_array_equal(ours, theirs)
+    assert heard == [("ChemNet activations", 7, 20), ("ChemNet activations", 14, 20), ("ChemNet activations", 20, 20)]
+
+
+@needs_moses
+def test_reference_files_are_cached_by_checksum_and_give_the_same_figures(monkeypatch, tmp_path):
+    """First use computes and stores the statistics of the reference and the canonical training set;
+    the second run reads neither file's molecules and gives the same figures; a changed file (same
+    name) or a new metrics version is a new entry, never a stale one."""
+    from vaekit.chem import metrics_report
+    from vaekit.chem.metrics_report import evaluate_file
+
+    ref, train, gen = tmp_path / "ref.smi", tmp_path / "train.smi", tmp_path / "gen.smi"
+    ref.write_text("\n".join(DRUGS[:15]) + "\n")
+    train.write_text("\n".join(MOSES_TEST_HEAD[30:60]) + "\n")
+    gen.write_text("\n".join([*DRUGS[5:20], *MOSES_TEST_HEAD[40:45], "C1CC"]) + "\n")
+    first = evaluate_file(str(gen), ref=str(ref), train=str(train))
+    cache = tmp_path / "cache" / "chem"
+    assert sorted(p.name.split("-")[0] + p.suffix for p in cache.iterdir() if not p.name.startswith(".")) == [
+        "canonical.gz", "reference.json", "reference.npz"]
+
+    def refuse(*args, **kwargs):
+        pytest.fail("a cached reference must not be read, described or canonicalised again")
+
+    read = metrics_report.read_smiles
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics_report, "_reference_smiles", refuse)
+        patch.setattr(metrics_report, "read_smiles", lambda source, **k: refuse() if str(source) == str(train)
+                      else read(source, **k))
+        patch.setattr(metrics_reference, "describe_all", refuse)
+        patch.setattr(M, "canonicalize_all", refuse)
+        again = evaluate_file(str(gen), ref=str(ref), train=str(train))
+    assert {k: round(v, 4) for k, v in again.metrics.items()} == {k: round(v, 4) for k, v in first.metrics.items()}
+    assert first.metrics["Novelty"] == pytest.approx(15 / 20)  # MOSES_TEST_HEAD[40:45] are in train
+
+    ref.write_text("\n".join(DRUGS[:10]) + "\n")  # same name, new content: a new entry
+    changed = evaluate_file(str(gen), ref=str(ref), train=str(train))
+    assert changed.metrics["SNN/Test"] < first.metrics["SNN/Test"]
+    assert len(list(cache.glob("reference-*.json"))) == 2
+    monkeypatch.setattr(metrics_reference, "METRICS_VERSION", metrics_reference.METRICS_VERSION + 1)
+    evaluate_file(str(gen), ref=str(ref), train=str(train))
+    assert len(list(cache.glob("reference-*.json"))) == 3 and len(list(cache.glob("canonical-*.smi.gz"))) == 2

@@ -243,6 +243,10 @@ def test_cli_interpolate_bad_smiles_and_success(fake_run, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert len(result["steps"]) == 5 and result["image"] == str(fake_run / "interpolation.png")
     assert (fake_run / "interpolation.png").stat().st_size > 0
+    first = (fake_run / "interpolation.png").read_bytes()
+    assert main(["molecules", "interpolate", str(fake_run), "CCCCCC", "OCC(O)CO", "--steps", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["image"] == str(fake_run / "interpolation-2.png")  # a new name
+    assert (fake_run / "interpolation.png").read_bytes() == first
     assert all(math.isfinite(s["similarity_a"]) for s in result["steps"] if s["smiles"])
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import gzip
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -48,6 +48,7 @@ from vaekit.chem.metrics_similarity import aggregated_tanimoto, cosine_similarit
 from vaekit.errors import VaekitError
 
 UNIQUE_AT = (1000, 10000)
+CANONICAL_TAG = "canonical-set-1"
 Reference = Sequence[str] | ReferenceStats
 
 
@@ -122,15 +123,23 @@ def fraction_unique(generated: Sequence[str | None], k: int | None = None) -> fl
     return _unique_at(_valid(generated), k)
 
 
-def canonical_set(smiles: Sequence[str], *, n_jobs: int = 1, cache: bool = True) -> set[str]:
+def canonical_set(smiles: Sequence[str] | Callable[[], Sequence[str]], *, n_jobs: int = 1, cache: bool = True,
+                  key: str | None = None) -> set[str]:
     """The canonical SMILES of the valid molecules in ``smiles`` (e.g. a training set), cached as ``.smi.gz``.
 
     Canonicalising MOSES's 1.6M training molecules takes minutes; the result is stored in
-    the cache (plain text, keyed by the input and the RDKit version) and read back in seconds.
+    the cache (plain text, keyed by ``key`` — ``file_key`` of the file it came from — or by
+    a hash of the list, with the metrics' and RDKit's versions) and read back in seconds.
+    With a ``key``, ``smiles`` may be a function that reads the list, called only on a miss.
     """
-    path = stats_dir() / f"canonical-{smiles_key(smiles, 'canonical-set-1')}.smi.gz"
+    if key is None:
+        if callable(smiles):
+            raise TypeError("canonical_set: a key is needed when smiles is read lazily")
+        key = smiles_key(smiles, CANONICAL_TAG)
+    path = stats_dir() / f"canonical-{key}.smi.gz"
     if cache and path.is_file():
         return set(gzip.decompress(path.read_bytes()).decode().split("\n")) - {""}
+    smiles = smiles() if callable(smiles) else smiles
     result = set(canonicalize_all(smiles, n_jobs=n_jobs)) - {None}
     if cache:
         atomic_write_bytes(path, gzip.compress("\n".join(sorted(result)).encode(), compresslevel=6))

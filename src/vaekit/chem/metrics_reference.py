@@ -5,9 +5,12 @@ fragments, Bemis-Murcko scaffold, whether it passes the filters); ``describe_all
 them in one pass, in worker processes when ``n_jobs > 1``. A reference set (MOSES test or
 scaffold test, or a user's file) is summarised once into ``ReferenceStats``: ChemNet
 activation mean and covariance (FCD), fingerprints (SNN), fragment and scaffold counts
-(Frag, Scaf). The summary of the 176k-molecule MOSES test set takes minutes, so it is
-cached under ``<cache>/chem/`` as ``.npz`` (arrays) + ``.json`` (counts), never pickle,
-keyed by a hash of the reference SMILES and the RDKit / fcd versions.
+(Frag, Scaf). The summary of the 176k-molecule MOSES test set takes most of an hour on one
+CPU core (ChemNet alone ~7 ms a molecule), so it is cached under ``<cache>/chem/`` as
+``.npz`` (arrays) + ``.json`` (counts), never pickle, written atomically. The key is the
+reference's checksum (``file_key``: the file's sha256, so a cached reference is not even
+read; ``smiles_key``: a hash of a SMILES list) with ``METRICS_VERSION`` and the RDKit / fcd
+versions, so a changed file, metric or library gives a new entry rather than a stale one.
 """
 
 from __future__ import annotations
@@ -21,21 +24,28 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import torch
 from rdkit import Chem, rdBase
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from vaekit.atomic import atomic_write_text, atomic_write_with
 from vaekit.chem.metrics_filters import passes_filters
 from vaekit.chem.metrics_similarity import morgan_bits
-from vaekit.data.download import cache_dir
+from vaekit.data.download import cache_dir, sha256_of
 from vaekit.data.molecules.rdkit import to_mol
 from vaekit.errors import VaekitError
 
 STATS_FORMAT = "vaekit-moses-reference-1"
+#: Part of every cache key: bump it when what a cached statistic means changes (features,
+#: fingerprints, ChemNet inputs), so older entries are never read again.
+METRICS_VERSION = 2
+#: Molecules per ChemNet pass between two progress reports.
+CHEMNET_CHUNK = 4096
 MIN_SCAFFOLD_RINGS = 2  # MOSES counts a scaffold only when it has at least two rings
 CHUNK = 2000
 
@@ -142,20 +152,39 @@ def canonicalize_all(smiles: Sequence[str], *, n_jobs: int = 1) -> list[str | No
     return _in_chunks(_canonical_chunk, smiles, "canonicalising molecules", n_jobs)
 
 
-def chemnet_activations(smiles: Sequence[str], *, device: str | None = None, batch_size: int = 256) -> np.ndarray:
-    """ChemNet's penultimate-layer activations (N, 512) for canonical SMILES (the ``fcd`` package's model)."""
-    import warnings
-
+@lru_cache(maxsize=1)
+def _chemnet() -> torch.nn.Module:
     import fcd
 
-    model = fcd.load_ref_model()
-    if device is None:
-        import torch
+    return fcd.load_ref_model()
 
+
+def chemnet_activations(smiles: Sequence[str], *, device: str | None = None, batch_size: int = 256) -> np.ndarray:
+    """ChemNet's penultimate-layer activations (N, 512) for canonical SMILES (the ``fcd`` package's model).
+
+    The same numbers as ``fcd.get_predictions`` (one-hot rows padded to 350 characters, or to
+    the longest SMILES of the whole list), computed in chunks so a long pass reports its progress.
+    """
+    from fcd.utils import SmilesDataset
+    from torch.utils.data import DataLoader
+
+    smiles = list(smiles)
+    if not smiles:
+        return np.zeros((0, 512), dtype=np.float32)
+    if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fcd warns about padding lengths for SMILES over 349 characters
-        return fcd.get_predictions(model, list(smiles), batch_size=batch_size, n_jobs=0, device=device)
+    model = _chemnet().to(device)
+    pad = max(350, max(len(s) for s in smiles) + 1)
+    report = _progress.get()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(smiles), CHEMNET_CHUNK):
+            chunk = smiles[start:start + CHEMNET_CHUNK]
+            for batch in DataLoader(SmilesDataset(chunk, pad_len=pad, warn=False), batch_size=batch_size):
+                out.append(model(batch.transpose(1, 2).float().to(device)).cpu().numpy().astype(np.float32))
+            if report is not None:
+                report("ChemNet activations", start + len(chunk), len(smiles))
+    return np.concatenate(out)
 
 
 def gaussian_of(activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,29 +242,46 @@ class ReferenceStats:
         return cls(meta["size"], mu, sigma, fps, meta["fragments"], meta["scaffolds"])
 
 
+def _versions(tag: str) -> str:
+    return f"{tag}|metrics {METRICS_VERSION}|rdkit {rdBase.rdkitVersion}|fcd {version('fcd')}\n"
+
+
 def smiles_key(smiles: Sequence[str | None], tag: str) -> str:
-    """A short hash of a SMILES list and the library versions that shape its statistics."""
-    h = hashlib.sha256(f"{tag}|rdkit {rdBase.rdkitVersion}|fcd {version('fcd')}\n".encode())
+    """A short hash of a SMILES list, the metrics' version and the library versions that shape its statistics."""
+    h = hashlib.sha256(_versions(tag).encode())
     for s in smiles:
         h.update((s or "").encode())
         h.update(b"\n")
     return h.hexdigest()[:20]
 
 
+def file_key(path: str | Path, tag: str) -> str:
+    """The cache key of a reference file: its sha256 (not its name or date), the metrics' version,
+    the library versions and ``tag`` (what is computed from it, and how the file is read)."""
+    return hashlib.sha256((_versions(tag) + sha256_of(Path(path))).encode()).hexdigest()[:20]
+
+
 def stats_dir() -> Path:
     return cache_dir() / "chem"
 
 
-def reference_stats(smiles: Sequence[str], *, n_jobs: int = 1, device: str | None = None,
-                    cache: bool = True) -> ReferenceStats:
+def reference_stats(smiles: Sequence[str] | Callable[[], Sequence[str]], *, n_jobs: int = 1,
+                    device: str | None = None, cache: bool = True, key: str | None = None) -> ReferenceStats:
     """The statistics of a reference SMILES list, from the cache when computed before.
 
-    Invalid reference SMILES are skipped (MOSES's sets have none); a list with no valid
-    molecule is a ``VaekitError``.
+    ``key`` names the cache entry (``file_key`` of the reference file; default: ``smiles_key``
+    of the list); with a key, ``smiles`` may be a function that reads the list, called only
+    when the entry is missing. Invalid reference SMILES are skipped (MOSES's sets have none);
+    a list with no valid molecule is a ``VaekitError``.
     """
-    stem = stats_dir() / f"reference-{smiles_key(smiles, STATS_FORMAT)}"
+    if key is None:
+        if callable(smiles):
+            raise TypeError("reference_stats: a key is needed when smiles is read lazily")
+        key = smiles_key(smiles, STATS_FORMAT)
+    stem = stats_dir() / f"reference-{key}"
     if cache and stem.with_suffix(".json").is_file() and stem.with_suffix(".npz").is_file():
         return ReferenceStats.load(stem)
+    smiles = smiles() if callable(smiles) else smiles
     features = [f for f in describe_all(smiles, n_jobs=n_jobs) if f is not None]
     if not features:
         raise VaekitError(f"none of the {len(smiles)} reference SMILES is a valid molecule")

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from vaekit.chem.metrics import UNIQUE_AT, moses_metrics
+from vaekit.chem.metrics import CANONICAL_TAG, UNIQUE_AT, canonical_set, moses_metrics
+from vaekit.chem.metrics_reference import STATS_FORMAT, ReferenceStats, file_key, reference_stats
+from vaekit.data.molecules import smiles_sets
 from vaekit.data.molecules.smiles_files import lines_text, read_smiles, validate
 from vaekit.errors import VaekitError
 
@@ -59,6 +62,27 @@ def _reference_smiles(source: str) -> list[str]:
     return kept
 
 
+def source_file(source: str) -> Path:
+    """The file behind a reference: a named set's verified local copy (downloaded if need be), or the path."""
+    name = smiles_sets.canonical_set_name(source) if not Path(source).exists() else None
+    return smiles_sets.locate(name)[1] if name is not None else Path(source)
+
+
+def reference_of(source: str, *, validated: bool, n_jobs: int = 1, device: str | None = None) -> ReferenceStats:
+    """The cached statistics of a reference file or named set (keyed by the file's sha256: a
+    cached reference is not read again). ``validated``: keep only valid molecules, canonicalised
+    (a user's file); else the SMILES as written (MOSES's sets, canonical already)."""
+    read = (lambda: _reference_smiles(source)) if validated else (lambda: read_smiles(source).smiles)
+    tag = f"{STATS_FORMAT}|{'validated' if validated else 'as-written'}"
+    return reference_stats(read, key=file_key(source_file(source), tag), n_jobs=n_jobs, device=device)
+
+
+def training_set_of(source: str, *, n_jobs: int = 1) -> set[str]:
+    """The canonical training set of a file or named set, cached by the file's sha256."""
+    return canonical_set(lambda: read_smiles(source).smiles, n_jobs=n_jobs,
+                         key=file_key(source_file(source), CANONICAL_TAG))
+
+
 def evaluate_file(generated: str, *, ref: str = "moses", train: str | None = "auto", limit: int | None = None,
                   n_jobs: int = 1, device: str | None = None) -> Evaluation:
     """Score the SMILES in ``generated`` against ``ref``; ``train`` "auto" means MOSES train when ``ref`` is moses."""
@@ -76,14 +100,15 @@ def evaluate_file(generated: str, *, ref: str = "moses", train: str | None = "au
         train = None
     if is_moses:
         references = {"Test": "moses:test", "TestSF": "moses:test_scaffolds"}
-        test, test_sf = read_smiles("moses:test").smiles, read_smiles("moses:test_scaffolds").smiles
+        test = reference_of("moses:test", validated=False, n_jobs=n_jobs, device=device)
+        test_sf = reference_of("moses:test_scaffolds", validated=False, n_jobs=n_jobs, device=device)
     else:
         references = {"Test": ref}
-        test, test_sf = _reference_smiles(ref), None
+        test, test_sf = reference_of(ref, validated=True, n_jobs=n_jobs, device=device), None
     if train is not None:
         references["train"] = train
-    train_smiles = read_smiles(train).smiles if train is not None else None
-    metrics = moses_metrics(smiles, test=test, test_scaffolds=test_sf, train=train_smiles, n_jobs=n_jobs,
+    train_set = training_set_of(train, n_jobs=n_jobs) if train is not None else None
+    metrics = moses_metrics(smiles, test=test, test_scaffolds=test_sf, train=train_set, n_jobs=n_jobs,
                             device=device)
     n_valid = round(metrics["valid"] * len(smiles))
     for k in UNIQUE_AT:

@@ -26,10 +26,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from vaekit.atomic import unused_names
 from vaekit.cli import options
 from vaekit.cli.options import err_console
 from vaekit.cli.options import out_console as console
 from vaekit.errors import VaekitError
+from vaekit.sharing import is_pretrained, resolve_run_path
 
 app = typer.Typer(
     name="molecules",
@@ -61,10 +63,11 @@ def evaluate(
 ) -> None:
     """Score generated molecules with the MOSES metrics (validity, uniqueness, novelty, FCD, SNN, Frag, Scaf, ...).
 
-    Reference statistics (ChemNet activations, fingerprints, fragment and scaffold counts) are
-    computed once per reference set and cached: the first run against MOSES (2 x 176k reference
-    molecules, 1.6M training molecules) takes tens of minutes on one CPU core; --n-jobs and a GPU
-    shorten it, later runs take seconds per thousand molecules.
+    Reference statistics (ChemNet activations, fingerprints, fragment and scaffold counts, the
+    canonical training set) are computed on first use and cached, keyed by each reference file's
+    checksum: the first run against MOSES (2 x 176k reference molecules, 1.6M training molecules)
+    takes about an hour on one CPU core, most of it ChemNet; --n-jobs and a GPU shorten it. Later
+    runs score only the generated molecules.
     """
     from vaekit.extras import require_chem
 
@@ -98,8 +101,9 @@ def evaluate(
 def sample(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A sequence-VAE run directory.")],
     n: Annotated[int, typer.Option("-n", help="How many molecules.")] = 1000,
-    out: Annotated[Path, options.out("SMILES file to write (one per line; canonical when valid, the raw string "
-                                     "otherwise).")] = Path("gen.smi"),
+    out: Annotated[Optional[Path], options.out("SMILES file to write (one per line; canonical when valid, the raw "
+                                               "string otherwise); default RUN/samples.smi, or samples-2.smi, ... "
+                                               "beside an existing one (nothing is replaced).")] = None,
     method: Annotated[str, typer.Option(help="sample (ancestral, at --temperature), greedy or beam.")] = "sample",
     temperature: Annotated[float, typer.Option(help="method sample: softmax temperature of the decoder.")] = 1.0,
     seed: Annotated[int, options.seed("Random seed (same seed, same molecules).")] = 0,
@@ -114,6 +118,8 @@ def sample(
     from vaekit.chem.generation import sample_file
 
     options.writing(threads, out, overwrite)
+    if out is None:
+        out = _default_output(run, "samples.smi")
     done = sample_file(run, out, n=n, method=method, temperature=temperature, seed=seed, batch_size=batch_size,
                        sampler=sampler, progress=not quiet)
     console.print(f"{done.valid} of {done.n} valid ({done.valid / done.n:.1%}), {done.unique} unique; "
@@ -129,7 +135,8 @@ def interpolate(
     smiles_b: Annotated[str, typer.Argument(metavar="SMILES_B", help="End molecule.")],
     steps: Annotated[int, typer.Option(help="Points on the path, both ends included.")] = 8,
     method: Annotated[str, typer.Option(help="slerp (along the prior's shell) or lerp (straight line).")] = "slerp",
-    out: Annotated[Optional[Path], options.out("PNG grid to write (default RUN/interpolation.png).")] = None,
+    out: Annotated[Optional[Path], options.out("PNG grid to write (default RUN/interpolation.png, or "
+                                               "interpolation-2.png, ... beside an existing one).")] = None,
     per_row: Annotated[int, typer.Option(help="Molecules per row of the grid.")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print the path as one JSON object.")] = False,
     overwrite: options.Overwrite = False,
@@ -143,7 +150,9 @@ def interpolate(
     options.writing(threads, out, overwrite)
     model = MoleculeModel.load(run)
     result = walk(model, smiles_a, smiles_b, steps=steps, method=method)
-    path = save_grid(result, out if out is not None else Path(run) / "interpolation.png", per_row=per_row)
+    if out is None:  # in the run, replacing nothing there
+        out = _default_output(run, "interpolation.png")
+    path = save_grid(result, out, per_row=per_row)
     if json_output:
         print(json.dumps({**result.to_dict(), "image": str(path)}))
         return
@@ -223,6 +232,16 @@ def optimize(
     console.print(f"{result.evaluations} molecules decoded ({result.valid} valid, {result.unique} unique)"
                   + ("" if best_seed is None else f"; best seed {result.objective} {best_seed:.3f}")
                   + ("" if out is None else f"; wrote {out}"))
+
+
+def _default_output(run: Path, name: str) -> Path:
+    """Where a command writes when the user gave no --out: in the run, under a name no file
+    there has (``samples.smi``, else ``samples-2.smi``, ...: ``atomic.unused_names``), so it
+    never replaces a file; a pretrained (read-only) run needs --out."""
+    path = resolve_run_path(run)
+    if is_pretrained(path):
+        raise VaekitError(f"{path.name}: a pretrained model is read-only; give --out/-o for {name}")
+    return unused_names(path, [name])[0]
 
 
 @contextmanager

@@ -10,8 +10,10 @@ import typer
 
 from vaekit.cli import options
 from vaekit.cli.options import err_console, out_console
+from vaekit.errors import VaekitError
 from vaekit.evaluation import disentanglement as dis
 from vaekit.evaluation.evaluate import evaluate_run, evaluation_table
+from vaekit.extras import require_chem
 from vaekit.latent.writers import describe_run
 from vaekit.report.page import write_report
 from vaekit.training import runs
@@ -62,9 +64,14 @@ def evaluate(
         "--disentanglement", help="Instead: MIG, DCI, beta-VAE and FactorVAE scores on a dataset with factor labels "
                                   f"(shapes), on --limit grid points (default {dis.DEFAULT_POINTS}) drawn with "
                                   "--seed.")] = False,
+    reconstruct: Annotated[int, typer.Option(
+        help="Molecule runs: encode and decode this many of the split's molecules (greedy and beam) for the "
+             "reconstruction figures; 0: none.")] = 1000,
+    beam_width: Annotated[int, typer.Option(help="Molecule runs: beam width of the beam reconstruction.")] = 5,
 ) -> None:
     """Held-out figures (ELBO, importance-sampled NLL, bits/dim, active units, mutual information,
-    blur) and a diagnosis of posterior collapse and blur with the flags to try."""
+    blur) and a diagnosis of posterior collapse and blur with the flags to try; for a molecule
+    run also reconstruction (exact canonical match and mean Tanimoto, greedy and beam)."""
     options.use_threads(threads)
     run = runs.open_run(run_dir)
     if disentanglement:
@@ -75,8 +82,19 @@ def evaluate(
         else:
             out_console.print(dis.disentanglement_table(run_dir, scores))
         return
+    if reconstruct < 0:
+        raise VaekitError(f"--reconstruct: expected 0 or more molecules, got {reconstruct}")
+    if beam_width < 1:
+        raise VaekitError(f"--beam-width: expected at least 1, got {beam_width}")
     with err_console.status(f"evaluating {run_dir} ({split} split, k={k})"):
         metrics = evaluate_run(run, split=split, k=k, limit=limit, seed=seed, device=device)
+    if run.model.sequences and reconstruct:
+        require_chem("rdkit")
+        from vaekit.chem.reconstruction import run_reconstruction
+
+        with err_console.status(f"reconstructing {min(reconstruct, limit or reconstruct)} molecules"):
+            metrics.update(run_reconstruction(run, split=split, limit=min(reconstruct, limit or reconstruct),
+                                              beam_width=beam_width))
     if json_output:
         print(json.dumps(metrics))
         return
