@@ -7,6 +7,7 @@ import torch
 from anomaly_helpers import TINY, tiny
 from vaekit.anomaly import AnomalyInputError, VAEAnomalyDetector, load_detector
 from vaekit.anomaly.fits import Fit
+from vaekit.anomaly.scores import combine, reference_scores, tail_log_p
 from vaekit.errors import VaekitError
 
 
@@ -255,21 +256,65 @@ def test_knn_is_the_mean_distance_to_the_nearest_training_codes_leaving_each_tra
     np.testing.assert_allclose(det.holdout_scores_, _mean_nearest(codes[~in_train], train, 3), rtol=1e-5)
 
 
-def test_a_sum_adds_its_parts_standardized_by_their_training_mean_and_std(rows):
+def test_a_sum_is_fishers_statistic_of_its_parts_tail_probabilities_among_the_training_scores(rows):
     normal, anomalies = rows
     det = tiny(anomaly_score="recon+knn", trim=0).fit(normal)
     x = np.vstack([normal[:50], anomalies])
     recon = det.set_params(anomaly_score="recon").decision_function(x)
     knn = det.set_params(anomaly_score="knn").decision_function(x)
-    (r_mean, r_std), (k_mean, k_std) = det.score_stats_["recon"], det.score_stats_["knn"]
-    recon_train_scores = det.set_params(anomaly_score="recon").decision_function(normal)
-    assert (r_mean, r_std) == pytest.approx((recon_train_scores.mean(), recon_train_scores.std()), rel=1e-6)
+    refs = det.references_
+    recon_train = det.set_params(anomaly_score="recon").decision_function(normal)
+    np.testing.assert_allclose(refs["recon"], np.sort(recon_train), rtol=1e-6)  # the fit's training scores
     combined = det.set_params(anomaly_score="recon+knn").decision_function(x)
-    np.testing.assert_allclose(combined, (recon - r_mean) / r_std + (knn - k_mean) / k_std, rtol=1e-6)
-    assert abs(det.decision_scores_.mean()) < 1e-6  # the training scores: a sum of standardized parts
-    with pytest.raises(AnomalyInputError, match=r"anomaly_score recon\+elbo: the training statistics of elbo were "
+    np.testing.assert_allclose(combined, 2 * (tail_log_p(recon, refs["recon"]) + tail_log_p(knn, refs["knn"])),
+                               rtol=1e-6)
+    median = tail_log_p(np.median(refs["recon"]), refs["recon"])
+    assert median == pytest.approx(np.log(2), abs=0.01)  # the median training score: p = 1/2
+    assert combined[50:].mean() > combined[:50].mean()
+    with pytest.raises(AnomalyInputError, match=r"anomaly_score recon\+elbo: the training scores of elbo were "
                                                 r"not computed .* fit it with anomaly_score='recon\+elbo'"):
         det.set_params(anomaly_score="recon+elbo").decision_function(x)
+
+
+def test_tail_probabilities_are_monotone_and_blind_to_a_parts_units():
+    """The rule ranks by how rare a score is among the training scores: any positive scale and shift
+    of a part (and its training scores) leaves the sum unchanged, and a higher part never lowers it."""
+    rng = np.random.default_rng(0)
+    train = {"elbo": rng.gamma(2.0, size=500), "knn": rng.normal(size=500)}
+    new = {"elbo": rng.gamma(2.0, size=300) * 1.5, "knn": rng.normal(size=300) * 2}
+    refs = {name: reference_scores(values) for name, values in train.items()}
+    base = combine(new, refs)
+    rescaled = combine({"elbo": new["elbo"], "knn": 1e4 * new["knn"] - 7},
+                       {"elbo": refs["elbo"], "knn": reference_scores(1e4 * train["knn"] - 7)})
+    np.testing.assert_allclose(rescaled, base, rtol=1e-9)
+    grid = np.linspace(-5, 40, 400)  # across the training range and far beyond its maximum
+    logp = tail_log_p(grid, refs["elbo"])
+    assert np.all(np.diff(logp) >= 0) and np.all(np.diff(logp[grid > refs["elbo"][-1]]) > 0)  # no ties beyond
+    assert logp[0] == 0.0  # below every training score: p = 1
+    raised = combine({"elbo": new["elbo"] + 0.5, "knn": new["knn"]}, refs)
+    assert np.all(raised >= base) and np.any(raised > base)
+    assert np.array_equal(combine({"elbo": new["elbo"]}, refs), new["elbo"])  # one part: as it is
+
+
+def test_a_detector_saved_before_format_5_keeps_its_sums_of_z_scores(rows, tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    det = tiny(anomaly_score="recon+knn", trim=0).fit(rows[0][:200])
+    path = det.save(tmp_path / "det")
+    config = json.loads((path / "config.json").read_text())
+    section = config["anomaly"]
+    stats = {name: [float(ref.mean()), float(ref.std())] for name, ref in det.references_.items()}
+    section["format"], section["score_stats"] = 4, [stats]
+    del section["score_parts"]
+    (path / "config.json").write_text(json.dumps(config))
+    tensors = {k: v for k, v in load_file(str(path / "anomaly.safetensors")).items() if not k.startswith("reference")}
+    save_file(tensors, str(path / "anomaly.safetensors"))
+    x = rows[1]
+    parts = [det.set_params(anomaly_score=name).decision_function(x) for name in ("recon", "knn")]
+    expected = sum((p - mean) / std for p, (mean, std) in zip(parts, stats.values(), strict=True))
+    np.testing.assert_allclose(load_detector(path).decision_function(x), expected, rtol=1e-6)
 
 
 def test_trim_fits_again_without_the_training_rows_that_score_highest(rows):
@@ -348,9 +393,9 @@ def test_a_detector_directory_from_another_format_or_missing_a_fit_is_refused_by
     config = json.loads((path / "config.json").read_text())
     config["anomaly"]["format"] = 2  # a detector saved before the fits were averaged
     (path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(VaekitError, match=r"config.json: anomaly format 2 is not 4 or 3 .*fit the detector again"):
+    with pytest.raises(VaekitError, match=r"config.json: anomaly format 2 is not 5 or 4 or 3 .*fit the detector again"):
         load_detector(path)
-    config["anomaly"]["format"] = 4
+    config["anomaly"]["format"] = 5
     (path / "config.json").write_text(json.dumps(config))
     (path / "fit-0.safetensors").unlink()
     with pytest.raises(VaekitError, match=r"fit-0.safetensors: no such weights file"):
@@ -366,7 +411,7 @@ def test_trim_rounds_stop_at_a_fixed_point(rows, monkeypatch):
         return Fit(None, torch.zeros(0, 2), {}), np.arange(len(x), dtype=np.float64)
 
     monkeypatch.setattr(VAEAnomalyDetector, "_fit_on", fake_fit_on)
-    monkeypatch.setattr("vaekit.anomaly.detector.unused_latent", lambda *args, **kwargs: False)  # no VAE here
+    monkeypatch.setattr("vaekit.anomaly.fits.unused_latent", lambda *args, **kwargs: False)  # no VAE here
     det = tiny(trim=0.25, trim_rounds=5).fit(rows[0][:100])
     assert len(fitted_on) == 2 and len(fitted_on[1]) == 75  # the first fit, one refit, then the same rows again
     assert det.n_fits_ == 2

@@ -74,7 +74,10 @@ def test_a_detector_saved_before_the_presets_loads_with_its_settings(rows, tmp_p
     path = det.save(tmp_path / "det")
     config = json.loads((path / "config.json").read_text())
     section = config["anomaly"]
-    section["format"] = 3
+    section["format"] = 3  # which kept each score part's training mean and std in config.json
+    section["score_stats"] = [{name: [float(ref.mean()), float(ref.std())] for name, ref in fit.references.items()}
+                              for fit in det.fits_]
+    del section["score_parts"]
     old = {"anomaly_score": "auto", "contamination": 0.1, "target_fpr": None, "threshold": None,
            "holdout_fraction": 0.1, "model": "vae", "latent_dim": 2, "groups": None, "arch": "mlp",
            "hidden": [16], "channels": [32, 64], "likelihood": "auto", "obs_std": 1.0, "learn_obs_std": "auto",

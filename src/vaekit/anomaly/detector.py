@@ -11,8 +11,8 @@ conventions for what it returns, because PyOD is what users of this kind of dete
 - after ``fit``: ``decision_scores_`` and ``labels_`` of the training data, ``threshold_``,
   ``n_fits_`` (1 plus the trimmed refits made, see ``trim_rounds``) and ``fits_`` (the
   fits whose scores are averaged, see ``ensemble``: ``vaekit.anomaly.fits.Fit``, each a VAE
-  with its training codes for ``knn`` and score statistics for sums such as ``recon+knn``);
-  ``model_``, ``codes_`` and ``score_stats_`` are the last fit's; ``collapsed_``: True (and
+  with its training codes for ``knn`` and each part's training scores for sums such as
+  ``elbo+knn``); ``model_``, ``codes_`` and ``references_`` are the last fit's; ``collapsed_``: True (and
   a warning) when every scoring fit left its latent unused or the training scores barely vary.
 
 scikit-learn's own outlier detectors predict -1 / +1 instead; the two checks of
@@ -38,10 +38,9 @@ from sklearn.utils.validation import check_is_fitted
 from vaekit.anomaly import presets, saved, settings, thresholds
 from vaekit.anomaly.arrays import as_examples, check_shape, column_names, match_columns, reject_sparse
 from vaekit.anomaly.errors import AnomalyInputError
-from vaekit.anomaly.fits import Fit, chosen_fits, stats_of, unused_latent
+from vaekit.anomaly.fits import Fit, chosen_fits, collapse_message, references_of
 from vaekit.anomaly.presets import DETECTOR_MODELS, SCALINGS
 from vaekit.anomaly.scores import draws_samples, latent_codes, score_parts
-from vaekit.anomaly.settings import as_float
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.splits import holdout
 from vaekit.data.standardize import Standardizer
@@ -74,8 +73,9 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ``recon``: squared reconstruction error ||x - x̂||² (decoder mean at the posterior
         mean); ``elbo``: negative ELBO; ``nll``: importance-sampled negative log-likelihood;
         ``knn``: mean distance from the posterior mean to the ``n_neighbors`` nearest
-        posterior means of the training data. A sum adds its parts, each standardized by
-        its mean and std on the training data. ``auto``: the preset's (``score_``).
+        posterior means of the training data. A sum is Fisher's -2 Σ log p of its parts, each
+        p the part's tail probability among its training scores (``vaekit.anomaly.scores``).
+        ``auto``: the preset's (``score_``).
     contamination : float in (0, 0.5]
         Expected share of anomalies in the training data: the threshold flags that share
         of the training scores. Used unless ``target_fpr`` or ``threshold`` is given.
@@ -192,22 +192,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.decision_scores_ = np.mean([scores[i] for i in chosen], axis=0)
         self.holdout_scores_ = self.decision_scores_[holdout_idx] if len(holdout_idx) else np.zeros(0)
         self._set_threshold()
-        self._check_collapse(xm[train_idx])
-
-    def _check_collapse(self, xm: torch.Tensor) -> None:
-        """``collapsed_``: whether every scoring fit left its latent unused (the posterior at the prior on
-        every dimension) or the training scores barely vary; either is said once, with the remedy."""
-        unused = all(unused_latent(fit.model, xm) for fit in self.fits_)
-        scores = self.decision_scores_
-        flat = bool(np.ptp(scores) <= 1e-6 * max(1.0, float(np.abs(scores).max())))
-        self.collapsed_ = unused or flat
-        if self.collapsed_:
-            what = ("the VAE left its latent unused (KL below 0.01 nats on every dimension), so it scores like "
-                    "the distance to the training mean and misses relations between features" if unused else
-                    "the training scores barely vary, so they rank nothing")
-            warnings.warn(f"VAEAnomalyDetector: {what}; try a weaker KL weight (model={{'beta': 0.1}}), more "
-                          "epochs or another anomaly_score, and compare with a plain method (Mahalanobis "
-                          "distance, PCA, kNN)", UserWarning, stacklevel=3)
+        # collapsed_: the fits left their latent unused or the scores barely vary; said once, with the remedy
+        message = collapse_message(self.fits_, xm[train_idx], self.decision_scores_)
+        self.collapsed_ = message is not None
+        if message is not None:
+            warnings.warn(f"VAEAnomalyDetector: {message}", UserWarning, stacklevel=3)
 
     def _announce(self, text: str) -> None:
         """With ``verbose``, a line on stderr before each fit, so the successive progress bars are told apart."""
@@ -232,18 +221,19 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         fit = Fit(model, codes[rows], {})
         s = self.settings_
         parts = self._parts(fit, xm, s, codes=codes, is_training=is_training)
-        fit.score_stats = stats_of(parts, rows)
+        fit.references = references_of(parts, rows)
         return fit, fit.combine(parts, s.score)
 
     def _set_threshold(self) -> None:
-        if self.threshold is not None:
-            self.threshold_, self.threshold_source_ = float(self.threshold), "manual"
-        elif self.target_fpr is not None:
-            self.threshold_ = thresholds.from_false_positive_rate(self.holdout_scores_, float(self.target_fpr))
-            self.threshold_source_ = "target_fpr"
-        else:
-            self.threshold_ = thresholds.from_contamination(self.decision_scores_, float(self.contamination))
-            self.threshold_source_ = "contamination"
+        """The threshold the parameters ask for: ``threshold``, else ``target_fpr``, else ``contamination``."""
+        given = ("manual", self.threshold), ("target_fpr", self.target_fpr), ("contamination", self.contamination)
+        self._move_threshold(*next((source, value) for source, value in given if value is not None))
+
+    def _move_threshold(self, source: str, value: float) -> None:
+        """``threshold_`` from a ``source`` (manual, contamination or target_fpr; ``thresholds.resolve``)
+        and its ``value``, and ``labels_`` by it."""
+        self.threshold_ = thresholds.resolve(source, value, self.decision_scores_, self.holdout_scores_)
+        self.threshold_source_ = source
         self._update_labels()
 
     def _update_labels(self) -> None:
@@ -257,23 +247,11 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ``target_fpr`` needs the held-out scores, i.e. a detector fitted with ``target_fpr``.
         """
         check_is_fitted(self)
-        given = [v is not None for v in (threshold, contamination, target_fpr)]
-        if sum(given) != 1:
+        given = {"manual": threshold, "contamination": contamination, "target_fpr": target_fpr}
+        chosen = [(source, value) for source, value in given.items() if value is not None]
+        if len(chosen) != 1:
             raise AnomalyInputError("set_threshold: give exactly one of threshold, contamination, target_fpr")
-        if threshold is not None:
-            self.threshold_, self.threshold_source_ = as_float("threshold", threshold), "manual"
-        elif contamination is not None:
-            rate = thresholds.check_rate("contamination", contamination, 0.5)
-            self.threshold_ = thresholds.from_contamination(self.decision_scores_, rate)
-            self.threshold_source_ = "contamination"
-        else:
-            rate = thresholds.check_rate("target_fpr", target_fpr, 1.0)
-            if len(self.holdout_scores_) == 0:
-                raise AnomalyInputError("target_fpr: this detector kept no held-out normal data "
-                                        "(fit it with target_fpr=... to hold some out)")
-            self.threshold_ = thresholds.from_false_positive_rate(self.holdout_scores_, rate)
-            self.threshold_source_ = "target_fpr"
-        self._update_labels()
+        self._move_threshold(*chosen[0])
         return self
 
     # -- scoring ------------------------------------------------------------------------
@@ -300,8 +278,8 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     # the last fit's VAE, training codes and score statistics (``fits_`` has every scoring fit)
     model_ = property(lambda self: self.fits_[-1].model, doc="The last fit's VAE.")
     codes_ = property(lambda self: self.fits_[-1].codes, doc="The last fit's posterior means of its training rows.")
-    score_stats_ = property(lambda self: self.fits_[-1].score_stats,
-                            doc="The last fit's training mean and std of each score part.")
+    references_ = property(lambda self: self.fits_[-1].references,
+                           doc="The last fit's sorted training scores of each score part.")
 
     def _parts(self, fit: Fit, xm: torch.Tensor, s: presets.Preset, **known: Any) -> dict[str, np.ndarray]:
         """Each part of the score of the settings ``s`` (``settings_``, resolved once per call by the caller:
@@ -333,14 +311,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """Write the fitted detector into directory ``path`` (safetensors + JSON: ``vaekit.anomaly.saved``);
         ``data`` is an optional run "data" section. ``load_detector`` reads it back."""
         check_is_fitted(self)
-        names = getattr(self, "feature_names_in_", None)
-        state = saved.SavedDetector(
-            params=self.get_params(), train_config=self.train_config_, input_shape=self.input_shape_,
-            feature_names=None if names is None else list(names), scaler=self.scaler_,
-            decision_scores=self.decision_scores_, holdout_scores=self.holdout_scores_, fits=list(self.fits_),
-            n_fits=self.n_fits_, threshold=self.threshold_, threshold_source=self.threshold_source_,
-            collapsed=self.collapsed_)
-        return saved.write(path, state, data=data)
+        return saved.write(path, saved.SavedDetector.of(self), data=data)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -4,8 +4,8 @@ A detector with trimmed refits (``trim``) trains several VAEs, each on a differe
 the training data. ``VAEAnomalyDetector(ensemble=...)`` says which of them score new data:
 their scores are averaged, as in the outlier ensembles of Aggarwal (2013) and the
 subsampled models of an isolation forest. Each fit keeps what its own scores need: the
-training data's posterior means (``knn``) and each score part's training mean and std
-(sums such as ``recon+knn``).
+training data's posterior means (``knn``) and each score part's training scores, sorted
+(``references``: what a sum such as ``elbo+knn`` reads its parts' tail probabilities from).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from vaekit.anomaly.errors import AnomalyInputError
-from vaekit.anomaly.scores import anomaly_scores, combine, knn_distances, latent_codes, training_stats
+from vaekit.anomaly.scores import anomaly_scores, combine, knn_distances, latent_codes, reference_scores
 from vaekit.latent.encoding import mean_kl_per_dim
 from vaekit.models.base import Model
 from vaekit.training.diagnosis import active_dims
@@ -28,11 +28,14 @@ ENSEMBLES = ("refits", "last", "all")
 
 @dataclass
 class Fit:
-    """A fitted VAE, the posterior means of the rows it was trained on, and its score statistics."""
+    """A fitted VAE, the posterior means of the rows it was trained on, and each score part's
+    sorted scores of those rows (``references``; a detector saved before format 5 has each
+    part's training ``(mean, std)`` instead, and its sums stay the sums of z-scores it was
+    fitted with)."""
 
     model: Model
     codes: torch.Tensor
-    score_stats: dict[str, tuple[float, float]]
+    references: dict[str, np.ndarray | tuple[float, float]]
 
     def parts(self, xm: torch.Tensor, names: tuple[str, ...], *, k: int, n_neighbors: int, seed: int,
               device: torch.device | str, codes: torch.Tensor | None = None,
@@ -51,15 +54,18 @@ class Fit:
         return out
 
     def combine(self, parts: dict[str, np.ndarray], score: str) -> np.ndarray:
-        """One part as it is; several standardized by this fit's training statistics, then added."""
+        """One part as it is; several by ``scores.combine`` against this fit's training references."""
         if len(parts) == 1:
             return next(iter(parts.values()))
-        missing = [name for name in parts if name not in self.score_stats]
+        missing = [name for name in parts if name not in self.references]
         if missing:
-            raise AnomalyInputError(f"anomaly_score {score}: the training statistics of {', '.join(missing)} "
+            raise AnomalyInputError(f"anomaly_score {score}: the training scores of {', '.join(missing)} "
                                     f"were not computed when this detector was fitted (with "
-                                    f"{', '.join(self.score_stats)}); fit it with anomaly_score={score!r}")
-        return combine(parts, self.score_stats)
+                                    f"{', '.join(self.references)}); fit it with anomaly_score={score!r}")
+        if any(isinstance(ref, tuple) for ref in self.references.values()):  # saved before format 5
+            return sum((values - self.references[name][0]) / self.references[name][1]
+                       for name, values in parts.items())
+        return combine(parts, self.references)
 
 
 def chosen_fits(n_fits: int, ensemble: str) -> list[int]:
@@ -77,6 +83,20 @@ def unused_latent(model: Model, xm: torch.Tensor, *, batch_size: int = 4096) -> 
     return len(xm) > 0 and active_dims(mean_kl_per_dim(model, xm, batch_size=batch_size)) == 0
 
 
-def stats_of(parts: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Each score part's mean and std on the rows a fit was trained on."""
-    return {name: training_stats(values[rows]) for name, values in parts.items()}
+def collapse_message(fits: list[Fit], xm: torch.Tensor, scores: np.ndarray) -> str | None:
+    """What went wrong, with the remedy, when every fit left its latent unused (``unused_latent`` on
+    the training rows ``xm``) or the training ``scores`` barely vary; None when neither."""
+    if all(unused_latent(fit.model, xm) for fit in fits):
+        what = ("the VAE left its latent unused (KL below 0.01 nats on every dimension), so it scores like the "
+                "distance to the training mean and misses relations between features")
+    elif np.ptp(scores) <= 1e-6 * max(1.0, float(np.abs(scores).max())):
+        what = "the training scores barely vary, so they rank nothing"
+    else:
+        return None
+    return (f"{what}; try a weaker KL weight (model={{'beta': 0.1}}), more epochs or another anomaly_score, "
+            "and compare with a plain method (Mahalanobis distance, PCA, kNN)")
+
+
+def references_of(parts: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Each score part's sorted scores of the rows a fit was trained on."""
+    return {name: reference_scores(values[rows]) for name, values in parts.items()}

@@ -9,8 +9,10 @@ config.json          "model" (the VAE), "train", "anomaly" (parameters, threshol
 model.safetensors    the last fit's VAE weights (with their sha256)
 fit-<i>.safetensors  the weights of the other fits whose scores are averaged (``ensemble``),
                      i = 0, 1, ... in the order of ``fits_``
-anomaly.safetensors  training and held-out anomaly scores (float64), for re-thresholding, and
-                     each fit's training posterior means (float32, ``codes-<i>``), for knn
+anomaly.safetensors  training and held-out anomaly scores (float64), for re-thresholding,
+                     each fit's training posterior means (float32, ``codes-<i>``), for knn,
+                     and each fit's sorted training scores of each score part (float64,
+                     ``reference-<i>-<part>``), for sums
 ```
 
 Every file is written atomically; the standardizer and the threshold are plain JSON
@@ -44,10 +46,11 @@ from vaekit.training.trainer import TrainConfig
 from vaekit.version import __version__ as VERSION
 
 SCORES_FILE = "anomaly.safetensors"
-#: 4: a preset and a ``model`` override of its fields; 3 (still read): every setting a parameter
-#: (``old_params``); 2 had one fit; 1 no knn codes.
-FORMAT = 4
-READ_FORMATS = (4, 3)
+#: 5: each part's training scores (sums combine their tail probabilities); 4 (still read, its
+#: sums of z-scores kept): a preset and a ``model`` override of its fields; 3 (still read): every
+#: setting a parameter (``old_params``); 2 had one fit; 1 no knn codes.
+FORMAT = 5
+READ_FORMATS = (5, 4, 3)
 #: What a format-3 detector's parameters are called now; its other settings are ``model`` fields.
 KEPT_PARAMS = ("anomaly_score", "contamination", "target_fpr", "threshold", "holdout_fraction", "latent_dim",
                "epochs", "random_state", "device", "threads", "verbose")
@@ -57,7 +60,7 @@ KEPT_PARAMS = ("anomaly_score", "contamination", "target_fpr", "threshold", "hol
 class SavedDetector:
     """A fitted detector's parameters (``get_params()``) and learned attributes, as the files hold them.
 
-    ``fits``: each scoring fit's VAE (on the CPU as read), training codes and score statistics,
+    ``fits``: each scoring fit's VAE (on the CPU as read), training codes and score references,
     in the order of ``fits_``; the last one's VAE is ``model.safetensors``.
     """
 
@@ -73,6 +76,17 @@ class SavedDetector:
     threshold: float
     threshold_source: str
     collapsed: bool = False
+
+    @classmethod
+    def of(cls, detector: Any) -> SavedDetector:
+        """What a fitted ``VAEAnomalyDetector`` saves."""
+        d = detector
+        names = getattr(d, "feature_names_in_", None)
+        return cls(params=d.get_params(), train_config=d.train_config_, input_shape=d.input_shape_,
+                   feature_names=None if names is None else list(names), scaler=d.scaler_,
+                   decision_scores=d.decision_scores_, holdout_scores=d.holdout_scores_, fits=list(d.fits_),
+                   n_fits=d.n_fits_, threshold=d.threshold_, threshold_source=d.threshold_source_,
+                   collapsed=d.collapsed_)
 
 
 def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None = None) -> Path:
@@ -94,7 +108,7 @@ def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None
         "feature_names_in": None if saved.feature_names is None else [str(n) for n in saved.feature_names],
         "standardizer": saved.scaler.to_dict() if saved.scaler is not None else None,
         "training_scores": _quantiles(saved.decision_scores),
-        "score_stats": [{name: list(stat) for name, stat in fit.score_stats.items()} for fit in saved.fits],
+        "score_parts": [list(fit.references) for fit in saved.fits],
         "n_fits": saved.n_fits,
         "collapsed": saved.collapsed,
     }
@@ -106,7 +120,9 @@ def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None
         save_weights(fit.model, path / _weights_file(i, len(saved.fits)))
     tensors = {"decision_scores": torch.from_numpy(np.ascontiguousarray(saved.decision_scores, np.float64)),
                "holdout_scores": torch.from_numpy(np.ascontiguousarray(saved.holdout_scores, np.float64)),
-               **{f"codes-{i}": fit.codes.contiguous() for i, fit in enumerate(saved.fits)}}
+               **{f"codes-{i}": fit.codes.contiguous() for i, fit in enumerate(saved.fits)},
+               **{f"reference-{i}-{name}": torch.from_numpy(np.ascontiguousarray(ref, np.float64))
+                  for i, fit in enumerate(saved.fits) for name, ref in fit.references.items()}}
     with atomic_path(path / SCORES_FILE) as tmp:
         save_file(tensors, str(tmp), metadata={"format": str(FORMAT)})
     write_json(path / CONFIG_FILE, config)  # last: a directory with config.json is complete
@@ -127,27 +143,27 @@ def read(path: str | Path) -> SavedDetector:
         raise VaekitError(f"{path / CONFIG_FILE}: anomaly format {section.get('format')!r} is not "
                           f"{' or '.join(map(str, READ_FORMATS))} (written by another vaekit version: fit the "
                           "detector again with this one)")
-    params = dict(section["params"]) if section["format"] == FORMAT else old_params(section["params"])
+    params = dict(section["params"]) if section["format"] != 3 else old_params(section["params"])
     if params.get("model") is not None:
         fields = {name: tuple(value) if name in SEQUENCES and isinstance(value, list) else value
                   for name, value in params["model"].items()}
         params["model"] = Preset(**fields) if section.get("model_is_preset") else fields
-    stats = section["score_stats"]
+    parts = section["score_parts"] if section["format"] == FORMAT else section["score_stats"]
     models = []
-    for i in range(len(stats)):
+    for i in range(len(parts)):
         model = build(config["model"])
-        load_weights(model, path / _weights_file(i, len(stats)))
+        load_weights(model, path / _weights_file(i, len(parts)))
         models.append(model)
     try:
         scores = load_file(str(path / SCORES_FILE))
     except (SafetensorError, OSError, ValueError) as exc:
         raise VaekitError(f"{path / SCORES_FILE}: cannot read the training scores ({exc})") from None
     try:
-        fits = [Fit(model, scores[f"codes-{i}"], {name: (float(mean), float(std))
-                                                   for name, (mean, std) in stat.items()})
-                for i, (model, stat) in enumerate(zip(models, stats, strict=True))]
+        fits = [Fit(model, scores[f"codes-{i}"], _references(scores, i, fit_parts))
+                for i, (model, fit_parts) in enumerate(zip(models, parts, strict=True))]
     except KeyError as exc:
-        raise VaekitError(f"{path / SCORES_FILE}: no training codes {exc} for the fits in {CONFIG_FILE}") from None
+        raise VaekitError(f"{path / SCORES_FILE}: no training codes or scores {exc} for the fits in "
+                          f"{CONFIG_FILE}") from None
     names = section.get("feature_names_in")
     scaler = section.get("standardizer")
     return SavedDetector(
@@ -164,6 +180,15 @@ def read(path: str | Path) -> SavedDetector:
         threshold_source=str(section["threshold_source"]),
         collapsed=bool(section.get("collapsed", False)),
     )
+
+
+def _references(scores: dict[str, torch.Tensor], i: int, parts: list[str] | dict[str, list[float]]
+                ) -> dict[str, np.ndarray | tuple[float, float]]:
+    """Fit ``i``'s references: its parts' training scores (format 5), or (formats 3, 4) the
+    ``{part: [mean, std]}`` of config.json."""
+    if isinstance(parts, dict):
+        return {name: (float(mean), float(std)) for name, (mean, std) in parts.items()}
+    return {name: scores[f"reference-{i}-{name}"].numpy() for name in parts}
 
 
 def old_params(params: dict[str, Any]) -> dict[str, Any]:

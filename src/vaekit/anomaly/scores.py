@@ -20,9 +20,18 @@ Every score is "higher = more anomalous", in float64, one value per example:
   example is from the decoder's manifold; ``knn`` how far it is, along the manifold, from
   the training data: a plain "1" that a decoder trained on "7"s redraws well still lands
   away from every training "7".
-- a sum such as ``recon+knn``: each part standardized by its mean and std on the training
-  data, then added (``combine``), so neither part's units dominate. On validation splits
-  of the MNIST / Fashion-MNIST training sets ``recon+knn`` beat ``recon`` alone (README).
+- a sum such as ``elbo+knn``: each part becomes its tail probability among the same part's
+  scores of the training data, and the parts combine as Fisher's statistic -2 Σ log p
+  (``tail_log_p``, ``combine``). Why this rule: the parts are in unrelated units (nats, squared
+  distances, distances in a latent space) and differently skewed; a tail probability puts each
+  on the one scale that means the same for every part and every data set ("how rare is a
+  score this high among the training data"), it ignores a part's units and any increasing
+  transform of it, so nothing is weighted or tuned per set, and Fisher's statistic is the
+  standard way to pool independent p-values (an example needs only to be rare in one part to
+  stand out, and is rarer still when it is rare in both). Below the training scores' top
+  ``TAIL`` share the probability is the empirical one; within and beyond it, an exponential
+  tail fitted to that share (peaks over a threshold, shape 0), so that examples beyond every
+  training score are still ranked by how far beyond they are instead of tying.
 
 The random scores draw from a generator seeded per call, so the same detector gives
 the same scores for the same input (before and after save / load).
@@ -58,19 +67,44 @@ def draws_samples(name: str) -> bool:
     return any(part.strip() in SAMPLED for part in str(name).split("+"))
 
 
-def combine(parts: dict[str, np.ndarray], stats: dict[str, tuple[float, float]]) -> np.ndarray:
-    """The sum of the scores ``parts``, each standardized by its training ``(mean, std)``."""
-    total = np.zeros_like(next(iter(parts.values())))
-    for name, values in parts.items():
-        mean, std = stats[name]
-        total += (values - mean) / std
-    return total
+#: The share of the training scores, the highest, whose excesses fit a part's exponential tail.
+TAIL = 0.1
 
 
-def training_stats(values: np.ndarray) -> tuple[float, float]:
-    """``(mean, std)`` of a score on the training data; a constant score gets std 1."""
-    std = float(values.std())
-    return float(values.mean()), std if std > 1e-12 else 1.0
+def reference_scores(values: np.ndarray) -> np.ndarray:
+    """A part's training scores as ``tail_log_p`` reads them: sorted, float64."""
+    return np.sort(np.asarray(values, dtype=np.float64))
+
+
+def tail_log_p(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """-log P(a training score >= value) for each value, ``reference`` the sorted training scores.
+
+    Below the top ``TAIL`` share of ``reference`` (its ``m`` highest, above the threshold ``u``)
+    it is the empirical tail probability (1 + #{reference >= value}) / (n + 1); above ``u`` the
+    exponential tail that meets it there, q exp(-(value - u) / s), q = (1 + m) / (n + 1), s the
+    mean excess of the ``m`` highest over ``u``: increasing without bound, so examples beyond
+    every training score keep their order. Increasing in ``value``, and unchanged when a part
+    and its reference are both multiplied by a positive number or shifted.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = len(reference)
+    m = max(1, int(TAIL * n)) if n > 1 else 0
+    above = n - np.searchsorted(reference, values, side="left")
+    out = np.log(n + 1) - np.log1p(above)
+    if m == 0:
+        return out
+    u = reference[n - m - 1]
+    scale = float(np.mean(reference[n - m:] - u))
+    scale = max(scale, 1e-12 * max(1.0, abs(float(u))))  # tied top scores: any excess counts heavily
+    return np.where(values > u, np.log(n + 1) - np.log1p(m) + (values - u) / scale, out)
+
+
+def combine(parts: dict[str, np.ndarray], references: dict[str, np.ndarray]) -> np.ndarray:
+    """Fisher's statistic -2 Σ log p of the parts, each p the tail probability of its training
+    ``references`` (``tail_log_p``); one part is returned as it is."""
+    if len(parts) == 1:
+        return next(iter(parts.values()))
+    return 2.0 * sum(tail_log_p(values, references[name]) for name, values in parts.items())
 
 
 @torch.no_grad()

@@ -39,3 +39,20 @@ def from_false_positive_rate(normal_scores: np.ndarray, target_fpr: float) -> fl
         raise AnomalyInputError("target_fpr: the held-out slice of normal data is empty "
                                 "(raise holdout_fraction or give more data)")
     return float(np.quantile(normal_scores, 1.0 - target_fpr))
+
+
+def resolve(source: str, value: float, train_scores: np.ndarray, holdout_scores: np.ndarray) -> float:
+    """The threshold that ``source`` (``manual``, ``contamination`` or ``target_fpr``) and its ``value``
+    give, from the training scores or the held-out normal ones; a bad value is a one-line error."""
+    if source == "manual":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise AnomalyInputError(f"threshold: expected a number, got {value!r}") from None
+    if source == "contamination":
+        return from_contamination(train_scores, check_rate("contamination", value, 0.5))
+    rate = check_rate("target_fpr", value, 1.0)
+    if len(holdout_scores) == 0:
+        raise AnomalyInputError("target_fpr: this detector kept no held-out normal data "
+                                "(fit it with target_fpr=... to hold some out)")
+    return from_false_positive_rate(holdout_scores, rate)
