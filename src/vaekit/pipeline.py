@@ -22,8 +22,8 @@ from vaekit.data.bundle import Dataset
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
 from vaekit.latent import fit_gmm_sampler
+from vaekit.memory import check_memory
 from vaekit.models import MODELS, Model, ModelConfig, build
-from vaekit.models.checks import check_memory
 from vaekit.report import write_report, write_run_pictures
 from vaekit.serialization import CHECKPOINT_FILE, CONFIG_FILE, load_checkpoint, read_json, write_json
 from vaekit.threads import kept as threads_kept

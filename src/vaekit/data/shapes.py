@@ -45,7 +45,6 @@ the ``limit`` to use (the whole training split of ``shapes`` needs 11.8 GB).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from functools import cache
 
@@ -53,6 +52,7 @@ import numpy as np
 
 from vaekit.data.parts import Parts
 from vaekit.errors import VaekitError
+from vaekit.memory import check_memory, memory_budget
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
 SHAPE_NAMES = ("square", "ellipse", "heart")
@@ -63,7 +63,7 @@ PATCH = 33
 UNIT_PX = 10.0
 #: Pixel travel of the centre from position 0 to position 1 (pixel 16 to pixel 47).
 TRAVEL_PX = IMAGE_SIZE - PATCH  # 31
-#: A split may take at most 1 / MEMORY_SHARE of the physical memory (the trainer and the
+#: A split may take at most 1 / MEMORY_SHARE of the memory free (the trainer and the
 #: encoder's passes over it need room beside it).
 MEMORY_SHARE = 4
 #: Seed of the fixed order in which the grid is listed as a dataset.
@@ -226,17 +226,12 @@ class LazyImages:
 
 
 def _check_memory(n: int, name: str) -> None:
-    """Refuse a split that would not fit: float32 images need 16 KB each."""
-    need = n * IMAGE_SIZE * IMAGE_SIZE * 4
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not every platform reports it
-        return
-    if need > total // MEMORY_SHARE:
-        fits = max(1, total // MEMORY_SHARE // (IMAGE_SIZE * IMAGE_SIZE * 4))
-        raise VaekitError(f"{name}: {n:,} training images need {need / 2**30:.1f} GiB as float32, more than a "
-                          f"quarter of this machine's memory; set limit (--limit {min(fits, 100_000)}, a random "
-                          "subset)")
+    """Refuse a split that would not fit: float32 images need 16 KB each, in at most
+    1 / MEMORY_SHARE of the memory free (``vaekit.memory.check_memory``)."""
+    image = IMAGE_SIZE * IMAGE_SIZE * 4
+    fits = max(1, memory_budget(share=MEMORY_SHARE) // image)
+    check_memory(n * image, f"{name}: {n:,} training images as float32", f"set limit (--limit {min(fits, 100_000)}, "
+                 "a random subset)", share=MEMORY_SHARE)
 
 
 def _scales(n: int) -> np.ndarray:

@@ -32,7 +32,8 @@ from torch import nn
 
 from vaekit.distributions import Likelihood, Posterior, standard_normal_log_prob
 from vaekit.errors import VaekitError
-from vaekit.models.checks import check_memory, check_sampling
+from vaekit.memory import check_memory
+from vaekit.models.checks import check_sampling
 from vaekit.models.config import CONDITIONS, ConditionalConfig, ModelConfig
 from vaekit.objectives.bounds import Inference, Loss, check_objective, log_mean_exp, objective_loss
 from vaekit.serialization import save_model
