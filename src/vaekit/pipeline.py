@@ -70,6 +70,7 @@ def train(
     train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(train or {})
     check_loggers(train_config.loggers)  # a missing tracking extra: refused before anything is written
     bundle = vdata.load(data_config)
+    train_config = train_config.for_data(len(bundle.train))  # epochs "auto": config.json records the count
     model_config = checked_config(model_config_for(bundle.info, model or {}, bundle))
     distributed.init_from_env(resolve_device(train_config.device))
     if out is None:  # every rank must agree on the name: rank 0 picks it

@@ -162,7 +162,7 @@ def test_bad_data_is_rejected_before_the_run_directory_is_touched(tmp_path):
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("epochs", 0, "epochs: expected at least 1, got 0"),
+    ("epochs", 0, "epochs: expected auto or at least 1, got 0"),
     ("lr", -1.0, "lr: expected positive, got -1.0"),
     ("anneal_per", "batch", "anneal_per: expected 'step' or 'epoch'"),
     ("kl_anneal", "linear", "--kl-anneal: cannot read 'linear'"),
@@ -267,3 +267,22 @@ def test_ctrl_c_during_the_end_of_epoch_writes_waits_until_they_are_done():
         finished.append("writes")  # still runs: the interrupt is held
     assert finished == ["writes"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_auto_epochs_count_updates_not_passes(tmp_path):
+    """A small dataset trains until it has made the updates a large one gets in 20 epochs'
+    time; the run records the count it chose, and an explicit count is kept as given."""
+    from vaekit.training.config import MIN_EPOCHS, MIN_UPDATES, epochs_for
+
+    assert epochs_for(54_000, 64) == MIN_EPOCHS  # MNIST: 20 epochs are already 17,000 updates
+    assert epochs_for(360, 64) * 6 >= MIN_UPDATES > (epochs_for(360, 64) - 1) * 6
+    assert TrainConfig(epochs=3).for_data(10).epochs == 3
+    data = {"source": "digits", "limit": 60}
+    train = {"batch_size": 100, "lr_schedule": "constant"}
+    run = vaekit.train(data, {"latent_dim": 2, "hidden": [8]}, train, tmp_path / "r", progress=False)
+    recorded = json.loads((tmp_path / "r" / "config.json").read_text())["train"]["epochs"]
+    assert recorded == run.summary["epochs"] == epochs_for(len(vaekit.data.load("digits", limit=60).train), 100) > MIN_EPOCHS
+    bundle = vaekit.data.load("digits", limit=60)
+    trainer = Trainer(VAE(VAEConfig(input_shape=tuple(bundle.info.shape), latent_dim=2, hidden=[8])),
+                      TrainConfig(batch_size=100, lr_schedule="constant"), progress=False)
+    assert len(trainer.fit(bundle)) == recorded  # the trainer alone counts the same way

@@ -147,7 +147,8 @@ def train(
                                                                         "std per example (at least "
                                                                         "model.min_obs_std).")] = None,
     beta: Annotated[Optional[float], field("beta", "KL weight (beta-VAE when > 1).")] = None,
-    epochs: Annotated[Optional[int], field("epochs", "Epochs (with --resume: the new total).")] = None,
+    epochs: Annotated[Optional[int], field("epochs", "Epochs (with --resume: the new total); auto: at least 20 "
+                                                     "epochs and 1,000 optimizer updates.")] = None,
     batch_size: Annotated[Optional[int], field("batch_size", "Batch size.")] = None,
     lr: Annotated[Optional[float], field("lr", "Adam learning rate.")] = None,
     lr_schedule: Annotated[Optional[str], field("lr_schedule", "constant or cosine (decay to 0 over the run).")

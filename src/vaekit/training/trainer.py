@@ -91,7 +91,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         self.device = resolve_device(config.device)
-        self.schedule = KLSchedule.parse(config.kl_anneal, config.epochs)
+        self.schedule = KLSchedule.parse(config.kl_anneal, config.epochs) if config.epochs != "auto" else None
         self.history: list[dict[str, Any]] = []
         self.state = _State()
         self._optimizer: torch.optim.Optimizer | None = None
@@ -187,6 +187,9 @@ class Trainer:
         logged as ``threads`` in each metrics row) and, with ``config.flush_denormal``, flushes
         denormal numbers to zero while it trains.
         """
+        if self.config.epochs == "auto":  # counted from the data: TrainConfig.for_data
+            self.config = self.config.for_data(len(data.train))
+            self.schedule = KLSchedule.parse(self.config.kl_anneal, self.config.epochs)
         cfg = self.config
         self.threads = use_threads(cfg.threads, work=step_work(self.model, cfg.batch_size * cfg.loss_samples))
         if self._optimizer is None:
