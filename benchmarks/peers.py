@@ -15,9 +15,10 @@ user gets):
 
 The epochs are interleaved: the coordinator tells each worker in turn to train one epoch,
 so machine noise hits all alike. Two conditions, in this order: ``quiet`` (nothing started
-by the benchmark; the machine's own load is recorded) and ``loaded`` (one CPU-bound
-process per core, started before and stopped after). A contender's speed is its median
-epoch after the first (warm-up). One JSON line per condition: samples/s per contender,
+by the benchmark; the machine's own load is recorded: the 1-minute load average and the
+cores other work kept busy over a second, ``busy_cores``, near 0 on a quiet machine) and
+``loaded`` (one CPU-bound process per core, started before and stopped after). A
+contender's speed is its median epoch after the first (warm-up). One JSON line per condition: samples/s per contender,
 the ratios to ``plain`` (and ``pythae``), each one's test loss (nats per image, one
 posterior sample; they must learn the same thing) and the threads each used.
 
@@ -46,6 +47,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import vaekit
 from train_speed import BATCH, HIDDEN, LATENT, LR, ReferenceVAE, new_trainer, reference_epoch, reference_test_elbo
 from vaekit.data.bundle import Dataset
+from vaekit.threads import busy_cores
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
@@ -208,12 +210,12 @@ def condition(name: str, contenders: list[str], epochs: int, examples: int, verb
         if name == "loaded":
             spinners = _spinners()
             time.sleep(1.0)
-        load_before = os.getloadavg()[0]
+        load_before, busy_before = os.getloadavg()[0], busy_cores(window=1.0)
         epochs_done: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
         for _ in range(epochs):
             for c, process in workers.items():
                 epochs_done[c].append(_ask(process, "epoch"))
-        load_after = os.getloadavg()[0]
+        load_after, busy_after = os.getloadavg()[0], busy_cores(window=1.0)
         for p in spinners:
             p.kill()
         losses = {c: _ask(process, "test")["test_loss"] for c, process in workers.items()}
@@ -228,6 +230,8 @@ def condition(name: str, contenders: list[str], epochs: int, examples: int, verb
         "benchmark": "peers", "condition": name,
         "competing_processes": len(os.sched_getaffinity(0)) if name == "loaded" else 0,
         "load1": {"start": round(load_before, 2), "end": round(load_after, 2)},
+        # cores other work kept busy over a second (vaekit.threads.busy_cores): what makes "quiet" quiet
+        "busy_cores": {"start": round(busy_before, 2), "end": round(busy_after, 2)},
         "samples_per_s": {c: round(v, 1) for c, v in speed.items()},
         "threads": {c: sorted({e["threads"] for e in done}) for c, done in epochs_done.items()},
         "epoch_seconds": {c: [round(e["seconds"], 2) for e in done] for c, done in epochs_done.items()},
