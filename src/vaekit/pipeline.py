@@ -21,6 +21,7 @@ from vaekit.atomic import building
 from vaekit.data.bundle import Dataset
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
+from vaekit.evaluation.labels import run_label_finding
 from vaekit.latent import fit_gmm_sampler
 from vaekit.memory import check_memory
 from vaekit.models import MODELS, Model, ModelConfig, build
@@ -248,11 +249,20 @@ def _write_run_extras(run: Run, bundle: Dataset, *, loggers: str | None = None) 
         steps.insert(1, lambda: fit_gmm_sampler(run, data=bundle))
     loggers = run.train_config.loggers if loggers is None else loggers
     steps.append(lambda: log_pictures(loggers, run.path, step=run.summary.get("epochs", 0)))
+    steps.append(lambda: _warn_label_ignored(run, bundle))
     for step in steps:
         try:
             step()
         except VaekitError as e:
             warnings.warn(f"{run.path}: {e}", stacklevel=2)
+
+
+def _warn_label_ignored(run: Run, bundle: Dataset) -> None:
+    """A conditional run whose samples do not follow their label gets one warning, with the
+    remedies (``evaluation.labels``: a few seconds, a classifier of the run's own labels)."""
+    finding = run_label_finding(run, bundle, seed=run.train_config.seed)
+    if finding is not None:
+        warnings.warn(f"{run.path}: {finding}", stacklevel=3)
 
 
 def _with_data_defaults(config: DataConfig, config_cls: type[ModelConfig]) -> DataConfig:

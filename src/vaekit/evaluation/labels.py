@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.data.bundle import Dataset
+from vaekit.latent.inputs import split_examples
 from vaekit.models.base import Model
+from vaekit.training.diagnosis import Finding, label_ignored
 
 #: Training examples the classifier is fitted on (a seeded subset beyond): a few seconds on one core.
 FIT_EXAMPLES = 3000
@@ -71,6 +74,22 @@ def label_following(model: Model, train_x: torch.Tensor, train_labels: torch.Ten
     predicted = classifier.predict(scaler.transform(_rows(samples)))
     return {"label_following": float((predicted == asked.numpy()).mean()),
             "label_classifier_accuracy": accuracy, "label_samples": len(asked)}
+
+
+def run_label_finding(run: Any, bundle: Dataset, *, seed: int = 0) -> Finding | None:
+    """What ``vaekit.train`` warns of once a conditional run is trained: ``label_ignored`` of
+    ``label_following`` on its training labels, held out on the test (else validation) split.
+    ``None`` when the run follows its labels, is unconditional, or has no labelled split to check."""
+    if not run.model.config.conditional:
+        return None
+    train_x, train_labels = split_examples(bundle, "train")
+    held = next((s for s in ("test", "val") if getattr(bundle, f"{s}_labels") is not None
+                 and len(getattr(bundle, f"{s}_labels"))), None)
+    if train_labels is None or held is None:
+        return None
+    held_x, held_labels = split_examples(bundle, held)
+    figures = label_following(run.model, train_x, train_labels, held_x, held_labels, seed=seed)
+    return None if figures is None else label_ignored(figures, run.config.get("model"), run.config.get("train"))
 
 
 def _subset(n: int, most: int, generator: torch.Generator) -> torch.Tensor:
