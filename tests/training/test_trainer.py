@@ -162,8 +162,8 @@ def test_bad_data_is_rejected_before_the_run_directory_is_touched(tmp_path):
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("epochs", 0, "epochs: expected auto or at least 1, got 0"),
-    ("lr", -1.0, "lr: expected positive, got -1.0"),
+    ("epochs", 0, "epochs: expected at least 1, got 0"),
+    ("lr", -1.0, "lr: expected more than 0, got -1.0"),
     ("anneal_per", "batch", "anneal_per: expected 'step' or 'epoch'"),
     ("kl_anneal", "linear", "--kl-anneal: cannot read 'linear'"),
     ("optimizer", "sgd", r"unknown field\(s\) \['optimizer'\]"),

@@ -7,14 +7,14 @@ the ``vaekit train`` flags.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from vaekit.errors import VaekitError
 from vaekit.objectives.image_terms import RECON_TERMS
 from vaekit.objectives.regularizers import DEFAULT_TC_WEIGHT, parse_capacity
 from vaekit.objectives.schedules import KLSchedule
-from vaekit.schema import check_fields
+from vaekit.schema import at_least, check_fields
 from vaekit.threads import parse_threads
 from vaekit.training.devices import DEVICE_CHOICES, valid_device
 from vaekit.training.tracking.registry import parse_loggers
@@ -63,26 +63,26 @@ class TrainConfig:
     the pictures: ``none``, ``tensorboard``, ``mlflow`` or both joined by a comma (the
     ``track`` extra; see ``vaekit.training.tracking``)."""
 
-    epochs: int | str = "auto"
-    batch_size: int = 64
-    lr: float = 1e-3
+    epochs: int | str = field(default="auto", metadata=at_least(1))
+    batch_size: int = field(default=64, metadata=at_least(1))
+    lr: float = field(default=1e-3, metadata={"above": 0})
     lr_schedule: str = "cosine"
-    weight_decay: float = 0.0
-    beta: float = 1.0
+    weight_decay: float = field(default=0.0, metadata=at_least(0))
+    beta: float = field(default=1.0, metadata=at_least(0))
     kl_anneal: str = "none"
     anneal_per: str = "step"
-    free_bits: float = 0.0
+    free_bits: float = field(default=0.0, metadata=at_least(0))
     objective: str = "elbo"
-    iw_samples: int = 5
-    tc_weight: float | None = None
+    iw_samples: int = field(default=5, metadata=at_least(1))
+    tc_weight: float | None = field(default=None, metadata=at_least(0))
     capacity: str = "none"
     recon_term: str = "none"
-    recon_weight: float = 1.0
-    grad_clip: float = 0.0
-    early_stopping: int = 0
+    recon_weight: float = field(default=1.0, metadata=at_least(0))
+    grad_clip: float = field(default=0.0, metadata=at_least(0))  # 0: off
+    early_stopping: int = field(default=0, metadata=at_least(0))  # 0: off
     seed: int = 0
     device: str = "auto"
-    eval_batch_size: int = 1024
+    eval_batch_size: int = field(default=1024, metadata=at_least(1))
     fused_optimizer: bool = True
     precision: str = "float32"
     compile: bool = False
@@ -91,25 +91,14 @@ class TrainConfig:
     flush_denormal: bool = True
 
     def __post_init__(self) -> None:
-        check_fields(self)  # types (and finite numbers) first: the checks below compare values
+        check_fields(self)  # types, finite numbers and ranges (the fields' metadata) first
+        if isinstance(self.epochs, str) and self.epochs != AUTO_EPOCHS:
+            raise VaekitError(f"epochs: expected auto or a count of at least 1, got {self.epochs!r}")
         checks = [
-            ("epochs", self.epochs == AUTO_EPOCHS if isinstance(self.epochs, str) else self.epochs >= 1,
-             "auto or at least 1"),
-            ("batch_size", self.batch_size >= 1, "at least 1"),
-            ("lr", self.lr > 0, "positive"),
-            ("beta", self.beta >= 0, "non-negative"),
-            ("free_bits", self.free_bits >= 0, "non-negative"),
-            ("grad_clip", self.grad_clip >= 0, "non-negative (0 = off)"),
-            ("early_stopping", self.early_stopping >= 0, "non-negative (0 = off)"),
             ("anneal_per", self.anneal_per in ("step", "epoch"), "'step' or 'epoch'"),
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, " or ".join(LR_SCHEDULES)),
             ("objective", self.objective in OBJECTIVES, " or ".join(OBJECTIVES)),
-            ("iw_samples", self.iw_samples >= 1, "at least 1"),
-            ("eval_batch_size", self.eval_batch_size >= 1, "at least 1"),
-            ("weight_decay", self.weight_decay >= 0, "non-negative"),
-            ("tc_weight", self.tc_weight is None or self.tc_weight >= 0, "non-negative"),
             ("recon_term", self.recon_term in RECON_TERMS, " or ".join(RECON_TERMS)),
-            ("recon_weight", self.recon_weight >= 0, "non-negative"),
             ("precision", self.precision in PRECISIONS, " or ".join(PRECISIONS)),
             ("device", valid_device(self.device), DEVICE_CHOICES),
         ]
