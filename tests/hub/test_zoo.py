@@ -29,10 +29,18 @@ def test_every_pretrained_model_loads_and_samples(name):
     assert sum((sharing.ZOO / name / f).stat().st_size for f in REGISTRY[name]["sha256"]) == REGISTRY[name]["bytes"]
 
 
-def test_the_registry_figures_are_the_models_own():
+def test_the_registry_figures_are_what_the_shipped_weights_give_on_the_test_set():
+    """Recomputed from the weights on MNIST's 10,000 test images, not read back from the
+    files the build wrote: a registry figure that drifted from its model fails here."""
+    test = vaekit.data.load("mnist")
     for name, entry in REGISTRY.items():
-        summary = vaekit.open_run(f"pretrained:{name}").summary
-        assert entry["test"]["elbo"] == pytest.approx(summary["test"]["elbo"], abs=1e-3)
+        model = vaekit.pretrained(name)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            loss = model.loss(test.test, cond=test.test_labels if model.config.conditional else None)
+        # one posterior draw per image: the mean over 10,000 images moves by ~0.1 nats between seeds
+        assert float(loss.total) == pytest.approx(entry["test"]["elbo"], abs=0.5), name
+        assert float(loss.kl) == pytest.approx(entry["test"]["kl"], abs=0.5), name
 
 
 def test_sample_pretrained_from_the_command_line(tmp_path):
