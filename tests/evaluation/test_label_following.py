@@ -77,10 +77,19 @@ def test_an_unconditional_model_gets_no_label_figures(digits):
     assert label_following(model, digits.train, digits.train_labels, digits.test, digits.test_labels) is None
 
 
-def test_evaluate_reports_label_following_of_a_conditional_run(tmp_path):
+def test_training_warns_once_when_the_samples_do_not_follow_their_label(tmp_path, capsys):
+    assert main(["train", "digits", "--model", "cvae", "--epochs", "1", "--hidden", "32", "--limit", "300",
+                 "--quiet", "--out", str(tmp_path / "short")]) == 0  # one epoch: the label is not learnt yet
+    warned = [line for line in capsys.readouterr().err.splitlines() if "samples drawn for a label" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: ") and "label-ignored" not in warned[0]
+    assert "Try: --latent-dim" in warned[0]  # the remedies, as flags (center_codes is on already)
+
+
+def test_evaluate_reports_label_following_of_a_conditional_run(tmp_path, capsys):
     out = tmp_path / "cvae"
     assert main(["train", "digits", "--model", "cvae", "--epochs", "15", "--latent-dim", "4", "--hidden", "128",
                  "--lr", "3e-3", "--batch-size", "64", "--quiet", "--out", str(out)]) == 0
+    assert "for a label" not in capsys.readouterr().err  # training did not warn
     metrics = evaluate_run(open_run(out), k=2, limit=200)
     assert metrics["label_samples"] == 1000 and metrics["label_classifier_accuracy"] > 0.85
     assert metrics["label_following"] > 0.8 * metrics["label_classifier_accuracy"]
