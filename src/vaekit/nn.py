@@ -21,6 +21,11 @@ from itertools import pairwise
 import torch
 from torch import nn
 
+from vaekit.errors import VaekitError
+
+#: The network kinds a family can be built with: dense layers, or stride-2 convolutions first.
+ARCHS = ("mlp", "conv")
+
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
 
@@ -123,6 +128,15 @@ class MLPDecoder(nn.Module):
         if self.out_channels == 1:
             return y.reshape(*lead, *self.output_shape)
         return y.reshape(*lead, *self.output_shape, self.out_channels)
+
+
+def check_arch(arch: str, input_shape: tuple[int, ...] | list[int]) -> None:
+    """Refuse an unknown ``arch``, and ``conv`` for data that are not images (C, H, W)."""
+    if arch not in ARCHS:
+        raise VaekitError(f"arch: '{arch}' is not one of {', '.join(ARCHS)}")
+    if arch == "conv" and len(input_shape) != 3:
+        raise VaekitError(f"arch conv needs image data (C, H, W); this data has shape {tuple(input_shape)}"
+                          " (use --arch mlp)")
 
 
 def _conv_out(size: int) -> int:

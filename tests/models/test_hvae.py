@@ -123,3 +123,36 @@ def test_cli_trains_and_evaluates_an_hvae(tmp_path) -> None:
     figures = json.loads(result.output)
     assert len(figures["kl_per_group"]) == 2
     assert figures["kl"] == pytest.approx(sum(figures["kl_per_group"]), rel=0.2)
+
+
+def test_resampling_below_keeps_the_top_group_and_varies_the_others(model: HVAE, x: torch.Tensor) -> None:
+    """Keeping the top group of two: the decodings differ between draws (the lower group is
+    drawn), yet each is the decoding of z whose top group is x's posterior mean."""
+    draws = [model.resample_below(x, 1, generator=torch.Generator().manual_seed(s)) for s in (0, 1)]
+    assert not torch.allclose(draws[0], draws[1])
+    top = model.encode(x).mean[:, :3]
+    descent = model._descend((len(x),), features=model._ascend(x), draw="mean", inferred=1,
+                             generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(descent.z[0], top, atol=1e-6)
+    assert torch.allclose(model.decode(torch.cat(descent.z, dim=-1)).mean, draws[0], atol=1e-6)
+
+
+def test_a_convolutional_hvae_trains_saves_and_draws_its_levels_picture(tmp_path) -> None:
+    run = vaekit.train({"source": "digits", "limit": 200}, {"model": "hvae", "arch": "conv", "channels": [8, 16],
+                                                            "groups": [2, 4], "hidden": [32]},
+                       {"epochs": 2, "batch_size": 50}, tmp_path / "run", progress=False)
+    assert isinstance(run.model.trunk, torch.nn.Module) and run.model.config.arch == "conv"
+    assert any(isinstance(m, torch.nn.Conv2d) for m in run.model.modules())
+    from PIL import Image
+
+    picture = Image.open(tmp_path / "run" / "levels.png")
+    assert picture.size[0] == picture.size[1]  # 8 held-out digits x (input, reconstruction, 6 draws)
+    assert "What each level controls" in (tmp_path / "run" / "report.html").read_text()
+    x = vaekit.data.load("digits", limit=200).test[:4]
+    loaded = vaekit.load(tmp_path / "run")
+    assert torch.equal(loaded.reconstruct(x), run.model.reconstruct(x))
+
+
+def test_conv_is_refused_for_tables() -> None:
+    with pytest.raises(VaekitError, match="arch conv needs image data"):
+        HVAEConfig(input_shape=(5,), arch="conv")

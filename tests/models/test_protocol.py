@@ -231,6 +231,12 @@ def test_family_speaks_the_protocol(zoo, family):
         assert model.sample(4).shape == (4, *shape)  # no labels: every class in turn
         assert model.sample(3, 1).shape == (3, *shape)  # one label for all
     assert model.reconstruct(x, cond).shape == x.shape
+    # every family has levels: keeping them all is the reconstruction, none a prior draw of x's shape
+    with torch.no_grad():
+        assert torch.allclose(model.resample_below(x, model.levels, cond), model.reconstruct(x, cond), atol=1e-5)
+        assert model.resample_below(x, 0, cond, generator=torch.Generator().manual_seed(0)).shape == x.shape
+    with pytest.raises(VaekitError, match="keep: expected a number of levels from 0 to"):
+        model.resample_below(x, model.levels + 1, cond)
 
     posterior = model.encode(x, cond)
     protocol = getattr(vaekit.distributions, "Posterior", None)  # what encode returns, once declared

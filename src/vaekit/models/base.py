@@ -250,6 +250,28 @@ class Model(nn.Module):
         """Decoder mean at the posterior mean: the deterministic reconstruction."""
         return self.decode(self.encode(x, cond).mode(), cond).mean
 
+    @property
+    def levels(self) -> int:
+        """Latent levels, top first: 1 for a flat latent, one per group for a hierarchy."""
+        return 1
+
+    def check_levels(self, keep: Any) -> None:
+        """Refuse a ``keep`` that is not a count of levels (0 to ``levels``)."""
+        if isinstance(keep, bool) or not isinstance(keep, int) or not 0 <= keep <= self.levels:
+            raise VaekitError(f"keep: expected a number of levels from 0 to {self.levels}, got {keep!r}")
+
+    @torch.no_grad()
+    def resample_below(self, x: torch.Tensor, keep: int, cond: torch.Tensor | None = None, *,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder means of ``x`` with its top ``keep`` latent levels inferred (posterior
+        means) and the levels below drawn from the prior given them: what the kept levels
+        fix and what the others vary. ``keep = levels`` is the reconstruction, ``keep = 0``
+        a prior sample (with a flat latent these are the only two)."""
+        self.check_levels(keep)
+        if keep == self.levels:
+            return self.reconstruct(x, cond)
+        return self.sample(len(x), cond, generator=generator)
+
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, cond: torch.Tensor | None = None, *, k: int = 1000,
                        chunk: int = 100, generator: torch.Generator | None = None) -> torch.Tensor:

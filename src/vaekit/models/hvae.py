@@ -9,7 +9,12 @@ deterministic bottom-up pass gives one feature vector per group, and each group'
 posterior q(z_i | x, z_<i) is the prior's Gaussian shifted and rescaled by a correction
 computed from both the top-down state and that feature (NVAE's residual
 parameterization), so the KL of a group starts near zero and each KL term is in closed
-form given the groups above it. Networks are MLPs with residual cells (``vaekit.nn.ResidualCell``).
+form given the groups above it. The cells are MLPs with residual blocks (``vaekit.nn.ResidualCell``);
+the bottom-up trunk and the decoder are MLPs, or with ``arch="conv"`` stride-2 convolutions
+(``vaekit.nn.ConvEncoder`` / ``ConvDecoder``) around the same vector-valued hierarchy.
+
+``resample_below`` shows what each level controls: keep the top groups of an input
+(posterior means) and draw the groups below from their prior given them.
 
 Protocol: ``z`` is the concatenation of the groups (top first), so ``latent_dim`` is the
 sum of ``groups``; ``infer`` draws from the full hierarchical posterior, which makes the
@@ -30,7 +35,7 @@ from vaekit.distributions import DiagonalGaussian, Likelihood
 from vaekit.errors import VaekitError
 from vaekit.models.base import Inference, Model, ModelConfig
 from vaekit.models.observation import Observation, check_likelihood
-from vaekit.nn import ACTIVATIONS, MLPDecoder, MLPEncoder, ResidualCell
+from vaekit.nn import ACTIVATIONS, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, ResidualCell, check_arch
 
 
 @dataclass
@@ -40,12 +45,15 @@ class HVAEConfig(ModelConfig):
     ``groups``: latent dimensions per group, top group first (two or more groups make a
     hierarchy; one group is a VAE with residual cells). ``latent_dim`` is their sum
     (leave it 0; a different value is refused). ``hidden``: the bottom-up MLP's layer
-    sizes (the decoder mirrors them); its last size is the width of every cell.
+    sizes (the decoder mirrors them), or with ``arch="conv"`` the dense layers after the
+    ``channels`` convolutions; its last size is the width of every cell.
     ``cell_blocks``: residual blocks per cell. The likelihood fields are ``VAEConfig``'s.
     """
 
     model: ClassVar[str] = "hvae"
     latent_dim: int = 0
+    arch: str = "mlp"
+    channels: list[int] = field(default_factory=lambda: [32, 64])
     groups: list[int] = field(default_factory=lambda: [32, 64])
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     cell_blocks: int = 1
@@ -71,6 +79,7 @@ class HVAEConfig(ModelConfig):
             raise VaekitError(f"cell_blocks: must be 0 or more, got {self.cell_blocks}")
         if self.activation not in ACTIVATIONS:
             raise VaekitError(f"activation: '{self.activation}' is not one of {', '.join(ACTIVATIONS)}")
+        check_arch(self.arch, self.input_shape)
         check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std, self.obs_df,
                          self.learn_obs_df)
 
@@ -94,7 +103,10 @@ class HVAE(Model):
         super().__init__(config)
         shape = tuple(config.input_shape)
         act, width, blocks = config.activation, config.hidden[-1], config.cell_blocks
-        self.trunk = MLPEncoder(shape, config.hidden, act)
+        if config.arch == "conv":
+            self.trunk = ConvEncoder(shape, config.channels, config.hidden, act)
+        else:
+            self.trunk = MLPEncoder(shape, config.hidden, act)
         self.up_cells = nn.ModuleList(ResidualCell(width, act, blocks) for _ in config.groups)
         self.h0 = nn.Parameter(torch.zeros(width))
         # Group 0's prior is N(0, I); each lower group's comes from the top-down state.
@@ -108,8 +120,12 @@ class HVAE(Model):
         # layers take; one layer more cost ~4 nats at equal epochs (a stronger decoder uses z less).
         observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std,
                                   config.heteroscedastic, config.min_obs_std, config.obs_df, config.learn_obs_df)
-        self.decoder = MLPDecoder(width, list(reversed(config.hidden))[1:], shape, act,
-                                  out_channels=observation.params_per_element)
+        if config.arch == "conv":
+            self.decoder = ConvDecoder(width, self.trunk, shape[0], config.hidden[:-1], act,
+                                       out_channels=observation.params_per_element)
+        else:
+            self.decoder = MLPDecoder(width, list(reversed(config.hidden))[1:], shape, act,
+                                      out_channels=observation.params_per_element)
         self.observation = observation
 
     # -- the two passes -----------------------------------------------------------------
@@ -131,26 +147,28 @@ class HVAE(Model):
 
     def _descend(self, lead: tuple[int, ...], *, features: list[torch.Tensor] | None = None,
                  given: list[torch.Tensor] | None = None, draw: str = "sample", temperature: float = 1.0,
-                 generator: torch.Generator | None = None) -> _Descent:
+                 generator: torch.Generator | None = None, inferred: int | None = None) -> _Descent:
         """The top-down pass over ``lead`` (batch) shape.
 
         With ``features`` each group's posterior is formed and z drawn from it (or its mean
         with ``draw="mean"``); without, z comes from the prior (std scaled by
-        ``temperature``). ``given``: use these z instead of drawing (decode, prior density).
+        ``temperature``). ``inferred``: only the top ``inferred`` groups use ``features``,
+        the ones below draw from the prior. ``given``: use these z instead of drawing
+        (decode, prior density).
         """
         h = self.h0.expand(*lead, self.h0.shape[0])
         out = _Descent(h, [], [], [])
         for i in range(len(self.config.groups)):
             prior = self._prior(i, h)
             source = prior
-            if features is not None:
+            if features is not None and (inferred is None or i < inferred):
                 f = features[i].expand(*lead, features[i].shape[-1])
                 shift, scale = self.posterior_heads[i](torch.cat([h, f], dim=-1)).chunk(2, dim=-1)
                 source = DiagonalGaussian(prior.mean + shift, prior.logvar + scale)
                 out.posteriors.append(source)
             if given is not None:
                 z = given[i]
-            elif draw == "mean":
+            elif draw == "mean" and source is not prior:
                 z = source.mean
             elif generator is None:
                 z = source.mean + temperature * source.std * torch.randn_like(source.mean)
@@ -209,6 +227,20 @@ class HVAE(Model):
         """log p(z) = sum_i log p(z_i | z_<i)."""
         descent = self._descend(tuple(z.shape[:-1]), given=self._split(z))
         return sum(p.log_prob(zi) for p, zi in zip(descent.priors, descent.z, strict=True))
+
+    @property
+    def levels(self) -> int:
+        return len(self.config.groups)
+
+    @torch.no_grad()
+    def resample_below(self, x: torch.Tensor, keep: int, cond: torch.Tensor | None = None, *,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """The top ``keep`` groups along the mean path of ``x``'s posterior, the groups below
+        drawn from their prior given those (one top-down pass); decoder means."""
+        self.check_levels(keep)
+        descent = self._descend((len(x),), features=self._ascend(x), draw="mean", inferred=keep,
+                                generator=generator)
+        return self._likelihood(descent.h).mean
 
     @torch.no_grad()
     def held_out_figures(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> dict[str, Any]:

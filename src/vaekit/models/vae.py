@@ -17,7 +17,7 @@ from vaekit.distributions import DiagonalGaussian, Likelihood
 from vaekit.errors import VaekitError
 from vaekit.models.base import Model, ModelConfig
 from vaekit.models.observation import Observation, check_likelihood
-from vaekit.nn import ACTIVATIONS, ConvDecoder, ConvEncoder, LabelEncoder, MLPDecoder, MLPEncoder
+from vaekit.nn import ACTIVATIONS, ConvDecoder, ConvEncoder, LabelEncoder, MLPDecoder, MLPEncoder, check_arch
 
 
 @dataclass
@@ -47,17 +47,13 @@ class VAEConfig(ModelConfig):
     learn_obs_df: bool = False
 
     def __post_init__(self) -> None:
-        if self.arch not in ("mlp", "conv"):
-            raise VaekitError(f"arch: '{self.arch}' is not one of mlp, conv")
         check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std, self.obs_df,
                          self.learn_obs_df)
         if self.activation not in ACTIVATIONS:
             raise VaekitError(f"activation: '{self.activation}' is not one of {', '.join(ACTIVATIONS)}")
         if self.latent_dim < 1:
             raise VaekitError(f"latent_dim: must be at least 1, got {self.latent_dim}")
-        if self.arch == "conv" and len(self.input_shape) != 3:
-            raise VaekitError(f"arch conv needs image data (C, H, W); this data has shape {tuple(self.input_shape)}"
-                              " (use --arch mlp)")
+        check_arch(self.arch, self.input_shape)
 
     @property
     def run_name(self) -> str:

@@ -70,7 +70,8 @@ def _render(run: Run, data: Dataset, extra: dict[str, str]) -> str:
     kl, kl_where = sec.kl_per_dim(run)
     parts: list[Section | None] = [sec.curves_section(run)]
     if is_image_run(tuple(run.data_info.shape)):
-        parts += [sec.reconstruction_section(run, data), sec.samples_section(run), sec.traversal_section(run, data, kl)]
+        parts += [sec.reconstruction_section(run, data), sec.samples_section(run), sec.levels_section(run, data),
+                  sec.traversal_section(run, data, kl)]
     elif run.model.sequences:
         parts.append(sec.sequences_section(run, data))
     else:

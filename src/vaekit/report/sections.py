@@ -22,6 +22,7 @@ from vaekit.latent import sample as latent_sample
 from vaekit.objectives.schedules import KLSchedule
 from vaekit.plotting.figures import array_to_data_uri, figure_to_data_uri, kl_bars, latent_scatter, loss_curves
 from vaekit.plotting.pictures import grid
+from vaekit.report.pictures import LEVEL_DRAWS, levels_grid
 from vaekit.report.template import Section, pixel_image, plot_html
 from vaekit.training.diagnosis import COLLAPSED_KL, active_dims
 
@@ -135,6 +136,25 @@ def reconstruction_section(run: Run, data: Dataset) -> Section:
                f"the decoder mean at the posterior mean. Mean squared pixel error {err:.4f}.")
     body = f'<figure><div class="rows">{"".join(rows)}</div><figcaption>{caption}</figcaption></figure>'
     return Section("reconstructions", "Reconstructions", body)
+
+
+def levels_section(run: Run, data: Dataset) -> Section | None:
+    """A hierarchy's levels: keep an input's top levels, redraw the ones below."""
+    levels = run.model.levels
+    if levels < 2:
+        return None
+    x, y, split = held_out(data)
+    x = x[:6].to(_device(run))
+    cond = None if y is None else y[: len(x)].to(_device(run))
+    columns = LEVEL_DRAWS + 2
+    blocks = "".join(
+        f'<figure><h3>top {keep} of {levels} levels kept</h3>'
+        f'{_grid_html(levels_grid(run.model, x, cond, keep=keep).cpu(), columns, f"top {keep} levels kept")}</figure>'
+        for keep in range(1, levels))
+    lead = (f"Each row: a {split} image, its reconstruction, then {LEVEL_DRAWS} decodings that keep the image's "
+            "top levels (posterior means) and draw the levels below from the prior given them. What stays the "
+            "same across a row is what the kept levels encode; what changes, the lower levels.")
+    return Section("levels", "What each level controls", f'<div class="pair">{blocks}</div>', lead=lead)
 
 
 def samples_section(run: Run) -> Section:
