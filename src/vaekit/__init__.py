@@ -35,7 +35,11 @@ from vaekit.distributions import Bernoulli, Categorical, DiagonalGaussian, Gauss
 from vaekit.errors import VaekitError
 from vaekit.evaluation import evaluate
 from vaekit.hub import from_pretrained, list_pretrained, pretrained, push_to_hub, save_pretrained
-from vaekit.models import CVAE, HVAE, VAE, CVAEConfig, HVAEConfig, Loss, Model, ModelConfig, VAEConfig, build
+from vaekit.models import CVAE as CVAE  # the model classes: importable, outside __all__ (see below)
+from vaekit.models import HVAE as HVAE
+from vaekit.models import VAE as VAE
+from vaekit.models import CVAEConfig, HVAEConfig, Loss, ModelConfig, VAEConfig, build
+from vaekit.models import Model as Model
 from vaekit.objectives import KLSchedule
 from vaekit.pipeline import resume, train
 from vaekit.training import TrainConfig, Trainer
@@ -54,10 +58,10 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
 
 
+# The model classes (``vaekit.VAE``, ``CVAE``, ``HVAE``, ``Model``) are importable from here but
+# left out of ``__all__``: ``help(vaekit)`` would print torch.nn.Module's hundred inherited
+# methods for each; ``help(vaekit.models)`` documents them.
 __all__ = [
-    "CVAE",
-    "HVAE",
-    "VAE",
     "Bernoulli",
     "CVAEConfig",
     "Categorical",
@@ -67,7 +71,6 @@ __all__ = [
     "HVAEConfig",
     "KLSchedule",
     "Loss",
-    "Model",
     "ModelConfig",
     "Run",
     "TrainConfig",
