@@ -36,12 +36,13 @@ Protocols:
 
 Methods (same inputs for all; images as 784 values in [0, 1]):
 
-- ``vaekit``: ``VAEAnomalyDetector`` with its defaults (score ``auto``: reconstruction
-  error + latent 10-NN distance for images; for tables a 2-dim latent and the negative ELBO
-  with k = 100 of a Gaussian decoder with a learned std per feature and beta 3, from the last
-  of 4 fits, each refit without the 30% of training rows that the fit before scored highest);
+- ``vaekit``: ``VAEAnomalyDetector`` with its defaults (``vaekit.anomaly.presets``; score
+  ``auto``: for images the reconstruction error + latent 10-NN distance, combined as every sum
+  is, by Fisher's rule on their training tail probabilities; for tables the negative ELBO with
+  k = 100 of a 2-dim latent, Student-t decoder, beta 3, averaged over the 3 refits that each
+  leave out the 30% of training rows the fit before scored highest);
   ``vaekit-recon`` / ``vaekit-elbo`` / ``vaekit-nll`` / ``vaekit-knn``: the same fitted
-  model scored each single way (``--k`` samples for elbo and nll).
+  models scored each single way (``--k`` samples for elbo and nll).
 - ``vaekit-het`` (not in the default list): the same detector with ``heteroscedastic=True``
   (the decoder outputs a std per example, at least 0.05), scored by its default (the README's
   column: with ``--trim-rounds 1``).

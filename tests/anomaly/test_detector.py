@@ -256,7 +256,7 @@ def test_knn_is_the_mean_distance_to_the_nearest_training_codes_leaving_each_tra
     np.testing.assert_allclose(det.holdout_scores_, _mean_nearest(codes[~in_train], train, 3), rtol=1e-5)
 
 
-def test_a_sum_is_fishers_statistic_of_its_parts_tail_probabilities_among_the_training_scores(rows):
+def test_a_sum_is_fishers_statistic_of_its_parts_tail_probabilities_among_the_training_scores(rows, tmp_path):
     normal, anomalies = rows
     det = tiny(anomaly_score="recon+knn", trim=0).fit(normal)
     x = np.vstack([normal[:50], anomalies])
@@ -271,6 +271,9 @@ def test_a_sum_is_fishers_statistic_of_its_parts_tail_probabilities_among_the_tr
     median = tail_log_p(np.median(refs["recon"]), refs["recon"])
     assert median == pytest.approx(np.log(2), abs=0.01)  # the median training score: p = 1/2
     assert combined[50:].mean() > combined[:50].mean()
+    loaded = load_detector(det.save(tmp_path / "det"))  # the references travel with the detector
+    assert all(np.array_equal(loaded.references_[name], refs[name]) for name in ("recon", "knn"))
+    np.testing.assert_array_equal(loaded.decision_function(x), combined)
     with pytest.raises(AnomalyInputError, match=r"anomaly_score recon\+elbo: the training scores of elbo were "
                                                 r"not computed .* fit it with anomaly_score='recon\+elbo'"):
         det.set_params(anomaly_score="recon+elbo").decision_function(x)
