@@ -52,3 +52,14 @@ def test_the_variable_sets_auto(tmp_path, monkeypatch):
     monkeypatch.setenv(THREADS_VARIABLE, "2")
     _, rows = _run(tmp_path, "env", "auto")
     assert rows[-1]["threads"] == 2
+
+
+def test_the_command_line_trains_the_same_model_with_threads_1_and_auto(tmp_path):
+    from vaekit.cli import main
+
+    quick = ["train", "digits", "--epochs", "2", "--latent-dim", "3", "--hidden", "32", "--limit", "200", "--quiet"]
+    for setting in ("1", "auto"):
+        assert main([*quick, "--threads", setting, "--out", str(tmp_path / setting)]) == 0
+    one, auto = vaekit.load(tmp_path / "1").state_dict(), vaekit.load(tmp_path / "auto").state_dict()
+    for (name, a), b in zip(one.items(), auto.values(), strict=True):
+        assert torch.equal(a, b), name
