@@ -54,7 +54,7 @@ bench: install
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/peers.py --epochs 3
 	$(BIN)/python benchmarks/sample_quality.py --seeds 0 1 2
-	$(BIN)/python benchmarks/cvae_classes.py --epochs 40 --temperatures 1.0 0.8
+	$(BIN)/python benchmarks/cvae_classes.py --temperatures 1.0 0.8
 
 # the anomaly detector against PyOD's VAE, IsolationForest, PCA, 1-NN and center (about 1.5 hours, 1 thread)
 bench-anomaly: install

@@ -64,10 +64,12 @@ def label_following(model: Model, train_x: torch.Tensor, train_labels: torch.Ten
     per_class = max(1, min(SAMPLES_PER_CLASS, MAX_SAMPLES // k))
     asked = torch.arange(k).repeat_interleave(per_class)
     asked = asked[np.isin(asked.numpy(), classifier.classes_)]  # a class absent from the fit cannot be judged
+    device = next(model.parameters()).device
+    draws = torch.Generator(device=device).manual_seed(seed)  # prior draws on the model's device
     was_training = model.training
     model.eval()
     try:
-        samples = torch.cat([model.sample(len(chunk), chunk, generator=generator).float().cpu()
+        samples = torch.cat([model.sample(len(chunk), chunk, generator=draws).float().cpu()
                              for chunk in asked.split(500)])
     finally:
         model.train(was_training)
