@@ -59,7 +59,7 @@ def test_a_cvae_trained_with_its_label_zeroed_is_flagged_with_the_remedy(digits)
     finding = label_ignored(figures, model.config.to_dict())
     assert finding is not None and finding.kind == "partial-collapse" and finding.cause == "label-ignored"
     assert f"{figures['label_following']:.0%} of samples" in finding.seen
-    assert finding.remedies[0].startswith("--set center_codes=true")  # the run did not centre its codes
+    assert finding.remedies[0].startswith("--center-codes ")  # the run did not centre its codes
     found = diagnose({"kl": 3.0, "active_units": 4, **figures}, {"model": model.config.to_dict()})
     assert [f.cause for f in found] == ["label-ignored"]
 
@@ -67,7 +67,7 @@ def test_a_cvae_trained_with_its_label_zeroed_is_flagged_with_the_remedy(digits)
 def test_the_remedy_already_in_use_is_not_suggested():
     finding = label_ignored({"label_following": 0.3, "label_classifier_accuracy": 0.9},
                             {"model": "cvae", "center_codes": True, "latent_dim": 16})
-    assert finding is not None and not any(r.startswith("--set center_codes") for r in finding.remedies)
+    assert finding is not None and not any(r.startswith("--center-codes") for r in finding.remedies)
     assert any(r.startswith("--latent-dim 4") for r in finding.remedies)
     assert label_ignored({"label_following": 0.8, "label_classifier_accuracy": 0.9}, {}) is None  # within 0.8 x
 

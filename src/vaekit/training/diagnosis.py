@@ -183,7 +183,7 @@ def label_ignored(metrics: Mapping[str, Any], model: Mapping[str, Any] | None = 
             "run's training labels): the code z carries the class and the decoder ignores the label")
     remedies = []
     if model.get("model", "cvae") == "cvae" and not model.get("center_codes", False):
-        remedies.append("--set center_codes=true (the cvae default: each class's codes are centred on the prior's "
+        remedies.append("--center-codes (the cvae default: each class's codes are centred on the prior's "
                         "mean, so z cannot say the class and the decoder has to read the label)")
     latent_dim = int(model.get("latent_dim", 0))
     if latent_dim > 4:
