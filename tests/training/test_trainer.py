@@ -281,8 +281,8 @@ def test_auto_epochs_count_updates_not_passes(tmp_path):
     train = {"batch_size": 100, "lr_schedule": "constant"}
     run = vaekit.train(data, {"latent_dim": 2, "hidden": [8]}, train, tmp_path / "r", progress=False)
     recorded = json.loads((tmp_path / "r" / "config.json").read_text())["train"]["epochs"]
-    assert recorded == run.summary["epochs"] == epochs_for(len(vaekit.data.load("digits", limit=60).train), 100) > MIN_EPOCHS
     bundle = vaekit.data.load("digits", limit=60)
+    assert recorded == run.summary["epochs"] == epochs_for(len(bundle.train), 100) > MIN_EPOCHS
     trainer = Trainer(VAE(VAEConfig(input_shape=tuple(bundle.info.shape), latent_dim=2, hidden=[8])),
                       TrainConfig(batch_size=100, lr_schedule="constant"), progress=False)
     assert len(trainer.fit(bundle)) == recorded  # the trainer alone counts the same way
