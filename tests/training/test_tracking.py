@@ -102,6 +102,31 @@ def test_mlflow_respects_the_tracking_uri_and_a_resume_continues_the_run(tmp_pat
     assert sorted(steps) == [1, 2]
 
 
+@pytest.mark.filterwarnings("error:--log mlflow")
+def test_a_run_saved_before_the_store_moved_inside_it_resumes_in_its_old_store(tmp_path, monkeypatch):
+    """Runs trained before the local store moved into RUN/mlflow kept it beside the run
+    (runs/mlflow.db) and recorded no URI: a resume continues that MLflow run there, and makes
+    no new store in the run that would not know the run's id."""
+    pytest.importorskip("mlflow")
+    pytest.importorskip("sqlalchemy")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    old_store = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", old_store)  # where the former default put it
+    run = vaekit.train(DATA, SMALL_MODEL, {"epochs": 1, "loggers": "mlflow"}, tmp_path / "runs" / "run",
+                       progress=False)
+    record = run.path / "mlflow.json"
+    run_id = json.loads(record.read_text())["run_id"]
+    record.write_text(json.dumps({"run_id": run_id, "tracking_uri": None}) + "\n")  # as the former default wrote it
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    vaekit.resume(run.path, epochs=2, progress=False)
+    assert not (run.path / "mlflow").exists()
+    steps = [m.step for m in MlflowClient(tracking_uri=old_store).get_metric_history(run_id, "train_loss")]
+    assert sorted(steps) == [1, 2]
+
+
 def test_a_missing_extra_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow now fails
     with pytest.raises(VaekitError, match=r"track extra .*pip install 'vaekit\[track\]'"):

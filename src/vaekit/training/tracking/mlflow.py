@@ -44,6 +44,18 @@ def local_store(run_dir: Path) -> tuple[str, str]:
     return f"sqlite:///{run_dir / STORE_DIR / 'mlflow.db'}", (final_place(run_dir) / STORE_DIR / "artifacts").as_uri()
 
 
+def legacy_store(run_dir: Path) -> str | None:
+    """The tracking URI of a run trained before the store moved inside it (``mlflow.db`` beside
+    the run directory), when the run has no store of its own and that file is there: its
+    MLflow run lives in it, so a resume continues it there rather than in a new, empty store
+    that does not know the run's id."""
+    run_dir = Path(run_dir).resolve()
+    old = run_dir.parent / "mlflow.db"
+    if (run_dir / STORE_DIR / "mlflow.db").exists() or not old.is_file():
+        return None
+    return f"sqlite:///{old}"
+
+
 def _forget_store(uri: str) -> None:
     """Let go of what MLflow keeps of the store ``uri`` for the life of the process: one store
     object and one SQLAlchemy engine, with its SQLite connections, per URI. A run's local store
@@ -72,7 +84,8 @@ class MLflowLogger:
         self.run_dir = Path(run_dir)
         record = self.run_dir / RUN_FILE
         saved = json.loads(record.read_text(encoding="utf-8")) if resume and record.is_file() else None
-        uri = (saved or {}).get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+        uri = (saved or {}).get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or \
+            (legacy_store(self.run_dir) if saved is not None else None)
         artifacts = None
         if not uri:
             uri, artifacts = local_store(self.run_dir)
