@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from vaekit.cli import app
+from vaekit.cli import app, main
 from vaekit.cli import train as train_cli
 from vaekit.data.config import DataConfig
 from vaekit.models import MODELS
@@ -135,7 +135,7 @@ def _sample_value(p: Any) -> tuple[list[str], Any]:
     kind = _kind(p)
     if kind == "bool":
         return [p.opts[0]], True
-    text = {"int": "7", "float": "0.5"}.get(kind, {"color": "gray"}.get(p.name, "3,4"))
+    text = {"int": "7", "float": "0.5"}.get(kind, {"color": "gray", "epochs": "7"}.get(p.name, "3,4"))
     value = {"int": int, "float": float}.get(kind, str)(text)
     parse = train_cli.PARSERS.get(p.name)
     return ([p.opts[0]] if _is_option(p) else []) + [text], parse(value) if parse else value
@@ -159,6 +159,26 @@ def test_train_routes_each_flag_to_its_field(monkeypatch: pytest.MonkeyPatch, tm
     for param, (section, field) in train_cli.FIELDS.items():
         assert received[section][field] == expected[param], (param, section, field)
     assert received["model"]["decoder_hidden"] == 768  # --set reaches a field without a flag
+
+
+def test_train_epochs_takes_auto_or_a_count(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: Any) -> None:
+    """``--epochs auto`` is what the help and the default say it is; anything else but a count
+    is one line, exit 2, and a resume needs a count (its new total)."""
+    received: list[Any] = []
+    fake = SimpleNamespace(train=lambda data, model, train, out, **_: received.append(train["epochs"]),
+                           resume=lambda *args, **_: pytest.fail("resumed with --epochs auto"))
+    monkeypatch.setattr(train_cli, "pipeline", fake)
+    monkeypatch.setattr(train_cli, "_report_run", lambda run, preview: None)
+    out = ["--out", str(tmp_path / "run")]
+    for given, expected in (("auto", "auto"), ("AUTO", "auto"), ("12", 12)):
+        assert CliRunner().invoke(app, ["train", "--epochs", given, *out]).exit_code == 0
+        assert received.pop() == expected
+    capsys.readouterr()
+    assert main(["train", "--epochs", "many", *out]) == 2
+    assert capsys.readouterr().err.strip() == "error: --epochs: expected auto or a count of at least 1, got 'many'"
+    assert main(["train", "--resume", "--epochs", "auto", *out]) == 2
+    assert "error: --epochs auto: a resumed run continues to a new total" in capsys.readouterr().err
+    assert not received and not (tmp_path / "run").exists()
 
 
 def test_train_help_shows_the_dataclass_defaults() -> None:

@@ -27,6 +27,7 @@ from vaekit.plotting.pictures import terminal_preview
 from vaekit.report.page import REPORT_FILE
 from vaekit.report.pictures import RECONSTRUCTIONS_FILE, SAMPLES_FILE
 from vaekit.training import TrainConfig, distributed, settings
+from vaekit.training.config import AUTO_EPOCHS
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -49,7 +50,18 @@ FIELDS: dict[str, tuple[str, str]] = {
 #: Parameters of ``train`` that set no config field: where the run goes and how settings are read.
 CLI_ONLY = ("out", "overwrite", "resume", "config", "assignments", "quiet")
 #: Flags whose text is not the field's value.
+def epochs_value(value: str | None) -> int | str | None:
+    """``--epochs``: a count, or ``auto`` (``TrainConfig.epochs``; the range is its check)."""
+    if value is None or value.strip().lower() == AUTO_EPOCHS:
+        return None if value is None else AUTO_EPOCHS
+    try:
+        return int(value)
+    except ValueError:
+        raise VaekitError(f"--epochs: expected auto or a count of at least 1, got '{value}'") from None
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
+    "epochs": epochs_value,
     "hidden": lambda v: options.int_list(v, "--hidden"),
     "conv_channels": lambda v: options.int_list(v, "--conv-channels"),
     "latent_groups": lambda v: options.int_list(v, "--latent-groups"),
@@ -150,7 +162,7 @@ def train(
                                                                         "std per example (at least "
                                                                         "model.min_obs_std).")] = None,
     beta: Annotated[Optional[float], field("beta", "KL weight (beta-VAE when > 1).")] = None,
-    epochs: Annotated[Optional[int], field("epochs", "Epochs (with --resume: the new total); auto: at least 20 "
+    epochs: Annotated[Optional[str], field("epochs", "Epochs (with --resume: the new total); auto: at least 20 "
                                                      "epochs and 1,000 optimizer updates.")] = None,
     batch_size: Annotated[Optional[int], field("batch_size", "Batch size.")] = None,
     lr: Annotated[Optional[float], field("lr", "Adam learning rate.")] = None,
@@ -225,7 +237,9 @@ def train(
     if resume:
         if out is None:
             raise VaekitError("--resume needs --out RUN_DIR (the run to continue)")
-        run = pipeline.resume(out, epochs=epochs, progress=not quiet, settings=merged)
+        if flags["train"]["epochs"] == AUTO_EPOCHS:
+            raise VaekitError("--epochs auto: a resumed run continues to a new total; give it as a count")
+        run = pipeline.resume(out, epochs=flags["train"]["epochs"], progress=not quiet, settings=merged)
     else:
         run = pipeline.train(merged["data"], merged["model"], merged["train"], out, overwrite=overwrite,
                              progress=not quiet)
