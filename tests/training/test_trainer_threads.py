@@ -61,5 +61,22 @@ def test_the_command_line_trains_the_same_model_with_threads_1_and_auto(tmp_path
     for setting in ("1", "auto"):
         assert main([*quick, "--threads", setting, "--out", str(tmp_path / setting)]) == 0
     one, auto = vaekit.load(tmp_path / "1").state_dict(), vaekit.load(tmp_path / "auto").state_dict()
+    rows = (tmp_path / "auto" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["threads"] for r in rows] == [1, 1]  # a step this small: auto is one thread
     for (name, a), b in zip(one.items(), auto.values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_auto_on_free_cores_with_enough_work_takes_them_and_learns_the_same_model(tmp_path, monkeypatch):
+    """Where auto does choose more than one thread (free cores, a step worth splitting), the
+    model is the one-thread model up to float rounding."""
+    from vaekit import threads
+
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    monkeypatch.setattr(threads, "busy_cores", lambda *a, **k: 0.0)
+    monkeypatch.setattr(threads, "WORK_PER_THREAD", 1.0)  # any step is worth a second thread
+    one, _ = _run(tmp_path, "one", 1)
+    auto, rows = _run(tmp_path, "auto", "auto")
+    assert [r["threads"] for r in rows] == [2, 2]
+    for (name, a), b in zip(one.items(), auto.values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4, msg=name)
