@@ -94,3 +94,14 @@ def test_evaluate_reports_label_following_of_a_conditional_run(tmp_path, capsys)
     assert metrics["label_samples"] == 1000 and metrics["label_classifier_accuracy"] > 0.85
     assert metrics["label_following"] > 0.8 * metrics["label_classifier_accuracy"]
     assert not any("label" in f for f in metrics["findings"])
+
+
+def test_the_label_check_is_scored_on_test_else_validation_else_skipped(digits):
+    from vaekit.evaluation.labels import labelled_held_out
+
+    x, y = digits.train[:20], digits.train_labels[:20]
+    info = digits.info
+    assert labelled_held_out(Dataset(train=x, train_labels=y, val=x, val_labels=y, test=x, test_labels=y,
+                                     info=info)) == "test"
+    assert labelled_held_out(Dataset(train=x, train_labels=y, val=x, val_labels=y, info=info)) == "val"
+    assert labelled_held_out(Dataset(train=x, train_labels=y, test=x, info=info)) is None  # unlabelled test

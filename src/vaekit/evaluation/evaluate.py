@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from vaekit.errors import VaekitError
-from vaekit.evaluation.labels import label_following
+from vaekit.evaluation.labels import label_following, labelled_held_out
 from vaekit.latent.inputs import model_labels, split_examples
 from vaekit.models.base import Model
 from vaekit.plotting.pictures import is_image_run
@@ -208,7 +208,7 @@ def evaluate_run(run: Any, *, split: str = "test", k: int = 1000, limit: int | N
     A conditional run with labelled training data also gets ``label_following`` and
     ``label_classifier_accuracy`` (``vaekit.evaluation.labels``: do its samples follow their
     label, by a classifier fitted on the training labels and scored on this split, or the
-    test split when this is the training split)."""
+    test (else validation) split when this is the training split)."""
 
     if split not in SPLITS:
         raise VaekitError(f"--split: expected one of {', '.join(SPLITS)}, got '{split}'")
@@ -229,7 +229,10 @@ def evaluate_run(run: Any, *, split: str = "test", k: int = 1000, limit: int | N
     metrics["split"] = split
     if run.model.config.conditional:
         train_x, train_labels = split_examples(bundle, "train")
-        held_x, held_labels = (x, cond) if split != "train" else split_examples(bundle, "test")
+        held_x, held_labels = x, cond
+        if split == "train":  # the classifier is scored on a held-out labelled split, if there is one
+            held = labelled_held_out(bundle)
+            held_x, held_labels = split_examples(bundle, held) if held else (x, None)
         if train_labels is not None and held_labels is not None and len(held_x):
             metrics.update(label_following(run.model, train_x, train_labels, held_x, held_labels, seed=seed) or {})
     metrics["findings"] = [str(f) for f in diagnose(metrics, run.config)]

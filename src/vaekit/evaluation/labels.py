@@ -78,6 +78,13 @@ def label_following(model: Model, train_x: torch.Tensor, train_labels: torch.Ten
             "label_classifier_accuracy": accuracy, "label_samples": len(asked)}
 
 
+def labelled_held_out(bundle: Dataset) -> str | None:
+    """The split the label check scores its classifier on: test, else validation, whichever
+    first has labels; ``None`` when neither has."""
+    return next((s for s in ("test", "val") if getattr(bundle, f"{s}_labels") is not None
+                 and len(getattr(bundle, f"{s}_labels"))), None)
+
+
 def run_label_finding(run: Any, bundle: Dataset, *, seed: int = 0) -> Finding | None:
     """What ``vaekit.train`` warns of once a conditional run is trained: ``label_ignored`` of
     ``label_following`` on its training labels, held out on the test (else validation) split.
@@ -85,8 +92,7 @@ def run_label_finding(run: Any, bundle: Dataset, *, seed: int = 0) -> Finding | 
     if not run.model.config.conditional:
         return None
     train_x, train_labels = split_examples(bundle, "train")
-    held = next((s for s in ("test", "val") if getattr(bundle, f"{s}_labels") is not None
-                 and len(getattr(bundle, f"{s}_labels"))), None)
+    held = labelled_held_out(bundle)
     if train_labels is None or held is None:
         return None
     held_x, held_labels = split_examples(bundle, held)
