@@ -167,7 +167,7 @@ def test_moses_metrics_all_keys_and_values():
 
 
 @needs_moses
-def test_evaluate_command_prints_json_and_fails_in_one_line(tmp_path):
+def test_evaluate_command_prints_json_and_fails_in_one_line(tmp_path, capsys):
     (tmp_path / "gen.smi").write_text("\n".join([*DRUGS[:6], "C1CC"]) + "\n")
     (tmp_path / "ref.smi").write_text("\n".join(DRUGS) + "\n")
     runner = CliRunner()
@@ -181,6 +181,13 @@ def test_evaluate_command_prints_json_and_fails_in_one_line(tmp_path):
     from vaekit.cli import main
 
     assert main(["molecules", "evaluate", str(tmp_path / "missing.smi")]) == 2
+    capsys.readouterr()
+    # a bad reference: one line naming it, no traceback (its cache key needs the file first)
+    for ref, message in ((tmp_path / "missing-ref.smi", "no such file"), (tmp_path, "is a folder"),
+                         ("moses:tset", "unknown molecule set 'moses:tset' (known: ")):
+        assert main(["molecules", "evaluate", str(tmp_path / "gen.smi"), "--ref", str(ref)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
 
 
 @needs_moses

@@ -65,7 +65,11 @@ def _reference_smiles(source: str) -> list[str]:
 def source_file(source: str) -> Path:
     """The file behind a reference: a named set's verified local copy (downloaded if need be), or the path."""
     name = smiles_sets.canonical_set_name(source) if not Path(source).exists() else None
-    return smiles_sets.locate(name)[1] if name is not None else Path(source)
+    if name is not None:
+        return smiles_sets.locate(name)[1]
+    if not Path(source).is_file():
+        read_smiles(source)  # its one-line error: no such file, a folder, an unknown set name
+    return Path(source)
 
 
 def reference_of(source: str, *, validated: bool, n_jobs: int = 1, device: str | None = None) -> ReferenceStats:
