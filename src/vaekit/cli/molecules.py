@@ -148,10 +148,10 @@ def interpolate(
     from vaekit.chem.interpolation import save_grid
 
     options.writing(threads, out, overwrite)
+    if out is None:  # in the run, replacing nothing there; a read-only run is refused before any work
+        out = _default_output(run, "interpolation.png")
     model = MoleculeModel.load(run)
     result = walk(model, smiles_a, smiles_b, steps=steps, method=method)
-    if out is None:  # in the run, replacing nothing there
-        out = _default_output(run, "interpolation.png")
     path = save_grid(result, out, per_row=per_row)
     if json_output:
         print(json.dumps({**result.to_dict(), "image": str(path)}))
