@@ -317,7 +317,11 @@ def test_a_detector_saved_before_format_5_keeps_its_sums_of_z_scores(rows, tmp_p
     x = rows[1]
     parts = [det.set_params(anomaly_score=name).decision_function(x) for name in ("recon", "knn")]
     expected = sum((p - mean) / std for p, (mean, std) in zip(parts, stats.values(), strict=True))
-    np.testing.assert_allclose(load_detector(path).decision_function(x), expected, rtol=1e-6)
+    old = load_detector(path)
+    np.testing.assert_allclose(old.decision_function(x), expected, rtol=1e-6)
+    resaved = old.save(tmp_path / "again")  # saving it again keeps format 4 and its scores
+    assert json.loads((resaved / "config.json").read_text())["anomaly"]["format"] == 4
+    np.testing.assert_allclose(load_detector(resaved).decision_function(x), expected, rtol=1e-6)
 
 
 def test_trim_fits_again_without_the_training_rows_that_score_highest(rows):

@@ -98,8 +98,12 @@ def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None
     fields = asdict(model) if whole else dict(model or {})
     fields = {name: list(value) if name in SEQUENCES and value is not None else value for name, value in fields.items()}
     params = {**saved.params, "model": fields if whole or model is not None else None}
+    # A detector read from format 3/4 keeps its sums of z-scores ({part: (mean, std)}): it is
+    # written back in format 4, which holds them, so re-saving never changes its scores.
+    old_sums = any(isinstance(ref, tuple) for fit in saved.fits for ref in fit.references.values())
+    written_format = 4 if old_sums else FORMAT
     section = {
-        "format": FORMAT,
+        "format": written_format,
         "params": params,
         "model_is_preset": whole,
         "threshold": saved.threshold,
@@ -108,7 +112,8 @@ def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None
         "feature_names_in": None if saved.feature_names is None else [str(n) for n in saved.feature_names],
         "standardizer": saved.scaler.to_dict() if saved.scaler is not None else None,
         "training_scores": _quantiles(saved.decision_scores),
-        "score_parts": [list(fit.references) for fit in saved.fits],
+        **({"score_stats": [{name: list(ref) for name, ref in fit.references.items()} for fit in saved.fits]}
+           if old_sums else {"score_parts": [list(fit.references) for fit in saved.fits]}),
         "n_fits": saved.n_fits,
         "collapsed": saved.collapsed,
     }
@@ -122,9 +127,9 @@ def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None
                "holdout_scores": torch.from_numpy(np.ascontiguousarray(saved.holdout_scores, np.float64)),
                **{f"codes-{i}": fit.codes.contiguous() for i, fit in enumerate(saved.fits)},
                **{f"reference-{i}-{name}": torch.from_numpy(np.ascontiguousarray(ref, np.float64))
-                  for i, fit in enumerate(saved.fits) for name, ref in fit.references.items()}}
+                  for i, fit in enumerate(saved.fits) for name, ref in fit.references.items() if not old_sums}}
     with atomic_path(path / SCORES_FILE) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": str(FORMAT)})
+        save_file(tensors, str(tmp), metadata={"format": str(written_format)})
     write_json(path / CONFIG_FILE, config)  # last: a directory with config.json is complete
     return path
 
