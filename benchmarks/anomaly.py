@@ -6,6 +6,7 @@ line per dataset, and after the ADBench sets a summary line.
     python benchmarks/anomaly.py --only mnist --classes 0 1 --epochs 5      # a quick look
     python benchmarks/anomaly.py --only adbench --sets 6_cardio --seeds 0
     python benchmarks/anomaly.py --only adbench --sets all --threads 1   # all 28 sets, seeds 0 1 2
+    python benchmarks/anomaly.py --merge seed0.jsonl seed1.jsonl seed2.jsonl   # runs made seed by seed, as one
     python benchmarks/anomaly.py --only synthetic --seeds 0 --epochs 20   # the synthetic cases
     python benchmarks/anomaly.py --validation --methods vaekit knn       # choose settings: no test data
     python benchmarks/anomaly.py --validation --only adbench --score elbo+knn
@@ -384,6 +385,30 @@ def adbench_summary(rows: list[dict[str, Any]], args: argparse.Namespace, start:
             "goal": goal, "wall_s": round(time.perf_counter() - start, 1), "threads": args.threads}
 
 
+def merge_runs(paths: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The ADBench lines of runs made with different ``--seeds`` (one file of JSON lines each, the
+    same sets and methods) as one run over all their seeds: per set and method, the AUROCs of
+    every seed, their mean, the best peer and vaekit's win, then ``adbench_summary``'s line.
+    For a run too long to make at once, seed by seed."""
+    runs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+        runs.append({r["dataset"]: r for r in lines if "auroc_per_seed" in r})
+    if not runs or any(set(run) != set(runs[0]) for run in runs):
+        raise SystemExit("--merge: expected runs over the same ADBench sets")
+    rows = []
+    for name, first in runs[0].items():
+        per_seed = {m: [a for run in runs for a in run[name]["auroc_per_seed"][m]] for m in first["auroc_per_seed"]}
+        means = {m: round(float(np.mean(v)), 4) for m, v in per_seed.items()}
+        peers = {m: v for m, v in means.items() if m in PEERS}
+        best = max(peers, key=peers.get)
+        rows.append({**first, "seeds": [s for run in runs for s in run[name]["seeds"]], "auroc_per_seed": per_seed,
+                     "auroc_mean": means, "best_peer": best, "vaekit_wins": means["vaekit"] >= peers[best]})
+    args.seeds = rows[0]["seeds"] if rows else []
+    return rows
+
+
 def auto_or(kind: Any) -> Any:
     """An argparse type for a flag that takes ``auto`` or a ``kind`` (the detector checks the range)."""
     def parse(value: str) -> Any:
@@ -416,8 +441,17 @@ def main() -> None:
                    help="vaekit: replace one of the preset's settings (repeat), as `vaekit anomaly fit --set`: "
                         f"{', '.join(FIELDS)}")
     p.add_argument("--validation", action="store_true", help="score training data held out, not the test sets")
+    p.add_argument("--merge", nargs="+", metavar="FILE",
+                   help="combine the ADBench lines of runs made with different --seeds (their output files) "
+                        "into one run over all their seeds, and print its lines and summary; nothing is trained")
     args = p.parse_args()
     start = time.perf_counter()
+    if args.merge:
+        rows = merge_runs(args.merge, args)
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        print(json.dumps(adbench_summary(rows, args, start)), flush=True)
+        return
     args.seeds = args.seeds or ([0] if args.validation else [0, 1, 2])
     torch.set_num_threads(args.threads)
     env = environment()
