@@ -26,12 +26,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from vaekit.atomic import unused_names
 from vaekit.cli import options
 from vaekit.cli.options import err_console
 from vaekit.cli.options import out_console as console
 from vaekit.errors import VaekitError
-from vaekit.sharing import is_pretrained, resolve_run_path
+from vaekit.sharing import resolve_run_path
+from vaekit.training.runs import new_output_paths
 
 app = typer.Typer(
     name="molecules",
@@ -235,13 +235,8 @@ def optimize(
 
 
 def _default_output(run: Path, name: str) -> Path:
-    """Where a command writes when the user gave no --out: in the run, under a name no file
-    there has (``samples.smi``, else ``samples-2.smi``, ...: ``atomic.unused_names``), so it
-    never replaces a file; a pretrained (read-only) run needs --out."""
-    path = resolve_run_path(run)
-    if is_pretrained(path):
-        raise VaekitError(f"{path.name}: a pretrained model is read-only; give --out/-o for {name}")
-    return unused_names(path, [name])[0]
+    """Where a command writes when the user gave no --out: in the run, never over a file there."""
+    return new_output_paths(resolve_run_path(run), name)[0]
 
 
 @contextmanager

@@ -60,17 +60,12 @@ class Run:
     def output_path(self, name: str) -> Path:
         """Where a tool writes ``name`` when the user gave no ``--out``: inside the run, unless
         the run is read-only."""
-        if self.read_only:
-            raise VaekitError(f"{self.path.name}: a pretrained model is read-only; give --out/-o for {name}")
+        refuse_read_only(self.path, name)
         return self.path / name
 
     def new_output_paths(self, *names: str) -> list[Path]:
-        """Where a tool writes ``names`` (its file and any written beside it) when the user gave
-        no ``--out``: inside the run, under names no file there has (``samples.png``, else
-        ``samples-2.png``, ...; ``atomic.unused_names``), so a command never replaces a file the
-        user did not name, such as the pictures training wrote."""
-        self.output_path(names[0])  # a read-only run: refused
-        return unused_names(self.path, names)
+        """``new_output_paths`` of this run's directory."""
+        return new_output_paths(self.path, *names)
 
     @property
     def data_info(self) -> DataInfo:
@@ -101,6 +96,21 @@ class Run:
     def load_data(self, **overrides: Any) -> Dataset:
         """The run's dataset, split exactly as in training (overrides e.g. ``limit``)."""
         return vdata.load(self.data_config.replace(**overrides))
+
+
+def refuse_read_only(path: Path, name: str) -> None:
+    """A pretrained model (read-only) gets no default output: the user names one with --out."""
+    if is_pretrained(path):
+        raise VaekitError(f"{path.name}: a pretrained model is read-only; give --out/-o for {name}")
+
+
+def new_output_paths(path: Path, *names: str) -> list[Path]:
+    """Where a tool writes ``names`` (its file and any written beside it) into the run directory
+    ``path`` when the user gave no ``--out``: under names no file there has (``samples.png``,
+    else ``samples-2.png``, ...; ``atomic.unused_names``), so a command never replaces a file
+    the user did not name, such as the pictures training wrote; a read-only run is refused."""
+    refuse_read_only(path, names[0])
+    return unused_names(path, names)
 
 
 def open_run(path: str | Path) -> Run:
