@@ -28,3 +28,14 @@ def tiny_digits(digits_tensor) -> Dataset:
     x = digits_tensor
     return Dataset(train=x[:300].clone(), val=x[300:400].clone(), test=x[400:500].clone(),
                    info=DataInfo(name="digits", shape=(1, 8, 8), kind="image"))
+
+
+@pytest.fixture(scope="session")
+def labeled_digits() -> Dataset:
+    """1,500 train / 297 test 8x8 digits with their labels (what a conditional model trains on)."""
+    bunch = load_digits()
+    x = torch.tensor(bunch.data / 16.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    y = torch.tensor(bunch.target, dtype=torch.long)
+    return Dataset(train=x[:1500], val=None, test=x[1500:], train_labels=y[:1500], test_labels=y[1500:],
+                   info=DataInfo(name="digits", shape=(1, 8, 8), kind="image",
+                                 class_names=[str(i) for i in range(10)]))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vaekit.cli import main
-from vaekit.data.bundle import DataInfo, Dataset
+from vaekit.data.bundle import Dataset
 from vaekit.evaluation.evaluate import evaluate_run
 from vaekit.evaluation.labels import label_following
 from vaekit.models import CVAE, VAE, CVAEConfig, VAEConfig
@@ -18,15 +18,9 @@ from vaekit.training.trainer import TrainConfig, Trainer
 pytestmark = pytest.mark.filterwarnings("ignore:epoch .*collapse:UserWarning")
 
 
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = torch.tensor(bunch.data / 16.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
-    y = torch.tensor(bunch.target, dtype=torch.long)
-    return Dataset(train=x[:1500], val=None, test=x[1500:], train_labels=y[:1500], test_labels=y[1500:],
-                   info=DataInfo(name="digits", shape=(1, 8, 8), kind="image", class_names=[str(i) for i in range(10)]))
+@pytest.fixture
+def digits(labeled_digits) -> Dataset:
+    return labeled_digits
 
 
 def _cvae(data: Dataset, train_labels: torch.Tensor, **config) -> CVAE:

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 import vaekit
 from vaekit import latent
 from vaekit.cli import main
-from vaekit.data.bundle import DataInfo, Dataset
+from vaekit.data.bundle import Dataset
 from vaekit.errors import VaekitError
 from vaekit.models import CVAE, VAE, CVAEConfig, VAEConfig, build
 from vaekit.training.trainer import TrainConfig, Trainer
@@ -18,19 +18,6 @@ QUICK = ["--epochs", "3", "--hidden", "32", "--limit", "300", "--quiet"]
 # A few epochs on 300 digits leave little KL (the label explains most of a digit): the
 # trainer's collapse warning is expected here and not what these tests are about.
 pytestmark = pytest.mark.filterwarnings("ignore:epoch .*posterior-collapse:UserWarning")
-
-
-@pytest.fixture(scope="module")
-def labeled_digits() -> Dataset:
-    """1,500 train / 297 test 8x8 digits with their labels (what a conditional model trains on)."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = torch.tensor(bunch.data / 16.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
-    y = torch.tensor(bunch.target, dtype=torch.long)
-    return Dataset(train=x[:1500], val=None, test=x[1500:], train_labels=y[:1500], test_labels=y[1500:],
-                   info=DataInfo(name="digits", shape=(1, 8, 8), kind="image",
-                                 class_names=[str(i) for i in range(10)]))
 
 
 @pytest.fixture(scope="module")
