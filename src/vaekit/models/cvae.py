@@ -39,12 +39,11 @@ class CVAEConfig(VAEConfig, ConditionalConfig):
     prior's mean. Why: the encoder sees x, which shows the class, and early in training it
     puts the class into z as well (it costs only about log K nats of KL); the decoder then
     reads the class from z and ignores the label, and ``sample --label 5`` draws whatever
-    class the prior draw lands on (44% of MNIST samples were the asked digit after 6 epochs
-    on 12,000 images, latent 16). Centred codes cannot say the class by where they lie, so
+    class the prior draw lands on. Centred codes cannot say the class by where they lie, so
     the decoder has to take it from the label, and a prior draw decoded with label y is
-    drawn as class y (89-90% on MNIST at the same budget; docs/benchmarks/samples.md has
-    the figures and the options measured against it). The running means are updated in training mode like batch
-    norm's statistics and saved with the weights. Runs saved before this field keep their
+    drawn as class y (docs/benchmarks/samples.md has the figures and the options measured
+    against it). The running means are updated in training mode like batch norm's
+    statistics and saved with the weights. Runs saved before this field keep their
     uncentred codes (``saved_defaults``).
     """
 
