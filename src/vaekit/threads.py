@@ -7,9 +7,9 @@ give it; ``auto`` first reads the ``VAEKIT_THREADS`` environment variable (a cou
 
 The rule of ``auto``: **one thread unless the work per step is large and cores are free now.**
 With more compute threads than free cores, every parallel region waits for a descheduled
-thread: on a busy 2-core machine ``vaekit train digits --epochs 20`` took 31.7 s with torch's
-two threads and 1.9 s with one (issue 33), while a second thread on a quiet machine gains
-little on these small networks. So ``auto`` takes ``min(free cores, work / WORK_PER_THREAD)``
+thread, so a small network on a busy machine runs many times slower with more threads than
+with one (docs/guides/training.md, "CPU threads"), while a second thread on a quiet machine
+gains little on these small networks. So ``auto`` takes ``min(free cores, work / WORK_PER_THREAD)``
 threads, at least one: the work is an estimate of the floating-point operations of one
 training step (``step_work``); the free cores are the cores this process may run on
 (``os.sched_getaffinity``) less the cores other work keeps busy *now*, measured by watching

@@ -183,7 +183,7 @@ def _image_likelihood(train: torch.Tensor, parts: Parts) -> tuple[str, float | N
     Gaussian whose std is fixed at half the pixels' RMS deviation from the mean image, so a
     reconstruction as good as the data's own spread gains 2 nats a pixel whatever the
     contrast, and the decoder cannot explain the faces away as noise (a learned or unit std
-    let Frey faces collapse, issue 32).
+    let Frey faces collapse).
     """
     lo, hi = parts.value_range
     if parts.standardize or parts.binarize_eval or lo < 0 or hi > 1 or train.numel() == 0:
