@@ -31,8 +31,8 @@ def resolve_device(name: str) -> torch.device:
 def denormals_flushed(enabled: bool = True) -> Iterator[None]:
     """Flush denormal floats to zero in the block (where the CPU supports it), then turn it
     off again. Weights and Adam's moments drift into denormal range as training goes on,
-    and arithmetic on them is many times slower (docs/benchmarks/speed.md); flushed, the
-    step time stays that of a fresh model."""
+    and arithmetic on them is many times slower (docs/guides/training.md, "CPU threads");
+    flushed, the step time stays that of a fresh model."""
     flushed = enabled and torch.set_flush_denormal(True)
     try:
         yield
