@@ -5,6 +5,7 @@
     VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 120 --samples 30000   # the issue's
     VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 1 --samples 300 \
         --ref-limit 1000 --also beta=0.05     # a smoke run with one more vaekit variant: figures meaningless
+    python benchmarks/molecules.py --sampling-speed RUN --samples 5000 --speed-threads 1 2 --repeats 3
 
 Contenders, trained one after the other in this process on the same machine:
 
@@ -28,6 +29,15 @@ the canonical MOSES training set. Reference statistics are cached (``vaekit mole
 evaluate``'s cache), so only the first run pays for them. A vaekit row adds reconstruction
 of ``--recon`` held-out MOSES test molecules (exact canonical match and mean Tanimoto, greedy
 and beam). One JSON line per contender; generated files stay in ``--out``.
+
+``--sampling-speed RUN`` skips all of the above and times only what ``vaekit molecules
+sample RUN`` does (prior draws decoded and turned into canonical SMILES, the file written)
+for an existing seqvae run, at each of ``--speed-threads`` torch thread counts, the counts
+interleaved ``--repeats`` times so that a change in the machine's load hits every count
+alike. One JSON line: molecules/s per repeat and their median for each count, a digest of
+the molecules written (one digest when every count and repeat wrote the same), the load
+average before and after, the machine, and milliseconds per molecule of each stage (decoder,
+tokens -> SMILES, RDKit canonical SMILES) at the first thread count.
 """
 
 from __future__ import annotations
@@ -86,6 +96,70 @@ def rounded(metrics: dict[str, float]) -> dict[str, float | None]:
             for k, v in metrics.items()}
 
 
+def sampling_speed(run: Path, *, samples: int, threads: list[int], repeats: int, temperature: float,
+                   seed: int) -> dict[str, Any]:
+    """Molecules/s of ``sample_file`` on ``run`` per torch thread count, interleaved repeats."""
+    import hashlib
+    import os
+
+    from vaekit.chem.generation import sample_file
+
+    load_before = os.getloadavg()
+    rates: dict[int, list[float]] = {t: [] for t in threads}
+    valid: dict[int, int] = {}
+    digests: set[str] = set()  # one digest: every count and repeat wrote the same molecules
+    with tempfile.TemporaryDirectory(prefix="vaekit-sampling-") as folder:
+        torch.set_num_threads(threads[0])
+        sample_file(run, Path(folder) / "warmup.smi", n=min(samples, 200), temperature=temperature, seed=seed,
+                    progress=False)  # imports, weights and RDKit loaded before any timing
+        for _ in range(repeats):
+            for t in threads:
+                torch.set_num_threads(t)
+                done = sample_file(run, Path(folder) / f"threads{t}.smi", n=samples, temperature=temperature,
+                                   seed=seed, progress=False)
+                rates[t].append(round(done.per_second, 1))
+                valid[t] = done.valid
+                digests.add(hashlib.sha256(done.path.read_bytes()).hexdigest()[:16])
+    torch.set_num_threads(threads[0])
+    split = sampling_split(run, samples=samples, temperature=temperature, seed=seed)
+    return {**environment(), "torch_threads": threads, "benchmark": "molecules_sampling", "run": str(run),
+            "samples": samples, "temperature": temperature, "seed": seed, "repeats": repeats,
+            "molecules_per_second": {str(t): {"median": float(np.median(r)), "runs": r} for t, r in rates.items()},
+            "valid": {str(t): v for t, v in valid.items()}, "molecules_sha256": sorted(digests),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "ms_per_molecule": {"threads": threads[0], **split}}
+
+
+def sampling_split(run: Path, *, samples: int, temperature: float, seed: int, batch_size: int = 500
+                   ) -> dict[str, float]:
+    """Where sampling's time goes, per molecule: the decoder (prior draw and token ids), the
+    tokens -> SMILES step (SELFIES decoding) and RDKit's canonical SMILES, timed apart in
+    ``sample_file``'s batches."""
+    from vaekit.chem.generation import MoleculeModel
+    from vaekit.data.molecules.rdkit import canonical
+
+    molecules = MoleculeModel.load(run)
+    model, generator = molecules.model, torch.Generator().manual_seed(seed)
+    seconds = {"decoder": 0.0, "tokens_to_smiles": 0.0, "canonical": 0.0}
+    done = 0
+    while done < samples:
+        m = min(batch_size, samples - done)
+        began = time.perf_counter()
+        ids = model.generate(model.prior_sample(m, generator=generator), method="sample", temperature=temperature,
+                             generator=generator, first_tokens=molecules.first_tokens).tolist()
+        decoded = time.perf_counter()
+        raw = [molecules.tokenizer.detokenize(molecules.vocabulary.decode(row)) for row in ids]
+        spelled = time.perf_counter()
+        for smiles in raw:
+            canonical(smiles)
+        seconds["decoder"] += decoded - began
+        seconds["tokens_to_smiles"] += spelled - decoded
+        seconds["canonical"] += time.perf_counter() - spelled
+        done += m
+    return {k: round(v * 1000 / samples, 3) for k, v in seconds.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=120.0, help="training budget of each contender")
@@ -108,7 +182,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--n-jobs", type=int, default=1, help="worker processes for the RDKit features")
     parser.add_argument("--out", type=Path, help="folder for the runs and generated files (default: a temporary one)")
+    parser.add_argument("--sampling-speed", type=Path, metavar="RUN",
+                        help="only time sampling of this seqvae run (--samples molecules; see the docstring)")
+    parser.add_argument("--speed-threads", type=int, nargs="+", default=[1, 2], help="--sampling-speed: torch "
+                                                                                      "thread counts to time")
+    parser.add_argument("--repeats", type=int, default=3, help="--sampling-speed: timings per thread count")
     args = parser.parse_args(argv)
+    if args.sampling_speed is not None:
+        if args.repeats < 1 or args.samples < 1 or min(args.speed_threads) < 1:
+            parser.error("--repeats, --samples and --speed-threads must be positive")
+        print(json.dumps(sampling_speed(args.sampling_speed, samples=args.samples, threads=args.speed_threads,
+                                        repeats=args.repeats, temperature=args.temperature, seed=args.seed)),
+              flush=True)
+        return 0
     if args.minutes <= 0 or args.epochs < 1 or args.samples < 1:
         parser.error("--minutes, --epochs and --samples must be positive")
     if args.threads:

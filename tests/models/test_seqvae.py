@@ -185,6 +185,67 @@ def test_sampling_ends_every_sequence_and_honours_the_allowed_first_tokens():
     assert torch.equal(cold, decode(toy, z[:5], method="greedy"))
 
 
+def _reference_decode(model, z, *, method, temperature=1.0, generator=None, first_tokens=None):
+    """Decoding as written before sequences dropped out of the batch: nn.GRU one step at a
+    time on every row until all have ended, torch.multinomial over every row."""
+    c, b = model.config, len(z)
+    out = torch.full((b, model.max_length), model.pad_id, dtype=torch.long)
+    out[:, 0] = model.bos_id
+    done = torch.zeros(b, dtype=torch.bool)
+    h = torch.tanh(model.to_state(z)).reshape(b, c.decoder_layers, c.decoder_hidden).transpose(0, 1).contiguous()
+    for t in range(1, model.max_length):
+        step, h = model.decoder(torch.cat([model.embedding(out[:, t - 1]), z], dim=-1).unsqueeze(1), h)
+        logits = model.to_logits(step[:, 0]).clone()
+        logits[:, [model.pad_id, model.bos_id]] = -torch.inf
+        if t == 1:
+            logits[:, model.eos_id] = -torch.inf
+            if first_tokens is not None:
+                keep = torch.zeros(logits.shape[1], dtype=torch.bool)
+                keep[first_tokens] = True
+                logits[:, ~keep] = -torch.inf
+        logp = torch.log_softmax(logits, dim=-1)
+        if t == model.max_length - 1:
+            end = logp[:, model.eos_id].nan_to_num(neginf=0.0)
+            logp = torch.full_like(logp, -torch.inf)
+            logp[:, model.eos_id] = end
+        if method == "greedy":
+            token = logp.argmax(-1)
+        else:
+            token = torch.multinomial(torch.softmax(logp / temperature, -1), 1, generator=generator).squeeze(1)
+        out[:, t] = torch.where(done, model.pad_id, token)
+        done |= token == model.eos_id
+        if bool(done.all()):
+            break
+    return out
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_decoding_gives_the_tokens_of_the_plain_loop_for_the_same_seed(layers):
+    """Ended sequences leave the batch and the GRU step is written out, but a seed still gives
+    the molecules it gave before: same tokens, and the generator left in the same state."""
+    model = _toy_model(seed=3, decoder_layers=layers)
+    z = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for method, temperature, first in (("sample", 1.0, None), ("sample", 0.6, torch.tensor([3, 5])),
+                                           ("greedy", 1.0, None)):
+            ours, theirs = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+            new = model.generate(z, method=method, temperature=temperature, generator=ours, first_tokens=first)
+            old = _reference_decode(model, z, method=method, temperature=temperature, generator=theirs,
+                                    first_tokens=first)
+            assert torch.equal(new, old), method
+            assert torch.equal(ours.get_state(), theirs.get_state())
+            if method == "sample":
+                lengths = (new != model.pad_id).sum(1)
+                assert int(lengths.min()) < int(lengths.max())  # some sequences ended before others
+                sampled = new
+        # the step-by-step decoder agrees with the teacher-forced one on the same tokens
+        state, steps = model.start(z), []
+        for t in range(1, sampled.shape[1]):
+            logits, state = model.step(sampled[:, t - 1], state)
+            steps.append(logits)
+        assert torch.allclose(torch.stack(steps, 1), model.teacher_forced_logits(z, sampled), atol=1e-5)
+
+
 # -- data ------------------------------------------------------------------------------------
 def test_molecule_files_become_padded_token_rows_and_invalid_lines_are_reported(tmp_path):
     path = _write_smiles(tmp_path / "mols.smi", [*MOLECULES[:60], "C1CC", *MOLECULES[60:], "xyz"])

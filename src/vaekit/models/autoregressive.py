@@ -38,22 +38,40 @@ class StepDecoder(Protocol):
         ...
 
     def select(self, state: Any, index: torch.Tensor) -> Any:
-        """The state of rows ``index`` (a beam's survivors)."""
+        """The state of rows ``index`` (a beam's survivors, or the sequences still running)."""
         ...
 
 
-def _allowed(logits: torch.Tensor, decoder: StepDecoder, position: int, min_tokens: int,
-             first_tokens: torch.Tensor | None = None) -> torch.Tensor:
-    """Log-probabilities with the tokens that may not come at ``position`` (1-based) removed."""
-    logits = logits.float().clone()
-    logits[:, [decoder.pad_id, decoder.bos_id]] = -torch.inf
-    if position == 1 and first_tokens is not None:
-        keep = torch.zeros(logits.shape[1], dtype=torch.bool, device=logits.device)
-        keep[first_tokens.to(logits.device)] = True
-        logits[:, ~keep] = -torch.inf
-    if position <= min_tokens:
-        logits[:, decoder.eos_id] = -torch.inf
-    logp = torch.log_softmax(logits, dim=-1)
+class _Rules:
+    """What may come at each position, as additive masks (0 or -inf) built once per decoding
+    rather than once per step: adding 0 leaves a logit exactly as it was, so the result is
+    the same as clearing the forbidden entries one by one."""
+
+    def __init__(self, decoder: StepDecoder, vocab: int, min_tokens: int, first_tokens: torch.Tensor | None,
+                 device: torch.device) -> None:
+        self.decoder, self.min_tokens = decoder, min_tokens
+        base = torch.zeros(vocab, device=device)
+        base[[decoder.pad_id, decoder.bos_id]] = -torch.inf
+        no_end = base.clone()
+        no_end[decoder.eos_id] = -torch.inf
+        first = base.clone()
+        if first_tokens is not None:
+            keep = torch.zeros(vocab, dtype=torch.bool, device=device)
+            keep[first_tokens.to(device)] = True
+            first[~keep] = -torch.inf
+        if min_tokens >= 1:
+            first[decoder.eos_id] = -torch.inf
+        self.base, self.no_end, self.first = base, no_end, first
+
+    def mask(self, position: int) -> torch.Tensor:
+        if position == 1:
+            return self.first
+        return self.no_end if position <= self.min_tokens else self.base
+
+
+def _log_probs(logits: torch.Tensor, rules: _Rules, position: int) -> torch.Tensor:
+    logp = torch.log_softmax(logits.float() + rules.mask(position), dim=-1)
+    decoder = rules.decoder
     if position == decoder.max_length - 1:  # the last slot: the sequence must end here, at its true cost
         end = logp[:, decoder.eos_id].nan_to_num(neginf=0.0)
         logp = torch.full_like(logp, -torch.inf)
@@ -61,11 +79,23 @@ def _allowed(logits: torch.Tensor, decoder: StepDecoder, position: int, min_toke
     return logp
 
 
+#: Rows a step keeps computing even when fewer are still running: matrix products over a
+#: handful of rows take other kernels, which round differently, and a sequence's tokens
+#: should not depend on how many others in its batch have ended.
+MIN_ROWS = 32
+
+
 @torch.no_grad()
 def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", temperature: float = 1.0,
            beam_width: int = 5, generator: torch.Generator | None = None, min_tokens: int = 1,
            first_tokens: torch.Tensor | None = None) -> torch.Tensor:
-    """Token ids ``(B, max_length)`` for latents ``z`` ``(B, D)`` (see the module docstring)."""
+    """Token ids ``(B, max_length)`` for latents ``z`` ``(B, D)`` (see the module docstring).
+
+    Sequences that have ended drop out of the batch (``decoder.select``), so a step costs
+    what the sequences still running need. ``sample`` draws its noise for the whole batch at
+    every step, as ``torch.multinomial`` over every row would (the Gumbel-max form it uses
+    for one draw: argmax of p / q, q ~ Exp(1)), so a seed gives the same tokens however
+    early the others end."""
     if method == "beam":
         return beam_search(decoder, z, width=beam_width, min_tokens=min_tokens, first_tokens=first_tokens)
     if method not in METHODS:
@@ -77,20 +107,37 @@ def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", tem
     b = len(z)
     out = torch.full((b, decoder.max_length), decoder.pad_id, dtype=torch.long, device=z.device)
     out[:, 0] = decoder.bos_id
-    done = torch.zeros(b, dtype=torch.bool, device=z.device)
+    rows = torch.arange(b, device=z.device)  # the batch rows still computed, in batch order
+    running = torch.ones(b, dtype=torch.bool, device=z.device)  # of those rows: not yet ended
+    tokens = out[:, 0]
+    rules = None
     state = decoder.start(z)
     for t in range(1, decoder.max_length):
-        logits, state = decoder.step(out[:, t - 1], state)
-        logp = _allowed(logits, decoder, t, min_tokens, first_tokens)
+        logits, state = decoder.step(tokens, state)
+        if rules is None:
+            rules = _Rules(decoder, logits.shape[1], min_tokens, first_tokens, logits.device)
+        logp = _log_probs(logits, rules, t)
         if method == "greedy":
-            token = logp.argmax(dim=-1)
+            tokens = logp.argmax(dim=-1)
         else:
             probs = torch.softmax(logp / temperature, dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        out[:, t] = torch.where(done, decoder.pad_id, token)
-        done |= token == decoder.eos_id
-        if bool(done.all()):
+            noise = torch.empty((b, probs.shape[1]), dtype=probs.dtype, device=probs.device)
+            noise.exponential_(1, generator=generator)
+            if len(rows) < b:
+                noise = noise[rows]
+            tokens = (probs / noise).argmax(dim=-1)
+        out[rows, t] = torch.where(running, tokens, decoder.pad_id)
+        running &= tokens != decoder.eos_id
+        left = int(running.sum())
+        if left == 0:
             break
+        if left < len(rows) and len(rows) > MIN_ROWS and left <= len(rows) * 7 // 8:
+            keep = running.nonzero().squeeze(1)
+            if left < MIN_ROWS:  # pad with ended rows (their tokens are never written)
+                ended = (~running).nonzero().squeeze(1)[:MIN_ROWS - left]
+                keep = torch.cat([keep, ended]).sort().values
+            rows, running, tokens = rows[keep], running[keep], tokens[keep]
+            state = decoder.select(state, keep)
     return out
 
 
@@ -110,9 +157,12 @@ def beam_search(decoder: StepDecoder, z: torch.Tensor, *, width: int = 5, min_to
     scores = torch.full((b, width), -torch.inf, device=z.device)
     scores[:, 0] = 0.0  # one live beam at first, so the start is not counted `width` times
     done = torch.zeros(b * width, dtype=torch.bool, device=z.device)
+    rules = None
     for t in range(1, length):
         logits, state = decoder.step(seqs[:, t - 1], state)
-        logp = _allowed(logits, decoder, t, min_tokens, first_tokens)
+        if rules is None:
+            rules = _Rules(decoder, logits.shape[1], min_tokens, first_tokens, logits.device)
+        logp = _log_probs(logits, rules, t)
         ended = torch.full_like(logp, -torch.inf)
         ended[:, decoder.pad_id] = 0.0  # a finished beam only pads, at no cost
         logp = torch.where(done.unsqueeze(1), ended, logp)

@@ -199,20 +199,39 @@ class SeqVAE(Model):
         out, _ = self.decoder(steps, self._initial_state(z))
         return self.to_logits(out)
 
-    def start(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._initial_state(z), z
+    def start(self, z: torch.Tensor) -> DecoderState:
+        """The decoder's state before the first token. The latent's share of the first layer's
+        input gates is the same at every step, and a token's share is one of a few rows (one
+        per vocabulary entry), so both are computed here once instead of at every step."""
+        c = self.config
+        w_ih, b_ih = self.decoder.weight_ih_l0, self.decoder.bias_ih_l0
+        fixed = torch.nn.functional.linear(z, w_ih[:, c.embedding_dim:], b_ih)
+        per_token = torch.nn.functional.linear(self.embedding.weight, w_ih[:, :c.embedding_dim])
+        return DecoderState(self._initial_state(z), fixed, per_token)
 
-    def step(self, tokens: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
-             ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        h, z = state
-        inputs = torch.cat([self.embedding(tokens), z], dim=-1).unsqueeze(1)
-        out, h = self.decoder(inputs, h)
-        return self.to_logits(out[:, 0]), (h, z)
+    def step(self, tokens: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, DecoderState]:
+        """One decoding step. Its arithmetic is in place, so it is for decoding only (no
+        gradient flows through it); ``teacher_forced_logits`` is the differentiable path."""
+        h = state.h
+        hidden = self.config.decoder_hidden
+        gates_in = state.per_token.index_select(0, tokens).add_(state.fixed)
+        gates_h = torch.addmm(self.decoder.bias_hh_l0, h[0], self.decoder.weight_hh_l0.t())
+        # nn.GRU's cell in ATen's order (r and z from both sides, n's hidden side gated by r),
+        # in place: at a few hundred rows the elementwise passes cost as much as a product
+        rz = gates_h[:, :2 * hidden].add_(gates_in[:, :2 * hidden]).sigmoid_()
+        n = gates_in[:, 2 * hidden:].add_(gates_h[:, 2 * hidden:].mul_(rz[:, :hidden])).tanh_()
+        out = (h[0] - n).mul_(rz[:, hidden:]).add_(n)
+        layers = [out]
+        for layer in range(1, self.config.decoder_layers):
+            out = torch.gru_cell(out, h[layer], getattr(self.decoder, f"weight_ih_l{layer}"),
+                                 getattr(self.decoder, f"weight_hh_l{layer}"),
+                                 getattr(self.decoder, f"bias_ih_l{layer}"), getattr(self.decoder, f"bias_hh_l{layer}"))
+            layers.append(out)
+        h = out.unsqueeze(0) if len(layers) == 1 else torch.stack(layers)
+        return self.to_logits(out), DecoderState(h, state.fixed, state.per_token)
 
-    def select(self, state: tuple[torch.Tensor, torch.Tensor], index: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        h, z = state
-        return h[:, index], z[index]
+    def select(self, state: DecoderState, index: torch.Tensor) -> DecoderState:
+        return DecoderState(state.h[:, index], state.fixed[index], state.per_token)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, *, method: str = "greedy", temperature: float = 1.0, beam_width: int = 5,
@@ -232,6 +251,17 @@ class SeqVAE(Model):
         mean = torch.tensor(c.property_mean, dtype=z.dtype, device=z.device)
         std = torch.tensor(c.property_std, dtype=z.dtype, device=z.device)
         return self.property_head(z) * std + mean
+
+
+@dataclass
+class DecoderState:
+    """What the step-by-step decoder carries: the GRU's hidden state ``(layers, B, H)``, each
+    row's constant input-gate term (from z and the input bias) and the per-token input-gate
+    terms ``(V, 3H)`` shared by all rows."""
+
+    h: torch.Tensor
+    fixed: torch.Tensor
+    per_token: torch.Tensor
 
 
 class SequenceLikelihood(Likelihood):
