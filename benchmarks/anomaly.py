@@ -68,6 +68,7 @@ Methods (same inputs for all; images as 784 values in [0, 1]):
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -82,7 +83,7 @@ import torch
 
 from vaekit.anomaly import SCORES, VAEAnomalyDetector
 from vaekit.anomaly.presets import FIELDS, PRESETS, parse_override
-from vaekit.anomaly.scores import draws_samples
+from vaekit.anomaly.scores import draws_samples, score_parts
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
@@ -105,12 +106,15 @@ def vaekit_detector(args: argparse.Namespace, seed: int = 0) -> VAEAnomalyDetect
 
 def vaekit_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argparse.Namespace
                   ) -> tuple[dict[str, np.ndarray], VAEAnomalyDetector]:
-    """The fitted score's test scores, plus each single score from the same fitted model."""
+    """The fitted score's test scores, plus each single score and, for a sum, each shorter sum of its
+    parts, from the same fitted models."""
     det = vaekit_detector(args, seed).fit(x_train)
     out = {"vaekit": det.decision_function(x_test)}
     default, model = det.score_, det.model
-    for score in SCORES:
-        if score != default:  # the single scores; a default sum is scored above
+    parts = score_parts(default)
+    shorter = ["+".join(sub) for n in range(2, len(parts)) for sub in itertools.combinations(parts, n)]
+    for score in (*SCORES, *shorter):
+        if score != default:  # the single scores and shorter sums; the default is scored above
             det.set_params(anomaly_score=score, model={**(model or {}), "k": args.k})
             out[f"vaekit-{score}"] = det.decision_function(x_test)
     det.set_params(anomaly_score=args.score, model=model)

@@ -117,7 +117,7 @@ def test_wrong_shapes_and_values_are_one_line_errors(fitted, rows):
         tiny(anomaly_score="recon+recon").fit(rows[0])
 
 
-@pytest.mark.parametrize("score", ["recon", "elbo", "nll", "knn", "recon+knn"])
+@pytest.mark.parametrize("score", ["recon", "elbo", "nll", "knn", "resid", "recon+knn", "elbo+knn+resid"])
 def test_save_and_load_give_identical_scores(tmp_path, rows, score):
     det = tiny(anomaly_score=score, k=8, target_fpr=0.05).fit(rows[0])
     det.save(tmp_path / "det")
@@ -254,6 +254,34 @@ def test_knn_is_the_mean_distance_to_the_nearest_training_codes_leaving_each_tra
     np.testing.assert_allclose(det.decision_scores_[in_train], _mean_nearest(codes[in_train], train, 3,
                                                                             skip_self=True), rtol=1e-5)
     np.testing.assert_allclose(det.holdout_scores_, _mean_nearest(codes[~in_train], train, 3), rtol=1e-5)
+
+
+def test_resid_is_the_residuals_mahalanobis_distance_under_the_training_residuals_shrunk_covariance(rows, tmp_path):
+    from safetensors.torch import load_file, save_file
+    from sklearn.covariance import LedoitWolf
+
+    normal, anomalies = rows
+    det = tiny(anomaly_score="resid", trim=0).fit(normal)
+
+    def residual(x):
+        xm = det.transform_input(x)
+        with torch.no_grad():
+            return (xm - det.model_.reconstruct(xm)).double().numpy()
+
+    expected = LedoitWolf().fit(residual(normal)).mahalanobis(residual(anomalies))
+    np.testing.assert_allclose(det.decision_function(anomalies), expected, rtol=1e-6)
+    assert det.decision_function(anomalies).mean() > det.decision_scores_.mean()
+    # every fit keeps its residual statistics, so resid scores a detector fitted with another score
+    other = tiny(anomaly_score="elbo", trim=0).fit(normal)
+    assert other.set_params(anomaly_score="resid").decision_function(anomalies).shape == (40,)
+    # a detector saved without them (an earlier vaekit) refuses resid in one line, and scores the rest
+    path = other.save(tmp_path / "old")
+    tensors = {k: v for k, v in load_file(str(path / "anomaly.safetensors")).items() if not k.startswith("residual")}
+    save_file(tensors, str(path / "anomaly.safetensors"))
+    old = load_detector(path)
+    assert old.set_params(anomaly_score="elbo").decision_function(anomalies).shape == (40,)
+    with pytest.raises(AnomalyInputError, match="resid: this detector was saved by a vaekit that did not keep"):
+        old.set_params(anomaly_score="resid").decision_function(anomalies)
 
 
 def test_a_sum_is_fishers_statistic_of_its_parts_tail_probabilities_among_the_training_scores(rows, tmp_path):

@@ -40,7 +40,7 @@ from vaekit.anomaly.arrays import as_examples, check_shape, column_names, match_
 from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.fits import Fit, chosen_fits, collapse_message, references_of
 from vaekit.anomaly.presets import DETECTOR_MODELS, SCALINGS
-from vaekit.anomaly.scores import draws_samples, latent_codes, score_parts
+from vaekit.anomaly.scores import ResidualModel, draws_samples, latent_codes, residuals, score_parts
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.splits import holdout
 from vaekit.data.standardize import Standardizer
@@ -69,12 +69,14 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ``settings_`` holds the settings in use.
     latent_dim, epochs : int or "auto"
         Latent dimensions and training epochs; ``auto``: the preset's.
-    anomaly_score : {"auto", "recon", "elbo", "nll", "knn"} or a sum such as "recon+knn"
+    anomaly_score : {"auto", "recon", "elbo", "nll", "knn", "resid"} or a sum such as "recon+knn"
         ``recon``: squared reconstruction error ||x - x̂||² (decoder mean at the posterior
         mean); ``elbo``: negative ELBO; ``nll``: importance-sampled negative log-likelihood;
         ``knn``: mean distance from the posterior mean to the ``n_neighbors`` nearest
-        posterior means of the training data. A sum is Fisher's -2 Σ log p of its parts, each
-        p the part's tail probability among its training scores (``vaekit.anomaly.scores``).
+        posterior means of the training data; ``resid``: Mahalanobis distance of the
+        reconstruction residual under the training residuals' covariance. A sum is Fisher's
+        -2 Σ log p of its parts, each p the part's tail probability among its training
+        scores (``vaekit.anomaly.scores``).
         ``auto``: the preset's (``score_``).
     contamination : float in (0, 0.5]
         Expected share of anomalies in the training data: the threshold flags that share
@@ -218,7 +220,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         codes = latent_codes(model, xm, device=device)
         is_training = np.zeros(len(xm), dtype=bool)
         is_training[rows] = True
-        fit = Fit(model, codes[rows], {})
+        fit = Fit(model, codes[rows], {}, ResidualModel.fit(residuals(model, xm[rows], device=device)))
         s = self.settings_
         parts = self._parts(fit, xm, s, codes=codes, is_training=is_training)
         fit.references = references_of(parts, rows)

@@ -10,13 +10,21 @@ training data's posterior means (``knn``) and each score part's training scores,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from vaekit.anomaly.errors import AnomalyInputError
-from vaekit.anomaly.scores import anomaly_scores, combine, knn_distances, latent_codes, reference_scores
+from vaekit.anomaly.scores import (
+    ResidualModel,
+    anomaly_scores,
+    combine,
+    knn_distances,
+    latent_codes,
+    reference_scores,
+    residuals,
+)
 from vaekit.latent.encoding import mean_kl_per_dim
 from vaekit.models.base import Model
 from vaekit.training.diagnosis import active_dims
@@ -28,14 +36,15 @@ ENSEMBLES = ("refits", "last", "all")
 
 @dataclass
 class Fit:
-    """A fitted VAE, the posterior means of the rows it was trained on, and each score part's
+    """A fitted VAE, the posterior means of the rows it was trained on, each score part's
     sorted scores of those rows (``references``; a detector saved before format 5 has each
     part's training ``(mean, std)`` instead, and its sums stay the sums of z-scores it was
-    fitted with)."""
+    fitted with) and the statistics of those rows' residuals (``residual``, for ``resid``)."""
 
     model: Model
     codes: torch.Tensor
     references: dict[str, np.ndarray | tuple[float, float]]
+    residual: ResidualModel | None = field(default=None)
 
     def parts(self, xm: torch.Tensor, names: tuple[str, ...], *, k: int, n_neighbors: int, seed: int,
               device: torch.device | str, codes: torch.Tensor | None = None,
@@ -49,6 +58,11 @@ class Fit:
                     raise AnomalyInputError("anomaly_score knn: the detector needs at least 2 training examples")
                 codes = latent_codes(self.model, xm, device=device) if codes is None else codes
                 out[name] = knn_distances(codes, self.codes, n_neighbors, is_reference=is_training)
+            elif name == "resid":
+                if self.residual is None:
+                    raise AnomalyInputError("anomaly_score resid: this detector was saved by a vaekit that did "
+                                            "not keep its training residuals; fit it again")
+                out[name] = self.residual.distances(residuals(self.model, xm, device=device))
             else:
                 out[name] = anomaly_scores(self.model, xm, score=name, k=k, seed=seed, device=device)
         return out

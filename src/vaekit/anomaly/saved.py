@@ -12,7 +12,9 @@ fit-<i>.safetensors  the weights of the other fits whose scores are averaged (``
 anomaly.safetensors  training and held-out anomaly scores (float64), for re-thresholding,
                      each fit's training posterior means (float32, ``codes-<i>``), for knn,
                      and each fit's sorted training scores of each score part (float64,
-                     ``reference-<i>-<part>``), for sums
+                     ``reference-<i>-<part>``), for sums, and for ``resid`` each
+                     fit's training residuals' mean and precision (float64,
+                     ``residual-mean-<i>``, ``residual-precision-<i>``)
 ```
 
 Every file is written atomically; the standardizer and the threshold are plain JSON
@@ -37,6 +39,7 @@ from safetensors.torch import load_file, save_file
 
 from vaekit.anomaly.fits import Fit
 from vaekit.anomaly.presets import PRESETS, SEQUENCES, Preset
+from vaekit.anomaly.scores import ResidualModel
 from vaekit.atomic import atomic_path
 from vaekit.data.standardize import Standardizer
 from vaekit.errors import VaekitError
@@ -127,7 +130,9 @@ def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None
                "holdout_scores": torch.from_numpy(np.ascontiguousarray(saved.holdout_scores, np.float64)),
                **{f"codes-{i}": fit.codes.contiguous() for i, fit in enumerate(saved.fits)},
                **{f"reference-{i}-{name}": torch.from_numpy(np.ascontiguousarray(ref, np.float64))
-                  for i, fit in enumerate(saved.fits) for name, ref in fit.references.items() if not old_sums}}
+                  for i, fit in enumerate(saved.fits) for name, ref in fit.references.items() if not old_sums},
+               **{f"residual-{what}-{i}": torch.from_numpy(np.ascontiguousarray(getattr(fit.residual, what)))
+                  for i, fit in enumerate(saved.fits) if fit.residual is not None for what in ("mean", "precision")}}
     with atomic_path(path / SCORES_FILE) as tmp:
         save_file(tensors, str(tmp), metadata={"format": str(written_format)})
     write_json(path / CONFIG_FILE, config)  # last: a directory with config.json is complete
@@ -164,7 +169,7 @@ def read(path: str | Path) -> SavedDetector:
     except (SafetensorError, OSError, ValueError) as exc:
         raise VaekitError(f"{path / SCORES_FILE}: cannot read the training scores ({exc})") from None
     try:
-        fits = [Fit(model, scores[f"codes-{i}"], _references(scores, i, fit_parts))
+        fits = [Fit(model, scores[f"codes-{i}"], _references(scores, i, fit_parts), _residual(scores, i))
                 for i, (model, fit_parts) in enumerate(zip(models, parts, strict=True))]
     except KeyError as exc:
         raise VaekitError(f"{path / SCORES_FILE}: no training codes or scores {exc} for the fits in "
@@ -194,6 +199,13 @@ def _references(scores: dict[str, torch.Tensor], i: int, parts: list[str] | dict
     if isinstance(parts, dict):
         return {name: (float(mean), float(std)) for name, (mean, std) in parts.items()}
     return {name: scores[f"reference-{i}-{name}"].numpy() for name in parts}
+
+
+def _residual(scores: dict[str, torch.Tensor], i: int) -> ResidualModel | None:
+    """Fit ``i``'s residual statistics, kept when its score has ``resid``."""
+    if f"residual-mean-{i}" not in scores:
+        return None
+    return ResidualModel(scores[f"residual-mean-{i}"].numpy(), scores[f"residual-precision-{i}"].numpy())
 
 
 def old_params(params: dict[str, Any]) -> dict[str, Any]:

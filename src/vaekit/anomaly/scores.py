@@ -20,6 +20,13 @@ Every score is "higher = more anomalous", in float64, one value per example:
   example is from the decoder's manifold; ``knn`` how far it is, along the manifold, from
   the training data: a plain "1" that a decoder trained on "7"s redraws well still lands
   away from every training "7".
+- ``resid``: the Mahalanobis distance of the reconstruction residual x - x̂ under the mean
+  and covariance of the training examples' residuals (Ledoit-Wolf shrinkage, so it is
+  defined for any number of features). The decoder's likelihood treats features as
+  independent given z, so a relation between features that the latent does not carry
+  (two columns that move together) is invisible to ``recon`` and ``elbo``; the residuals'
+  covariance sees it, and where the VAE did learn the relation the residuals are what is
+  left to explain.
 - a sum such as ``elbo+knn``: each part becomes its tail probability among the same part's
   scores of the training data, and the parts combine as Fisher's statistic -2 Σ log p
   (``tail_log_p``, ``combine``). Why this rule: the parts are in unrelated units (nats, squared
@@ -40,6 +47,7 @@ the same scores for the same input (before and after save / load).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -47,7 +55,7 @@ import torch
 from vaekit.models.base import Model
 
 #: The scores a detector can compute; ``anomaly_score`` is one of them or a sum ("recon+knn").
-SCORES = ("recon", "elbo", "nll", "knn")
+SCORES = ("recon", "elbo", "nll", "knn", "resid")
 #: Scores that draw posterior samples (seeded per call, but batch-dependent).
 SAMPLED = ("elbo", "nll")
 #: Elements (samples x batch x features) decoded at once: bounds memory for big ``k``.
@@ -141,11 +149,42 @@ def knn_distances(codes: torch.Tensor, reference: torch.Tensor, n_neighbors: int
 
 
 @torch.no_grad()
+def residuals(model: Model, x: torch.Tensor, *, device: torch.device | str = "cpu") -> np.ndarray:
+    """x - x̂ per example, flattened, in float64: x̂ the decoder mean at the posterior mean."""
+    model.eval()
+    rows = [(xb.to(device) - model.reconstruct(xb.to(device))).flatten(1).double().cpu() for xb in x.split(4096)]
+    return torch.cat(rows).numpy() if rows else np.zeros((0, max(1, math.prod(x.shape[1:]))))
+
+
+@dataclass
+class ResidualModel:
+    """The mean and precision (inverse shrunk covariance) of a fit's training residuals: what ``resid``
+    measures new residuals against."""
+
+    mean: np.ndarray
+    precision: np.ndarray
+
+    @classmethod
+    def fit(cls, r: np.ndarray) -> ResidualModel:
+        """Ledoit-Wolf's estimate from the residuals ``r`` (rows): shrinkage chosen from the data, no setting."""
+        from sklearn.covariance import LedoitWolf
+
+        lw = LedoitWolf().fit(r)
+        return cls(np.asarray(lw.location_, np.float64), np.asarray(lw.precision_, np.float64))
+
+    def distances(self, r: np.ndarray) -> np.ndarray:
+        """The squared Mahalanobis distance of each residual row."""
+        centered = r - self.mean
+        return np.einsum("ij,jk,ik->i", centered, self.precision, centered)
+
+
+@torch.no_grad()
 def anomaly_scores(model: Model, x: torch.Tensor, *, score: str = "recon", k: int = 100, seed: int = 0,
                    device: torch.device | str = "cpu") -> np.ndarray:
     """Scores recon, elbo or nll (higher = more anomalous) of the examples ``x`` (in model space).
 
-    ``knn`` needs the training codes, and sums their statistics: ``VAEAnomalyDetector`` does both.
+    ``knn`` needs the training codes, ``resid`` the training residuals, and sums their statistics:
+    ``VAEAnomalyDetector`` keeps each.
     """
     if score not in ("recon", *SAMPLED):
         raise ValueError(f"score: expected recon, elbo or nll, got {score!r}")

@@ -38,8 +38,10 @@ def fit(
     score: Annotated[str, typer.Option(help="auto (the preset's: recon+knn for images, elbo for "
                                             "tables), recon (squared reconstruction error), elbo "
                                             "(negative ELBO), nll (importance-sampled negative log-likelihood), "
-                                            "knn (distance to the nearest training codes) or a sum such as "
-                                            "recon+knn (each part standardized on the training data).")] = "auto",
+                                            "knn (distance to the nearest training codes), resid (Mahalanobis "
+                                            "distance of the reconstruction residual) or a sum such as recon+knn "
+                                            "(Fisher's rule on each part's tail probability among the training "
+                                            "scores).")] = "auto",
     contamination: Annotated[float, typer.Option(help="Expected share of anomalies in DATA: the threshold "
                                                       "flags that share of it.")] = 0.1,
     target_fpr: Annotated[Optional[float], typer.Option(help="Instead: threshold at this false-positive rate on a "

@@ -49,7 +49,7 @@ class RunDetail(RunSummary):
     kl_per_dim: list[float] | None = Field(description="Mean KL per latent dimension (nats), if known.")
     dims_by_kl: list[int] = Field(description="Latent dimensions, most used (highest KL) first.")
     threshold: float | None = Field(None, description="An anomaly run's threshold on its score.")
-    score_name: str | None = Field(None, description="An anomaly run's score: recon, elbo, nll, knn or a sum "
+    score_name: str | None = Field(None, description="An anomaly run's score: recon, elbo, nll, knn, resid or a sum "
                                                      "such as recon+knn.")
     has_data: bool = Field(description="Whether the run's dataset can be read (dataset indices, the latent map).")
     has_diffusion: bool = Field(False, description="Whether the run has a fitted latent diffusion sampler.")
