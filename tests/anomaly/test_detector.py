@@ -110,7 +110,7 @@ def test_wrong_shapes_and_values_are_one_line_errors(fitted, rows):
         images.predict(np.zeros((3, 5, 5), dtype=np.float32))
     with pytest.raises(AnomalyInputError, match="contamination: expected a number in"):
         tiny(contamination=0.7).fit(rows[0])
-    with pytest.raises(AnomalyInputError, match=r"anomaly_score: expected auto, recon, elbo, nll, knn or a sum of "
+    with pytest.raises(AnomalyInputError, match=r"anomaly_score: expected auto, recon, elbo, nll, knn, resid or a sum of "
                                                 r"them such as recon\+knn, got .mse."):
         tiny(anomaly_score="mse").fit(rows[0])
     with pytest.raises(AnomalyInputError, match=r"got .recon\+recon."):
@@ -133,8 +133,8 @@ def test_save_and_load_give_identical_scores(tmp_path, rows, score):
     np.testing.assert_array_equal(loaded.holdout_scores_, det.holdout_scores_)
 
 
-def test_auto_score_is_recon_knn_for_images_and_elbo_for_rows(fitted, digits_tensor):
-    assert fitted.anomaly_score == "auto" and fitted.score_ == "elbo"
+def test_auto_score_is_recon_knn_for_images_and_elbo_knn_resid_for_rows(fitted, digits_tensor):
+    assert fitted.anomaly_score == "auto" and fitted.score_ == "elbo+knn+resid"
     det = tiny().fit(digits_tensor[:200].numpy()[:, 0])  # (N, H, W) grey images
     assert det.score_ == "recon+knn" and det.settings_.trim == 0.0
     assert det.set_params(anomaly_score="nll").score_ == "nll"

@@ -35,9 +35,23 @@ def rows():
     return normal.astype(np.float32), (3 * rng.normal(size=(20, 5))).astype(np.float32)
 
 
-def test_the_presets_hold_the_old_auto_values():
-    assert {name: getattr(TABLES, name) for name in FIELDS} == OLD_AUTO["tables"]
+def test_the_presets_hold_the_old_auto_values_but_the_tables_score():
+    assert {name: getattr(TABLES, name) for name in FIELDS} == {**OLD_AUTO["tables"], "score": "elbo+knn+resid"}
     assert {name: getattr(IMAGES, name) for name in FIELDS} == OLD_AUTO["images"]
+
+
+def test_a_detector_fitted_when_auto_meant_another_score_keeps_scoring_with_it(rows, tmp_path):
+    det = tiny(anomaly_score="elbo").fit(rows[0][:120])  # what "auto" gave tables before
+    path = det.save(tmp_path / "det")
+    config = json.loads((path / "config.json").read_text())
+    config["anomaly"]["params"]["anomaly_score"] = "auto"
+    del config["anomaly"]["score"]  # not written then: the fits' score parts tell
+    (path / "config.json").write_text(json.dumps(config))
+    loaded = load_detector(path)
+    assert loaded.score_ == "elbo" and loaded.anomaly_score == "elbo"
+    np.testing.assert_array_equal(loaded.decision_function(rows[1]), det.decision_function(rows[1]))
+    fresh = load_detector(tiny().fit(rows[0][:120]).save(tmp_path / "new"))
+    assert fresh.anomaly_score == "auto" and fresh.score_ == "elbo+knn+resid"  # today's auto stays auto
 
 
 def test_the_override_names_fields_and_user_options_win_over_it(rows):
@@ -70,7 +84,8 @@ def test_a_whole_preset_override_round_trips(rows, tmp_path):
 def test_a_detector_saved_before_the_presets_loads_with_its_settings(rows, tmp_path):
     """Format 3 kept every setting as a parameter (``auto`` or a value): the values given become
     ``model`` fields, the rest is the preset, and the scores are the same."""
-    det = tiny(family="vae", trim_rounds=2, heteroscedastic=True, likelihood="gaussian").fit(rows[0][:120])
+    det = tiny(family="vae", trim_rounds=2, heteroscedastic=True, likelihood="gaussian",
+               anomaly_score="elbo").fit(rows[0][:120])  # elbo: what "auto" gave tables then
     path = det.save(tmp_path / "det")
     config = json.loads((path / "config.json").read_text())
     section = config["anomaly"]
@@ -91,5 +106,5 @@ def test_a_detector_saved_before_the_presets_loads_with_its_settings(rows, tmp_p
     loaded = load_detector(path)
     assert loaded.model == {"hidden": (16,), "heteroscedastic": True, "batch_size": 32, "trim_rounds": 2,
                             "likelihood": "gaussian"}
-    assert loaded.settings_ == det.settings_
+    assert loaded.settings_ == det.settings_ and loaded.anomaly_score == "elbo"
     np.testing.assert_array_equal(loaded.decision_function(rows[1]), det.decision_function(rows[1]))

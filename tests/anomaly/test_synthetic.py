@@ -13,11 +13,11 @@ from vaekit.anomaly.synthetic import CASES, plain_scores
 #: The plain method each case is built for, and the AUROC it reaches at least (measured, minus a margin).
 PLAIN = {"correlation": ("mahalanobis", 0.95), "manifold": ("pca", 0.98), "local": ("knn", 0.98),
          "heavy-tails": ("mcd", 0.98)}
-#: Where the default detector (the tables preset, 20 epochs) is not yet within 0.02 of the best plain
-#: method: its AUROC and the best plain method's, seed 0, as measured.
-NOT_YET = {"correlation": "vaekit 0.518 against Mahalanobis 0.975: the latent collapses (KL 0)",
-           "manifold": "vaekit 0.815 against PCA 1.000",
-           "local": "vaekit 0.305 against kNN / LOF 1.000: the ELBO ranks the points between clusters as normal"}
+#: Where the default detector (the tables preset) is not yet within 0.02 of the best plain method: its
+#: AUROC and the best plain method's, seed 0, as measured.
+NOT_YET = {"correlation": "vaekit 0.914 against PCA 0.976: the latent stays unused (KL 0), so only the "
+                          "residual part sees the broken relation, and Fisher's rule dilutes it with the others",
+           "local": "vaekit 0.957 against kNN / LOF 1.000: the knn part finds them, the other two parts dilute it"}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -27,7 +27,7 @@ def case(request):
     plain = {method: roc_auc_score(y, s) for method, s in plain_scores(x_train, x_test).items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a collapse warning is tested in test_collapse.py
-        det = VAEAnomalyDetector(epochs=20, threads=1).fit(x_train)
+        det = VAEAnomalyDetector(threads=1).fit(x_train)
     return name, plain, roc_auc_score(y, det.decision_function(x_test))
 
 

@@ -161,7 +161,7 @@ def test_errors_are_one_line_without_traceback(tables, digit_folders, tmp_path, 
     assert "min_obs_std: expected a number in (0, obs_std=1.0), got 2.0" in fails(
         "fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--set", "heteroscedastic=yes",
         "--set", "min_obs_std=2")
-    assert "anomaly_score: expected auto, recon, elbo, nll, knn or a sum of them such as recon+knn, got " \
+    assert "anomaly_score: expected auto, recon, elbo, nll, knn, resid or a sum of them such as recon+knn, got " \
            "'recon+mse'" in fails("fit", str(tables / "train.csv"), "--out", str(tmp_path / "new"), "--score",
                                   "recon+mse")
     assert not (tmp_path / "new").exists()

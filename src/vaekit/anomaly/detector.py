@@ -317,7 +317,7 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        # elbo / nll (and auto, which is elbo for tables) draw samples: seeded, but batch-dependent
+        # elbo / nll (and auto, which has elbo for tables) draw samples: seeded, but batch-dependent
         try:
             scores = [settings.settings_for(self, kind).score for kind in presets.PRESETS]
         except AnomalyInputError:  # parameters that fit will refuse

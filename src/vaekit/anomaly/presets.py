@@ -159,11 +159,15 @@ IMAGES = Preset(latent_dim=16, hidden=(512, 256), likelihood="auto", learn_obs_s
 #: robust scaling, which those anomalies do not inflate; a Student-t decoder whose scale and
 #: degrees of freedom each feature learns, so a feature's error counts by how well normal rows
 #: reconstruct it and heavy tails cost log(distance) rather than its square; a KL weight of 3 so
-#: the learned scale does not weaken the bottleneck; the negative ELBO as score (a density);
-#: short training and three refits each without the 30% of rows scored highest, the
-#: concentration steps of FAST-MCD with a VAE in place of the covariance, averaged.
+#: the learned scale does not weaken the bottleneck; scored by the three things a VAE knows of
+#: a row, combined by Fisher's rule so that a row rare in any one of them stands out: its density
+#: (the negative ELBO), its distance to the training rows' codes (anomalies between clusters of
+#: normal rows), and its residual's Mahalanobis distance (relations between features that the
+#: small latent does not carry, which the per-feature likelihood cannot see); short training and
+#: three refits each without the 30% of rows scored highest, the concentration steps of FAST-MCD
+#: with a VAE in place of the covariance, averaged.
 TABLES = Preset(latent_dim=2, hidden=(128, 64, 32), likelihood="student-t", learn_obs_std=True, obs_df=10.0,
-                learn_obs_df=True, standardize="robust", beta=3.0, epochs=50, score="elbo", trim=0.3,
+                learn_obs_df=True, standardize="robust", beta=3.0, epochs=50, score="elbo+knn+resid", trim=0.3,
                 trim_rounds=3)
 
 PRESETS = {"images": IMAGES, "tables": TABLES}

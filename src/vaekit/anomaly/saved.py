@@ -64,7 +64,9 @@ class SavedDetector:
     """A fitted detector's parameters (``get_params()``) and learned attributes, as the files hold them.
 
     ``fits``: each scoring fit's VAE (on the CPU as read), training codes and score references,
-    in the order of ``fits_``; the last one's VAE is ``model.safetensors``.
+    in the order of ``fits_``; the last one's VAE is ``model.safetensors``. ``score``: the score
+    it was fitted with, so that ``anomaly_score="auto"`` keeps meaning that score after a
+    preset's default changes.
     """
 
     params: dict[str, Any]
@@ -79,6 +81,7 @@ class SavedDetector:
     threshold: float
     threshold_source: str
     collapsed: bool = False
+    score: str = ""
 
     @classmethod
     def of(cls, detector: Any) -> SavedDetector:
@@ -89,7 +92,7 @@ class SavedDetector:
                    feature_names=None if names is None else list(names), scaler=d.scaler_,
                    decision_scores=d.decision_scores_, holdout_scores=d.holdout_scores_, fits=list(d.fits_),
                    n_fits=d.n_fits_, threshold=d.threshold_, threshold_source=d.threshold_source_,
-                   collapsed=d.collapsed_)
+                   collapsed=d.collapsed_, score=d.score_)
 
 
 def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None = None) -> Path:
@@ -119,6 +122,7 @@ def write(path: str | Path, saved: SavedDetector, *, data: dict[str, Any] | None
            if old_sums else {"score_parts": [list(fit.references) for fit in saved.fits]}),
         "n_fits": saved.n_fits,
         "collapsed": saved.collapsed,
+        "score": saved.score,
     }
     config: dict[str, Any] = {"vaekit_version": VERSION, "model": saved.fits[-1].model.config.to_dict(),
                               "train": saved.train_config.to_dict(), "anomaly": section}
@@ -189,6 +193,8 @@ def read(path: str | Path) -> SavedDetector:
         threshold=float(section["threshold"]),
         threshold_source=str(section["threshold_source"]),
         collapsed=bool(section.get("collapsed", False)),
+        # the score it was fitted with; before it was written, the parts each fit kept statistics of
+        score=str(section.get("score") or "+".join(parts[0] if parts else ())),
     )
 
 

@@ -48,5 +48,8 @@ def load_detector(path: str | Path) -> VAEAnomalyDetector:
     detector.threshold_source_ = state.threshold_source
     detector.n_fits_ = state.n_fits
     detector.collapsed_ = state.collapsed
+    if detector.anomaly_score == "auto" and state.score and detector.score_ != state.score:
+        # fitted when "auto" meant another score: it keeps scoring as it was fitted to
+        detector.set_params(anomaly_score=state.score)
     detector._update_labels()
     return detector

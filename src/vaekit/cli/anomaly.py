@@ -35,8 +35,8 @@ app = typer.Typer(
 def fit(
     data: Annotated[str, typer.Argument(help="Normal data: an image folder, .npy/.npz, .csv/.tsv or .parquet.")],
     out: Annotated[Path, options.out("Directory for the detector (created).")],
-    score: Annotated[str, typer.Option(help="auto (the preset's: recon+knn for images, elbo for "
-                                            "tables), recon (squared reconstruction error), elbo "
+    score: Annotated[str, typer.Option(help="auto (the preset's: recon+knn for images, "
+                                            "elbo+knn+resid for tables), recon (squared reconstruction error), elbo "
                                             "(negative ELBO), nll (importance-sampled negative log-likelihood), "
                                             "knn (distance to the nearest training codes), resid (Mahalanobis "
                                             "distance of the reconstruction residual) or a sum such as recon+knn "
