@@ -35,12 +35,13 @@ from rich.console import Console
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from vaekit.anomaly import presets, saved, settings, thresholds
+from vaekit.anomaly import presets, saved, settings
 from vaekit.anomaly.arrays import as_examples, check_shape, column_names, match_columns, reject_sparse
 from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.fits import Fit, chosen_fits, collapse_message, references_of
 from vaekit.anomaly.presets import DETECTOR_MODELS, SCALINGS
 from vaekit.anomaly.scores import ResidualModel, draws_samples, latent_codes, residuals, score_parts
+from vaekit.anomaly.thresholds import Thresholds
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.splits import holdout
 from vaekit.data.standardize import Standardizer
@@ -56,7 +57,7 @@ __all__ = ["DETECTOR_MODELS", "SCALINGS", "VAEAnomalyDetector"]
 MIN_EXAMPLES = 2
 
 
-class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
+class VAEAnomalyDetector(Thresholds, OutlierMixin, BaseEstimator):
     """Anomaly detection with a VAE trained on normal data.
 
     Parameters
@@ -226,36 +227,6 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
         fit.references = references_of(parts, rows)
         return fit, fit.combine(parts, s.score)
 
-    def _set_threshold(self) -> None:
-        """The threshold the parameters ask for: ``threshold``, else ``target_fpr``, else ``contamination``."""
-        given = ("manual", self.threshold), ("target_fpr", self.target_fpr), ("contamination", self.contamination)
-        self._move_threshold(*next((source, value) for source, value in given if value is not None))
-
-    def _move_threshold(self, source: str, value: float) -> None:
-        """``threshold_`` from a ``source`` (manual, contamination or target_fpr; ``thresholds.resolve``)
-        and its ``value``, and ``labels_`` by it."""
-        self.threshold_ = thresholds.resolve(source, value, self.decision_scores_, self.holdout_scores_)
-        self.threshold_source_ = source
-        self._update_labels()
-
-    def _update_labels(self) -> None:
-        """``labels_``: the training examples the current threshold flags (PyOD's 1 = anomaly)."""
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
-
-    def set_threshold(self, threshold: float | None = None, *, contamination: float | None = None,
-                      target_fpr: float | None = None) -> VAEAnomalyDetector:
-        """Move the threshold of a fitted detector without retraining (exactly one argument).
-
-        ``target_fpr`` needs the held-out scores, i.e. a detector fitted with ``target_fpr``.
-        """
-        check_is_fitted(self)
-        given = {"manual": threshold, "contamination": contamination, "target_fpr": target_fpr}
-        chosen = [(source, value) for source, value in given.items() if value is not None]
-        if len(chosen) != 1:
-            raise AnomalyInputError("set_threshold: give exactly one of threshold, contamination, target_fpr")
-        self._move_threshold(*chosen[0])
-        return self
-
     # -- scoring ------------------------------------------------------------------------
     def transform_input(self, X: Any) -> torch.Tensor:
         """``X`` checked against the training data and brought into the model's space (scaled)."""
@@ -303,10 +274,6 @@ class VAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def score_samples(self, X: Any) -> np.ndarray:
         """``-decision_function(X)``: higher = more normal (scikit-learn's convention)."""
         return -self.decision_function(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """1 for an anomaly (score above ``threshold_``), 0 for normal, as PyOD's ``labels_``."""
-        return (self.decision_function(X) > self.threshold_).astype(np.int64)
 
     # -- persistence --------------------------------------------------------------------
     def save(self, path: str | Path, *, data: dict[str, Any] | None = None) -> Path:

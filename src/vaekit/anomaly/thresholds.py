@@ -8,11 +8,17 @@
   data that the model never saw, which estimates the rate on new normal data honestly
   (training scores are optimistic: the model has fitted them).
 - by hand: a number on the score's scale.
+
+``Thresholds`` gives a detector its threshold, its labels and ``predict`` from these rules;
+the detector supplies the scores.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from vaekit.anomaly.errors import AnomalyInputError
 
@@ -56,3 +62,50 @@ def resolve(source: str, value: float, train_scores: np.ndarray, holdout_scores:
         raise AnomalyInputError("target_fpr: this detector kept no held-out normal data "
                                 "(fit it with target_fpr=... to hold some out)")
     return from_false_positive_rate(holdout_scores, rate)
+
+
+class Thresholds:
+    """The threshold part of a detector: ``threshold_`` (and ``threshold_source_``) set by its
+    ``threshold`` / ``target_fpr`` / ``contamination`` parameters or moved later by
+    ``set_threshold``, ``labels_`` of its training scores ``decision_scores_`` (and
+    ``holdout_scores_``), and ``predict`` through its ``decision_function``."""
+
+    threshold: float | None
+    target_fpr: float | None
+    contamination: float
+    decision_scores_: np.ndarray
+    holdout_scores_: np.ndarray
+
+    def _set_threshold(self) -> None:
+        """The threshold the parameters ask for: ``threshold``, else ``target_fpr``, else ``contamination``."""
+        given = ("manual", self.threshold), ("target_fpr", self.target_fpr), ("contamination", self.contamination)
+        self._move_threshold(*next((source, value) for source, value in given if value is not None))
+
+    def _move_threshold(self, source: str, value: float) -> None:
+        """``threshold_`` from a ``source`` (manual, contamination or target_fpr; ``resolve``)
+        and its ``value``, and ``labels_`` by it."""
+        self.threshold_ = resolve(source, value, self.decision_scores_, self.holdout_scores_)
+        self.threshold_source_ = source
+        self._update_labels()
+
+    def _update_labels(self) -> None:
+        """``labels_``: the training examples the current threshold flags (PyOD's 1 = anomaly)."""
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+
+    def set_threshold(self, threshold: float | None = None, *, contamination: float | None = None,
+                      target_fpr: float | None = None) -> Any:
+        """Move the threshold of a fitted detector without retraining (exactly one argument); returns it.
+
+        ``target_fpr`` needs the held-out scores, i.e. a detector fitted with ``target_fpr``.
+        """
+        check_is_fitted(self)
+        given = {"manual": threshold, "contamination": contamination, "target_fpr": target_fpr}
+        chosen = [(source, value) for source, value in given.items() if value is not None]
+        if len(chosen) != 1:
+            raise AnomalyInputError("set_threshold: give exactly one of threshold, contamination, target_fpr")
+        self._move_threshold(*chosen[0])
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 for an anomaly (score above ``threshold_``), 0 for normal, as PyOD's ``labels_``."""
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
