@@ -9,7 +9,7 @@ negative ELBO in bits per pixel, plus the one-off clean bits. Baselines, in bits
 (the best a careful user of a general-purpose compressor does) and of each image's 98-byte
 bit-packing alone; 1-bit PNG (Pillow, optimize) and lossless WebP (Pillow, method 6) per
 image, each decoded back and checked. Literature (Townsend et al. 2019, Table 2): BB-ANS
-0.19, bz2 0.25, gzip 0.33 (its PNG and WebP figures came from a Pillow stride bug; see issue 9).
+0.19, bz2 0.25, gzip 0.33 (its PNG and WebP figures came from a Pillow stride bug, since fixed).
 Throughput: images per second of bits-back encoding and decoding on one thread, in wall-clock
 time and per CPU-second of the process (its speed on an idle core when the core is shared),
 beside PNG encoding of the same images in the same run (``png_encode_images_per_s``, with its

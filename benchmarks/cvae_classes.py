@@ -6,7 +6,7 @@ given run), draws ``--per-class`` samples of every digit from the prior (decoder
 mixture over the training codes), and has the cached MNIST classifier of
 ``mnist_classifier.py`` (98.6% test accuracy) label them. Each ``--cases`` entry trains one
 run: ``short`` is 6 epochs on the first 12,000 images, ``full`` 40 epochs on all of MNIST
-(issue 32's goals: at least 90% and 97% recognised as the asked class). Prints one JSON
+(the targets: at least 90% and 97% recognised as the asked class). Prints one JSON
 line per case and ``--temperatures`` value (default: 1.0, the model's own prior): the
 fraction recognized as the asked class, overall and per class, the fraction classified
 with confidence > 0.9, the run's test -ELBO, the timings and the environment.
@@ -34,7 +34,7 @@ from mnist_classifier import predict_proba, trained_classifier
 
 #: The cases a newcomer would run: (epochs, training images; None = all of MNIST's 60,000 less validation).
 CASES = {"short": (6, 12000), "full": (40, None)}
-#: Issue 32's goals: the share of samples recognised as the asked class.
+#: The targets: the share of samples recognised as the asked class.
 GOALS = {"short": 0.90, "full": 0.97}
 
 

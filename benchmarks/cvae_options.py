@@ -1,4 +1,4 @@
-"""Which conditioning makes a short CVAE run draw the class it is asked for? Issue 32's comparison.
+"""Which conditioning makes a short CVAE run draw the class it is asked for? The options compared.
 
 Each ``--option`` trains a CVAE (6 epochs on 12,000 images by default, latent 16 unless the
 option says otherwise) on MNIST or Fashion-MNIST and judges 500 prior samples per class
@@ -6,7 +6,7 @@ with a small CNN trained on the real images of the same dataset (``mnist_classif
 architecture, 3 epochs, cached): one JSON line per option, seed and guidance weight, with
 the share recognised as the asked class and the test -ELBO.
 
-- ``none``: the CVAE as it was before issue 32 (``center_codes=false``).
+- ``none``: the CVAE as it was before centring (``center_codes=false``).
 - ``center``: the default since, ``center_codes=true`` (each class's codes centred on the
   prior's mean by a running per-class mean, so the decoder has to read the label).
 - ``label-prior``: a learned Gaussian prior per class, N(mu_y, sigma_y^2), written as a

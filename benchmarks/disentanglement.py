@@ -45,7 +45,7 @@ from vaekit.training.trainer import TrainConfig, Trainer
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
 #: The models compared: a name -> TrainConfig fields that differ from the shared settings.
-#: The weights are the issue's (beta 4, TC weight 6) and Kim & Mnih's gamma for FactorVAE.
+#: The weights are the usual ones (beta 4, TC weight 6) and Kim & Mnih's gamma for FactorVAE.
 MODELS: dict[str, dict[str, Any]] = {
     "vae": {"beta": 1.0},
     "beta-vae": {"beta": 4.0},

@@ -2,7 +2,7 @@
 
     VAEKIT_DATA_DIR=../shared/data taskset -c 1 python benchmarks/molecules.py --minutes 15 --samples 2000 \
         --ref-limit 5000 --threads 1
-    VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 120 --samples 30000   # the issue's
+    VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 120 --samples 30000   # the full budget
     VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 1 --samples 300 \
         --ref-limit 1000 --also beta=0.05     # a smoke run with one more vaekit variant: figures meaningless
     python benchmarks/molecules.py --sampling-speed RUN --samples 5000 --speed-threads 1 2 --repeats 3
@@ -61,7 +61,7 @@ MOSES_VAE = {"valid": 0.977, "unique@10k": 0.998, "FCD/Test": 0.099, "SNN/Test":
              "Scaf/Test": 0.939, "IntDiv": 0.856, "Filters": 0.997, "Novelty": 0.695}
 MOSES_CHARRNN = {"valid": 0.975, "unique@10k": 0.999, "FCD/Test": 0.073, "SNN/Test": 0.601, "Frag/Test": 1.000,
                  "Scaf/Test": 0.924, "IntDiv": 0.856, "Filters": 0.994, "Novelty": 0.842}
-#: Issue 34's goals at the 2-hour, 2-core budget (30,000 samples, full references).
+#: The targets at the 2-hour, 2-core budget (30,000 samples, full references).
 GOALS = {"valid": 0.99, "unique@10k": 0.998, "Novelty": 0.90, "FCD/Test": 1.0, "Filters": 0.95,
          "exact_beam": 0.60}
 

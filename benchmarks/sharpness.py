@@ -4,7 +4,7 @@ Three VAEs with the same architecture, seed and epochs differ only in ``recon_te
 the test set each reports the sharpness ratio (mean finite-difference gradient magnitude
 of the reconstructions over that of the inputs: 1 is as sharp as the data, a blurred
 reconstruction is below), the mean squared error and the SSIM of reconstructions (decoder
-means at the posterior means). Issue 11's goal: the ratio closer to 1 than BCE alone's,
+means at the posterior means). The target: the ratio closer to 1 than BCE alone's,
 with an MSE no more than 10% worse. One JSON line per variant, then a side-by-side
 picture (inputs, then each variant's reconstructions, a row each) at ``--picture``.
 

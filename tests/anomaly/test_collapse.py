@@ -18,7 +18,7 @@ def sign_flip_table(n: int, seed: int = 0, flip: bool = False) -> np.ndarray:
 
 
 def test_the_default_detector_warns_when_its_latent_goes_unused_on_the_sign_flip_table(tmp_path):
-    """The issue's case: the tables preset keeps the KL at ~0 on every dimension there."""
+    """The reported case: the tables preset keeps the KL at ~0 on every dimension there."""
     with pytest.warns(UserWarning, match=r"left its latent unused \(KL below 0.01 nats on every dimension\).*"
                                          r"try a weaker KL weight \(model=\{'beta': 0.1\}\)") as caught:
         det = VAEAnomalyDetector(epochs=20, threads=1).fit(sign_flip_table(400))

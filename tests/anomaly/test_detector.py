@@ -110,8 +110,8 @@ def test_wrong_shapes_and_values_are_one_line_errors(fitted, rows):
         images.predict(np.zeros((3, 5, 5), dtype=np.float32))
     with pytest.raises(AnomalyInputError, match="contamination: expected a number in"):
         tiny(contamination=0.7).fit(rows[0])
-    with pytest.raises(AnomalyInputError, match=r"anomaly_score: expected auto, recon, elbo, nll, knn, resid or a sum of "
-                                                r"them such as recon\+knn, got .mse."):
+    with pytest.raises(AnomalyInputError, match=r"anomaly_score: expected auto, recon, elbo, nll, knn, resid or a "
+                                                r"sum of them such as recon\+knn, got .mse."):
         tiny(anomaly_score="mse").fit(rows[0])
     with pytest.raises(AnomalyInputError, match=r"got .recon\+recon."):
         tiny(anomaly_score="recon+recon").fit(rows[0])

@@ -74,7 +74,7 @@ def test_busy_cores_are_the_share_of_the_window_other_work_kept_them_from_idling
 
 
 def test_a_machine_whose_cores_were_idle_just_now_gets_the_threads_the_work_asks_for(monkeypatch):
-    """The issue-33 case: the load average still counts processes that have finished or are
+    """The reported case: the load average still counts processes that have finished or are
     waiting (a benchmark's idle contenders), yet the cores are free now."""
     monkeypatch.setattr(threads, "cores", lambda: 2)
     monkeypatch.setattr(threads, "affinity", lambda: {0, 1})

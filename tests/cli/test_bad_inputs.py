@@ -1,4 +1,4 @@
-"""The catalogue of bad inputs (issue 29): nothing a user has is ever lost, and every bad value
+"""The catalogue of bad inputs: nothing a user has is ever lost, and every bad value
 gets one clear line.
 
 Each row runs one command that must be refused and asserts the three promises: exit status
@@ -95,7 +95,7 @@ CASES: list[tuple[str, list[str], str]] = [
                                                     "-o", "new.png"], r"bad\.png"),
     ("anomaly fit on one row", ["anomaly", "fit", "one.csv", "--out", "newdet"],
      r"X: n_samples = 1; a detector needs at least 2 normal examples"),
-    # -- cases that already passed before the issue, kept so they stay so
+    # -- cases that already passed before this catalogue, kept so they stay so
     ("unknown dataset", ["train", "no-such-set", "--out", "new"], r"unknown dataset"),
     ("no such run", ["sample", "no/such/run"], r"^no/such/run: no such run directory$"),
     ("--set without a value", ["train", "digits", "--set", "latent_dim", "--out", "new"],

@@ -1,4 +1,4 @@
-"""Random values thrown at the config schema and the public model methods (issue 29): each call
+"""Random values thrown at the config schema and the public model methods: each call
 gives a valid result or one clear ``VaekitError``, never another exception."""
 
 from __future__ import annotations

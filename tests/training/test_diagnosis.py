@@ -1,4 +1,4 @@
-"""Partial collapse and calibrated blur (issue 32): each flag fires on a case built to have
+"""Partial collapse and calibrated blur: each flag fires on a case built to have
 it, names its remedy as ``vaekit train`` flags, stays quiet on a healthy case, and the
 trainer warns of it once."""
 
@@ -18,7 +18,7 @@ def _causes(findings):
 
 
 def test_a_kl_held_at_the_free_bits_floor_is_partial_collapse():
-    # the sequence VAE of the issue: 64 dimensions at exactly 0.1 nats, every unit "active"
+    # the reported sequence VAE: 64 dimensions at exactly 0.1 nats, every unit "active"
     floor = {"kl": 6.4, "kl_per_dim": [0.1] * 64, "active_units": 64, "n": 200}
     config = {"model": {"model": "seqvae", "decoder_hidden": 512}, "train": {"free_bits": 0.1}}
     (finding,) = [f for f in diagnose(floor, config) if f.cause == "free-bits-floor"]
@@ -30,7 +30,7 @@ def test_a_kl_held_at_the_free_bits_floor_is_partial_collapse():
 
 
 def test_a_hierarchy_level_with_a_small_share_of_the_kl_is_flagged():
-    # the three-level VAE of the issue: lower levels 0.90 and 0.68 nats under a top of 12.4
+    # the reported three-level VAE: lower levels 0.90 and 0.68 nats under a top of 12.4
     weak = dict(HEALTHY, kl=14.0, kl_per_group=[12.4, 0.90, 0.68], groups=[8, 16, 32])
     (finding,) = [f for f in diagnose(weak, {"train": {}}) if f.cause == "weak-level"]
     assert "level(s) 1, 2" in finding.seen and "--latent-groups 8 " in str(finding)
