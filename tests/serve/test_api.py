@@ -304,3 +304,18 @@ def test_compress_needs_a_codec_run(client):
 def test_serve_command_refuses_a_missing_directory(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "nope")]) == 2
     assert "no such directory of runs" in capsys.readouterr().err
+
+
+def test_while_serving_the_startup_objects_are_frozen_out_of_the_garbage_collector(tmp_path):
+    """A full collection over every module's objects would pause the requests in flight; the app
+    freezes what exists at startup, and gives it back (and stops its model thread) at shutdown."""
+    import gc
+
+    app = create_app(tmp_path)
+    before = gc.get_freeze_count()
+    with TestClient(app) as c:
+        assert gc.get_freeze_count() > before
+        assert c.get("/api/runs").status_code == 200
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError, match="shutdown"):
+        app.state.executor.submit(print)
