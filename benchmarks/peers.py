@@ -7,6 +7,8 @@ the first ``--examples``), in a process of its own, with its own default threads
 user gets):
 
 - ``vaekit``: ``vaekit.Trainer`` with its defaults (``threads="auto"``, fused Adam);
+- ``vaekit-1thread``: the same with ``threads=1``, what the default should not be slower than
+  under load;
 - ``plain``: the loop of pytorch/examples/vae/main.py (DataLoader over a TensorDataset,
   the for-loop Adam), torch's default threads;
 - ``pythae``: pythae 0.1.2's ``TrainingPipeline`` (its documented usage) with its
@@ -51,16 +53,16 @@ from vaekit.threads import busy_cores
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
-CONTENDERS = ("vaekit", "plain", "pythae")
+CONTENDERS = ("vaekit", "vaekit-1thread", "plain", "pythae")
 HERE = Path(__file__).resolve()
 
 
 # -- workers: one process per contender, driven by lines on stdin ------------------------
 class VaekitWorker:
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: Any, **options: Any) -> None:
         self.bundle = Dataset(train=data.train, info=data.info)
         self.test = data.test
-        self.trainer = new_trainer({})  # the defaults: threads auto, fused Adam
+        self.trainer = new_trainer(options)  # the defaults (threads auto, fused Adam) but ``options``
         self.epochs = 0
 
     def epoch(self) -> dict[str, Any]:
@@ -171,7 +173,8 @@ class PythaeWorker:
 def worker(name: str, total_epochs: int, examples: int) -> None:
     data = vaekit.data.load("mnist", val_fraction=0.0)
     data.train = data.train[:examples]
-    runner = {"vaekit": VaekitWorker, "plain": PlainWorker, "pythae": PythaeWorker}[name](data)
+    runner = {"vaekit": VaekitWorker, "vaekit-1thread": lambda d: VaekitWorker(d, threads=1), "plain": PlainWorker,
+              "pythae": PythaeWorker}[name](data)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         command = line.strip()
