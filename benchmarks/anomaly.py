@@ -106,14 +106,16 @@ def vaekit_detector(args: argparse.Namespace, seed: int = 0) -> VAEAnomalyDetect
 
 def vaekit_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argparse.Namespace
                   ) -> tuple[dict[str, np.ndarray], VAEAnomalyDetector]:
-    """The fitted score's test scores, plus each single score and, for a sum, each shorter sum of its
-    parts, from the same fitted models."""
+    """The fitted score's test scores, plus each single score (``resid`` where the fitted score has it:
+    its statistics are kept only then) and, for a sum, each shorter sum of its parts, from the same
+    fitted models."""
     det = vaekit_detector(args, seed).fit(x_train)
     out = {"vaekit": det.decision_function(x_test)}
     default, model = det.score_, det.model
     parts = score_parts(default)
     shorter = ["+".join(sub) for n in range(2, len(parts)) for sub in itertools.combinations(parts, n)]
-    for score in (*SCORES, *shorter):
+    singles = [score for score in SCORES if score != "resid" or "resid" in parts]  # resid needs its statistics
+    for score in (*singles, *shorter):
         if score != default:  # the single scores and shorter sums; the default is scored above
             det.set_params(anomaly_score=score, model={**(model or {}), "k": args.k})
             out[f"vaekit-{score}"] = det.decision_function(x_test)

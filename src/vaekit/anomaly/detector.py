@@ -221,8 +221,11 @@ class VAEAnomalyDetector(Thresholds, OutlierMixin, BaseEstimator):
         codes = latent_codes(model, xm, device=device)
         is_training = np.zeros(len(xm), dtype=bool)
         is_training[rows] = True
-        fit = Fit(model, codes[rows], {}, ResidualModel.fit(residuals(model, xm[rows], device=device)))
         s = self.settings_
+        # the residuals' d x d covariance only where the score reads it: an image's d is large
+        residual = ResidualModel.fit(residuals(model, xm[rows], device=device)) if "resid" in score_parts(
+            s.score) else None
+        fit = Fit(model, codes[rows], {}, residual)
         parts = self._parts(fit, xm, s, codes=codes, is_training=is_training)
         fit.references = references_of(parts, rows)
         return fit, fit.combine(parts, s.score)

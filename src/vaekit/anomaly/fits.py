@@ -60,8 +60,9 @@ class Fit:
                 out[name] = knn_distances(codes, self.codes, n_neighbors, is_reference=is_training)
             elif name == "resid":
                 if self.residual is None:
-                    raise AnomalyInputError("anomaly_score resid: this detector was saved by a vaekit that did "
-                                            "not keep its training residuals; fit it again")
+                    raise AnomalyInputError("anomaly_score resid: this detector kept no training residuals (it "
+                                            "was fitted with a score without resid); fit it with anomaly_score="
+                                            "'resid' or a sum that has it")
                 out[name] = self.residual.distances(residuals(self.model, xm, device=device))
             else:
                 out[name] = anomaly_scores(self.model, xm, score=name, k=k, seed=seed, device=device)

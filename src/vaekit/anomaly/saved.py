@@ -12,9 +12,9 @@ fit-<i>.safetensors  the weights of the other fits whose scores are averaged (``
 anomaly.safetensors  training and held-out anomaly scores (float64), for re-thresholding,
                      each fit's training posterior means (float32, ``codes-<i>``), for knn,
                      and each fit's sorted training scores of each score part (float64,
-                     ``reference-<i>-<part>``), for sums, and for ``resid`` each
-                     fit's training residuals' mean and precision (float64,
-                     ``residual-mean-<i>``, ``residual-precision-<i>``)
+                     ``reference-<i>-<part>``), for sums, and, when the score has
+                     ``resid``, each fit's training residuals' mean and precision
+                     (float64, ``residual-mean-<i>``, ``residual-precision-<i>``)
 ```
 
 Every file is written atomically; the standardizer and the threshold are plain JSON
