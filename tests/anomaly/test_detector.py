@@ -451,3 +451,15 @@ def test_trim_rounds_stop_at_a_fixed_point(rows, monkeypatch):
     det = tiny(trim=0.25, trim_rounds=5).fit(rows[0][:100])
     assert len(fitted_on) == 2 and len(fitted_on[1]) == 75  # the first fit, one refit, then the same rows again
     assert det.n_fits_ == 2
+
+
+@pytest.mark.filterwarnings("ignore:VAEAnomalyDetector: the training scores barely vary")  # two rows, knn
+@pytest.mark.parametrize("score", ["auto", "knn", "elbo"])
+def test_the_fewest_rows_a_detector_accepts_fit_without_a_refit_on_fewer(rows, score):
+    """Two rows are enough (one is refused): a trimmed refit would keep one, too few to learn a spread
+    from or for knn to leave one out, so the refits stop there."""
+    det = tiny(anomaly_score=score).fit(rows[0][:2])
+    assert det.n_fits_ == 1 and np.isfinite(det.decision_function(rows[1])).all()
+    assert tiny(anomaly_score=score).fit(rows[0][:3]).n_fits_ >= 2  # 3 rows: refits on 2
+    with pytest.raises(AnomalyInputError, match="n_samples = 1"):
+        tiny(anomaly_score=score).fit(rows[0][:1])

@@ -183,6 +183,8 @@ class VAEAnomalyDetector(Thresholds, OutlierMixin, BaseEstimator):
                 if np.array_equal(kept, rows):  # a fixed point: the same rows and seed would give the same model
                     self._announce("the last fit kept the rows it was trained on: no more refits")
                     break
+                if len(kept) < MIN_EXAMPLES:  # too few rows left to learn from (and for knn to leave one out)
+                    break
                 rows = kept
                 self._announce(f"fit {round_ + 1} of {rounds + 1}: {len(rows)} of {len(train_idx)} training "
                                f"examples, without the {s.trim:.0%} that the last fit scored highest")
