@@ -453,7 +453,7 @@ def test_trim_rounds_stop_at_a_fixed_point(rows, monkeypatch):
     assert det.n_fits_ == 2
 
 
-@pytest.mark.filterwarnings("ignore:VAEAnomalyDetector: the training scores barely vary")  # two rows, knn
+@pytest.mark.filterwarnings("ignore:VAEAnomalyDetector. the training scores barely vary")  # two rows, knn
 @pytest.mark.parametrize("score", ["auto", "knn", "elbo"])
 def test_the_fewest_rows_a_detector_accepts_fit_without_a_refit_on_fewer(rows, score):
     """Two rows are enough (one is refused): a trimmed refit would keep one, too few to learn a spread
