@@ -225,10 +225,9 @@ class VAEAnomalyDetector(Thresholds, OutlierMixin, BaseEstimator):
         is_training[rows] = True
         s = self.settings_
         # the residuals' d x d covariance only where the score reads it: an image's d is large
-        residual = ResidualModel.fit(residuals(model, xm[rows], device=device)) if "resid" in score_parts(
-            s.score) else None
-        fit = Fit(model, codes[rows], {}, residual)
-        parts = self._parts(fit, xm, s, codes=codes, is_training=is_training)
+        resid = residuals(model, xm, device=device) if "resid" in score_parts(s.score) else None
+        fit = Fit(model, codes[rows], {}, None if resid is None else ResidualModel.fit(resid[rows]))
+        parts = self._parts(fit, xm, s, codes=codes, is_training=is_training, resid=resid)
         fit.references = references_of(parts, rows)
         return fit, fit.combine(parts, s.score)
 
@@ -262,7 +261,7 @@ class VAEAnomalyDetector(Thresholds, OutlierMixin, BaseEstimator):
     def _parts(self, fit: Fit, xm: torch.Tensor, s: presets.Preset, **known: Any) -> dict[str, np.ndarray]:
         """Each part of the score of the settings ``s`` (``settings_``, resolved once per call by the caller:
         each read of ``settings_`` re-resolves the preset), of ``xm`` under ``fit`` (``known``: codes /
-        is_training)."""
+        resid / is_training)."""
         return fit.parts(xm, score_parts(s.score), k=s.k, n_neighbors=s.n_neighbors,
                          seed=int(self.random_state or 0), device=resolve_device(self.device), **known)
 

@@ -47,10 +47,10 @@ class Fit:
     residual: ResidualModel | None = field(default=None)
 
     def parts(self, xm: torch.Tensor, names: tuple[str, ...], *, k: int, n_neighbors: int, seed: int,
-              device: torch.device | str, codes: torch.Tensor | None = None,
+              device: torch.device | str, codes: torch.Tensor | None = None, resid: np.ndarray | None = None,
               is_training: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Each named score of ``xm`` (``codes``: its posterior means under this fit, if already
-        computed); ``is_training`` marks rows whose codes are in ``self.codes`` (left out by knn)."""
+        """Each named score of ``xm`` (``codes`` / ``resid``: its posterior means / residuals under this
+        fit, if already computed); ``is_training`` marks rows whose codes are in ``self.codes`` (left out by knn)."""
         out = {}
         for name in names:
             if name == "knn":
@@ -63,7 +63,8 @@ class Fit:
                     raise AnomalyInputError("anomaly_score resid: this detector kept no training residuals (it "
                                             "was fitted with a score without resid); fit it with anomaly_score="
                                             "'resid' or a sum that has it")
-                out[name] = self.residual.distances(residuals(self.model, xm, device=device))
+                resid = residuals(self.model, xm, device=device) if resid is None else resid
+                out[name] = self.residual.distances(resid)
             else:
                 out[name] = anomaly_scores(self.model, xm, score=name, k=k, seed=seed, device=device)
         return out
