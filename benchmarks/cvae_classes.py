@@ -12,7 +12,8 @@ fraction recognized as the asked class, overall and per class, the fraction clas
 with confidence > 0.9, the run's test -ELBO, the timings and the environment.
 
     VAEKIT_DATA_DIR=../shared/data taskset -c 1 python benchmarks/cvae_classes.py --threads 1
-    python benchmarks/cvae_classes.py --cases short --set center_codes=false   # the old behaviour
+    python benchmarks/cvae_classes.py --cases short --set center_codes=false   # uncentred codes
+    python benchmarks/cvae_classes.py --cases short --set label_layers='"first"'  # the label in the first layer only
     python benchmarks/cvae_classes.py --epochs 10 --latent-dim 4               # one case of your own
 """
 
@@ -106,6 +107,7 @@ def judge(args: argparse.Namespace, run: vaekit.Run, case: str | None, train_s: 
             "benchmark": "cvae_classes", "case": case, "run": str(run.path), "arch": model.config.arch,
             "condition": model.config.condition, "latent_dim": model.config.latent_dim,
             "center_codes": getattr(model.config, "center_codes", None),
+            "label_layers": getattr(model.config, "label_layers", None),
             "epochs": run.summary.get("epochs"), "limit": run.data_config.limit, "train_seed": run.train_config.seed,
             "test_elbo": run.summary.get("test", {}).get("elbo"),
             "samples": len(asked), "sampler": args.sampler, "temperature": temperature, "seed": args.seed,

@@ -6,9 +6,10 @@ with a small CNN trained on the real images of the same dataset (``mnist_classif
 architecture, 3 epochs, cached): one JSON line per option, seed and guidance weight, with
 the share recognised as the asked class and the test -ELBO.
 
-- ``none``: the CVAE as it was before centring (``center_codes=false``).
-- ``center``: the default since, ``center_codes=true`` (each class's codes centred on the
-  prior's mean by a running per-class mean, so the decoder has to read the label).
+- ``none``: the CVAE as it was before centring (``center_codes=false``, ``label_layers=first``).
+- ``center``: ``center_codes=true`` (each class's codes centred on the prior's mean by a
+  running per-class mean, so the decoder has to read the label), the label in the first
+  layer of each network only (``label_layers=first``): the default before ``film``.
 - ``label-prior``: a learned Gaussian prior per class, N(mu_y, sigma_y^2), written as a
   per-class affine map of z so the tools keep N(0, I): samples are drawn where the class's
   codes lie, whether or not the decoder reads the label.
@@ -16,12 +17,21 @@ the share recognised as the asked class and the test -ELBO.
   classifier-free guidance at sampling (Ho & Salimans 2022): decoder logits
   ``u + w (c - u)`` for each ``--guidance`` weight w (1 is no guidance).
 - ``latent4``: ``--latent-dim 4`` (a smaller code has less room for the class).
+  These four keep the label in the first layer only (``label_layers=first``).
+- ``film``: the default, centred codes and ``label_layers=decoder``: the label also enters
+  every later layer of the decoder as a learned scale and shift of its output (FiLM, Perez
+  et al. 2018: ``h (1 + G_i c) + W_i c``, both starting at zero; ``vaekit.nn.LabelFiLM``).
+- ``all-film``: the same in every layer of the encoder too (``label_layers=all``).
+- ``decoder-shift``, ``all-shift``: ``film`` and ``all-film`` with the shift only (the
+  scales held at zero): the label enters every layer as concatenating it to each layer's
+  input would.
 
-The options other than ``none`` and ``center`` are defined here, not in vaekit.
+``label-prior``, ``cfg`` and the shift-only options are defined here, not in vaekit.
 
     VAEKIT_DATA_DIR=../shared/data taskset -c 1 python benchmarks/cvae_options.py --threads 1 \\
         --options none center label-prior cfg --seeds 0 1 --guidance 1 2 3 5
-    python benchmarks/cvae_options.py --data fashion-mnist --options none center --seeds 0 1
+    python benchmarks/cvae_options.py --options center film decoder-shift all-shift all-film --seeds 0 1 2
+    python benchmarks/cvae_options.py --data fashion-mnist --options none center film --seeds 0 1
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ from vaekit.models import CVAE, MODELS, CVAEConfig
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 from mnist_classifier import CACHE, DigitClassifier, predict_proba
 
-OPTIONS = ("none", "center", "label-prior", "cfg", "latent4")
+OPTIONS = ("none", "center", "label-prior", "cfg", "latent4", "film", "all-film", "decoder-shift", "all-shift")
 
 
 @dataclass
@@ -58,17 +68,23 @@ class OptionConfig(CVAEConfig):
     model: ClassVar[str] = "cvae-options"
     label_prior: bool = False
     label_dropout: float = 0.0
+    label_shift_only: bool = False
 
 
 class OptionCVAE(CVAE):
     """``label_prior``: z' = mu_y + sigma_y z enters the decoder (and the encoder's code is
     standardised the same way), i.e. a learned N(mu_y, sigma_y^2) prior per class;
-    ``label_dropout``: that share of training examples gets the zero ("no label") condition."""
+    ``label_dropout``: that share of training examples gets the zero ("no label") condition;
+    ``label_shift_only``: the scales of ``label_layers``' modulation stay zero (not trained)."""
 
     config: OptionConfig
 
     def __init__(self, config: OptionConfig) -> None:
         super().__init__(config)
+        if config.label_shift_only:
+            for net in (self.encoder, self.decoder):
+                if net.label_film is not None:
+                    net.label_film.scales.requires_grad_(False)
         if config.label_prior:
             self.prior_mean = nn.Parameter(torch.zeros(config.num_classes, config.latent_dim))
             self.prior_logstd = nn.Parameter(torch.zeros(config.num_classes, config.latent_dim))
@@ -115,10 +131,15 @@ MODELS[OptionConfig.model] = (OptionCVAE, OptionConfig)
 
 
 def option_settings(option: str) -> dict[str, Any]:
-    return {"none": {"center_codes": False}, "center": {"center_codes": True},
-            "label-prior": {"center_codes": False, "label_prior": True},
-            "cfg": {"center_codes": False, "label_dropout": 0.2},
-            "latent4": {"center_codes": False, "latent_dim": 4}}[option]
+    first = {"label_layers": "first"}
+    return {"none": {"center_codes": False, **first}, "center": {"center_codes": True, **first},
+            "label-prior": {"center_codes": False, "label_prior": True, **first},
+            "cfg": {"center_codes": False, "label_dropout": 0.2, **first},
+            "latent4": {"center_codes": False, "latent_dim": 4, **first},
+            "film": {"center_codes": True, "label_layers": "decoder"},
+            "all-film": {"center_codes": True, "label_layers": "all"},
+            "decoder-shift": {"center_codes": True, "label_layers": "decoder", "label_shift_only": True},
+            "all-shift": {"center_codes": True, "label_layers": "all", "label_shift_only": True}}[option]
 
 
 def judge_classifier(source: str) -> tuple[DigitClassifier, float]:
@@ -180,7 +201,8 @@ def main() -> None:
                 print(json.dumps({
                     "benchmark": "cvae_options", "data": args.data, "option": option, "seed": seed,
                     "guidance": weight, "epochs": args.epochs, "limit": args.limit,
-                    "latent_dim": model.config.latent_dim, "samples": len(asked),
+                    "latent_dim": model.config.latent_dim, "label_layers": model.config.label_layers,
+                    "samples": len(asked),
                     "recognized_as_asked": round(hit.double().mean().item(), 4),
                     "test_elbo": round(run.summary["test"]["elbo"], 2), "classifier_test_accuracy": round(accuracy, 4),
                     "train_seconds": round(train_s, 1), **environment()}), flush=True)

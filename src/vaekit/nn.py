@@ -10,7 +10,8 @@ Every encoder and decoder takes an optional condition vector ``c`` (``cond_featu
 wide, from ``LabelEncoder``): it is concatenated to the input of the first dense layer
 (the flattened input of an MLP encoder, the flattened conv features of a conv encoder,
 the latent of either decoder), so any model family can become conditional with the same
-blocks.
+blocks. With ``cond_every_layer`` it also reaches every later layer, dense or conv, as a
+learned scale and shift of that layer's output (``LabelFiLM``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,70 @@ def _with_condition(h: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
     return torch.cat([h, c.to(h.dtype).expand(*h.shape[:-1], c.shape[-1])], dim=-1)
 
 
+class LabelFiLM(nn.Module):
+    """The condition ``c`` as a learned scale and shift of layers' outputs (FiLM, Perez et al.
+    2018): the i-th layer modulated computes ``h (1 + G_i c) + W_i c`` from its pre-activation
+    ``h``, one ``G_i``, ``W_i`` per entry of ``widths`` (a dense layer's outputs, or a conv's
+    channels, modulated alike at every position).
+
+    The shift ``W_i c`` is what concatenating ``c`` to that layer's input would add; the scale
+    lets each class turn each unit up or down, so every class gets its own function of z.
+    Both start at zero: an untrained network computes what it would without them.
+    """
+
+    def __init__(self, cond_features: int, widths: list[int]) -> None:
+        super().__init__()
+        self.scales = nn.ModuleList(nn.Linear(cond_features, w, bias=False) for w in widths)
+        self.shifts = nn.ModuleList(nn.Linear(cond_features, w, bias=False) for w in widths)
+        for layer in (*self.scales, *self.shifts):
+            nn.init.zeros_(layer.weight)
+
+    def __len__(self) -> int:
+        return len(self.shifts)
+
+    def forward(self, i: int, h: torch.Tensor, c: torch.Tensor, spatial: bool = False) -> torch.Tensor:
+        """Layer i's ``h`` modulated: ``h`` is a dense layer's ``(..., width)`` (``c`` broadcast
+        over its leading axes) or, ``spatial``, a conv's ``(N, channels, H, W)`` with ``c`` ``(N, cond_features)``."""
+        c = c.to(h.dtype)
+        scale, shift = self.scales[i](c), self.shifts[i](c)
+        if spatial:
+            scale, shift = scale[:, :, None, None], shift[:, :, None, None]
+        return h * (1 + scale) + shift
+
+
+#: The layers ``LabelFiLM`` modulates (those with weights), and those of them whose output is a feature map.
+_WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+_CONV = (nn.Conv2d, nn.ConvTranspose2d)
+
+
+def _modulated(net: nn.Module, h: torch.Tensor, c: torch.Tensor | None, film: LabelFiLM | None,
+               start: int = 0, concatenated: bool = True) -> torch.Tensor:
+    """``net(h)`` (a ``Sequential``) with its weighted layers' outputs modulated by ``film``'s
+    entries ``start``, ``start + 1``, ... in order; with ``concatenated`` the first weighted
+    layer (``c`` is in its input) is not."""
+    if film is None or c is None or not isinstance(net, nn.Sequential):
+        return net(h)
+    i = start - int(concatenated)
+    for layer in net:
+        h = layer(h)
+        if isinstance(layer, _WEIGHTED):
+            if i >= start:
+                h = film(i, h, c, spatial=isinstance(layer, _CONV))
+            i += 1
+    return h
+
+
+def _label_film(cond_features: int, every_layer: bool, widths: list[int]) -> LabelFiLM | None:
+    """The modulation of a network's layers after the first, or ``None`` (no condition, or first layer only)."""
+    return LabelFiLM(cond_features, widths) if every_layer and cond_features and widths else None
+
+
+def _weighted_widths(net: nn.Module) -> list[int]:
+    """The output widths (features or channels) of ``net``'s weighted layers, in order."""
+    return [m.out_features if isinstance(m, nn.Linear) else m.out_channels
+            for m in net.modules() if isinstance(m, _WEIGHTED)]
+
+
 class LabelEncoder(nn.Module):
     """Class labels -> the condition vector every block above accepts.
 
@@ -99,32 +164,38 @@ class LabelEncoder(nn.Module):
 
 
 class MLPEncoder(nn.Module):
-    """Flatten, then hidden layers; ``out_features`` is the last hidden size."""
+    """Flatten, then hidden layers; ``out_features`` is the last hidden size. ``c`` joins the
+    first layer's input and, with ``cond_every_layer``, modulates every later layer (``LabelFiLM``)."""
 
-    def __init__(self, input_shape: tuple[int, ...], hidden: list[int], act: str, cond_features: int = 0) -> None:
+    def __init__(self, input_shape: tuple[int, ...], hidden: list[int], act: str, cond_features: int = 0,
+                 cond_every_layer: bool = False) -> None:
         super().__init__()
         sizes = [math.prod(input_shape) + cond_features, *hidden]
         self.net = mlp(sizes, act, final_activation=True)
         self.out_features = sizes[-1]
+        self.label_film = _label_film(cond_features, cond_every_layer, _weighted_widths(self.net)[1:])
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(_with_condition(x.flatten(1), c))
+        return _modulated(self.net, _with_condition(x.flatten(1), c), c, self.label_film)
 
 
 class MLPDecoder(nn.Module):
-    """Latent -> hidden layers -> ``out_channels`` parameters per input element."""
+    """Latent -> hidden layers -> ``out_channels`` parameters per input element. ``c`` joins
+    the first layer's input and, with ``cond_every_layer``, modulates every later layer, the
+    output layer included (``LabelFiLM``)."""
 
     def __init__(self, latent_dim: int, hidden: list[int], output_shape: tuple[int, ...], act: str,
-                 out_channels: int = 1, cond_features: int = 0) -> None:
+                 out_channels: int = 1, cond_features: int = 0, cond_every_layer: bool = False) -> None:
         super().__init__()
         self.output_shape = output_shape
         self.out_channels = out_channels
         out = math.prod(output_shape) * out_channels
         self.net = mlp([latent_dim + cond_features, *hidden, out], act, final_activation=False)
+        self.label_film = _label_film(cond_features, cond_every_layer, _weighted_widths(self.net)[1:])
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         lead = z.shape[:-1]
-        y = self.net(_with_condition(z, c))
+        y = _modulated(self.net, _with_condition(z, c), c, self.label_film)
         if self.out_channels == 1:
             return y.reshape(*lead, *self.output_shape)
         return y.reshape(*lead, *self.output_shape, self.out_channels)
@@ -147,11 +218,13 @@ def _conv_out(size: int) -> int:
 class ConvEncoder(nn.Module):
     """Stride-2 convolutions (each halves H and W), then dense layers.
 
-    ``stage_sizes`` lists the spatial size before each conv, for the decoder.
+    ``stage_sizes`` lists the spatial size before each conv, for the decoder. ``c`` joins the
+    first dense layer's input and, with ``cond_every_layer``, modulates every conv and every
+    later dense layer (``LabelFiLM``).
     """
 
     def __init__(self, input_shape: tuple[int, ...], channels: list[int], hidden: list[int], act: str,
-                 cond_features: int = 0) -> None:
+                 cond_features: int = 0, cond_every_layer: bool = False) -> None:
         super().__init__()
         if len(input_shape) != 3:
             raise ValueError(f"conv encoder needs (C, H, W) inputs, got shape {input_shape}")
@@ -169,19 +242,25 @@ class ConvEncoder(nn.Module):
         flat = c * h * w + cond_features
         self.dense = mlp([flat, *hidden], act, final_activation=True) if hidden else nn.Identity()
         self.out_features = hidden[-1] if hidden else flat
+        self._convs_modulated = len(_weighted_widths(self.convs))
+        self.label_film = _label_film(cond_features, cond_every_layer,
+                                        _weighted_widths(self.convs) + _weighted_widths(self.dense)[1:])
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        return self.dense(_with_condition(self.convs(x).flatten(1), c))
+        h = _modulated(self.convs, x, c, self.label_film, concatenated=False).flatten(1)
+        return _modulated(self.dense, _with_condition(h, c), c, self.label_film, start=self._convs_modulated)
 
 
 class ConvDecoder(nn.Module):
     """Mirror of ``ConvEncoder``: dense layers, then transposed convs to the exact size.
 
-    ``out_channels`` parameters per output element come last, as in ``MLPDecoder``.
+    ``out_channels`` parameters per output element come last, as in ``MLPDecoder``. ``c``
+    joins the first dense layer's input and, with ``cond_every_layer``, modulates every later
+    dense layer and every transposed conv (``LabelFiLM``).
     """
 
     def __init__(self, latent_dim: int, encoder: ConvEncoder, output_channels: int, hidden: list[int],
-                 act: str, cond_features: int = 0, out_channels: int = 1) -> None:
+                 act: str, cond_features: int = 0, out_channels: int = 1, cond_every_layer: bool = False) -> None:
         super().__init__()
         self.out_channels = out_channels
         self.feature_shape = encoder.feature_shape
@@ -193,13 +272,20 @@ class ConvDecoder(nn.Module):
         outs = [*ins[1:], output_channels * out_channels]
         self.deconvs = nn.ModuleList(nn.ConvTranspose2d(i, o, 4, 2, 1) for i, o in zip(ins, outs, strict=True))
         self.act = activation(act)
+        self._dense_modulated = len(_weighted_widths(self.dense)) - 1
+        self.label_film = _label_film(cond_features, cond_every_layer,
+                                        _weighted_widths(self.dense)[1:] + _weighted_widths(self.deconvs))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         lead = z.shape[:-1]
         zc = _with_condition(z, c)
-        y = self.dense(zc.reshape(-1, zc.shape[-1])).reshape(-1, *self.feature_shape)
+        rows = None if c is None else c.expand(*lead, c.shape[-1]).reshape(-1, c.shape[-1])  # c of each row of zc
+        y = _modulated(self.dense, zc.reshape(-1, zc.shape[-1]), rows, self.label_film)
+        y = y.reshape(-1, *self.feature_shape)
         for i, (deconv, size) in enumerate(zip(self.deconvs, self.stage_sizes, strict=True)):
             y = deconv(y, output_size=list(size))
+            if self.label_film is not None and rows is not None:
+                y = self.label_film(self._dense_modulated + i, y, rows, spatial=True)
             if i < len(self.deconvs) - 1:
                 y = self.act(y)
         if self.out_channels > 1:  # (N, C * k, H, W) -> (N, C, H, W, k)

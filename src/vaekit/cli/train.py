@@ -35,8 +35,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 FIELDS: dict[str, tuple[str, str]] = {
     "data": ("data", "source"), "model": ("model", "model"),
     **{p: ("model", p) for p in ("arch", "latent_dim", "hidden", "likelihood", "obs_df", "learn_obs_df",
-                                 "learn_obs_std", "heteroscedastic", "condition", "center_codes", "codebook_size",
-                                 "code_dim", "lmbda")},
+                                 "learn_obs_std", "heteroscedastic", "condition", "label_layers", "center_codes",
+                                 "codebook_size", "code_dim", "lmbda")},
     "conv_channels": ("model", "channels"), "latent_groups": ("model", "groups"),
     **{p: ("train", p) for p in ("beta", "epochs", "batch_size", "lr", "lr_schedule", "kl_anneal", "anneal_per",
                                  "free_bits", "objective", "tc_weight", "capacity", "recon_term", "recon_weight",
@@ -142,6 +142,11 @@ def train(
                                                      "MSE + LMBDA * bpp; larger, smaller files).")] = None,
     condition: Annotated[Optional[str], field("condition", "cvae: how the label enters the networks, onehot or "
                                                            "embedding.")] = None,
+    label_layers: Annotated[Optional[str], field("label_layers", "cvae: where the label enters the networks: "
+                                                                 "first (the first layer of each), decoder (also "
+                                                                 "every later layer of the decoder, as a scale "
+                                                                 "and shift of its output) or all (every layer of "
+                                                                 "both).")] = None,
     center_codes: Annotated[Optional[bool], field("center_codes", "cvae: centre each class's codes on the "
                                                                   "prior's mean, so that the decoder reads the "
                                                                   "label (samples follow --label).")] = None,

@@ -86,6 +86,8 @@ class ModelConfig:
 
 
 CONDITIONS = ("onehot", "embedding")
+#: Which layers the label enters (``ConditionalConfig.label_layers``).
+LABEL_LAYERS = ("first", "decoder", "all")
 
 
 @dataclass
@@ -97,6 +99,10 @@ class ConditionalConfig(ModelConfig):
     array give ``max + 1`` classes and no names), so a saved model alone knows which
     labels it accepts. ``condition``: how a label enters the networks, ``onehot`` or a
     learned ``embedding`` of ``embedding_dim`` values (``vaekit.nn.LabelEncoder``).
+    ``label_layers``: where it enters them: ``first``, the first dense layer of each network
+    (concatenated to its input); ``decoder`` (the default), also every later layer of the
+    decoder, the output layer included, as a learned scale and shift of that layer's output
+    (FiLM, ``vaekit.nn.LabelFiLM``); ``all``, every layer of both networks.
     """
 
     conditional: ClassVar[bool] = True
@@ -104,6 +110,7 @@ class ConditionalConfig(ModelConfig):
     class_names: list[str] | None = None
     condition: str = "onehot"
     embedding_dim: int = 16
+    label_layers: str = "decoder"
 
     def check_condition(self) -> None:
         """Validate the conditioning fields (called by a subclass's ``__post_init__``)."""
@@ -111,6 +118,8 @@ class ConditionalConfig(ModelConfig):
             raise VaekitError(f"num_classes: a conditional model needs at least 1 class, got {self.num_classes}")
         if self.condition not in CONDITIONS:
             raise VaekitError(f"condition: '{self.condition}' is not one of {', '.join(CONDITIONS)}")
+        if self.label_layers not in LABEL_LAYERS:
+            raise VaekitError(f"label_layers: '{self.label_layers}' is not one of {', '.join(LABEL_LAYERS)}")
         if self.embedding_dim < 1:
             raise VaekitError(f"embedding_dim: must be at least 1, got {self.embedding_dim}")
         if self.class_names is not None and len(self.class_names) != self.num_classes:

@@ -1,10 +1,11 @@
 """The conditional VAE (Sohn et al. 2015): q(z|x, y) and p(x|z, y) for class labels y.
 
 The label enters both networks (``vaekit.nn.LabelEncoder``: one-hot, or a learned
-embedding). Because the encoder is told the class, z has no reason to spend KL on it and
-carries what the label does not say (slant, stroke width, style), so decoding one z with
-every label draws "the same handwriting" as each class. The networks are the VAE's (MLP or
-conv); this file adds the config and the centring of each class's codes.
+embedding), and by default every layer of the decoder (``label_layers``). Because the
+encoder is told the class, z has no reason to spend KL on it and carries what the label
+does not say (slant, stroke width, style), so decoding one z with every label draws "the
+same handwriting" as each class. The networks are the VAE's (MLP or conv); this file adds
+the config and the centring of each class's codes.
 
     vaekit train mnist --model cvae --epochs 10
     vaekit sample runs/mnist-cvae --label 7 -n 64
@@ -45,10 +46,23 @@ class CVAEConfig(VAEConfig, ConditionalConfig):
     against it). The running means are updated in training mode like batch norm's
     statistics and saved with the weights. Runs saved before this field keep their
     uncentred codes (``saved_defaults``).
+
+    ``label_layers`` (default ``decoder``): the label is concatenated to the first layer's
+    input of each network and, in every later layer of the decoder (the output layer
+    included), scales and shifts that layer's output (FiLM: ``h (1 + G c) + W c``, both
+    starting at zero; ``vaekit.nn.LabelFiLM``). Why: the label reaches every layer of the
+    decoder as directly as the code reaches the first, and the scale lets each class turn
+    each unit up or down, so the decoder draws each class with a function of z of its own
+    rather than reading the class through one layer. After 6 epochs on 12,000 MNIST images
+    this draws the asked digit for 0.90-0.92 of prior samples (five training seeds), against
+    0.89-0.90 with the label in the first layer only, at a test -ELBO 0.5-3 nats better
+    (docs/benchmarks/samples.md).
+    ``first`` is that first-layer-only network; ``all`` modulates every layer of the encoder
+    too. Runs saved before this field keep ``first`` (``saved_defaults``).
     """
 
     model: ClassVar[str] = "cvae"
-    saved_defaults: ClassVar[dict[str, Any]] = {"center_codes": False}
+    saved_defaults: ClassVar[dict[str, Any]] = {"center_codes": False, "label_layers": "first"}
     center_codes: bool = True
 
     def __post_init__(self) -> None:

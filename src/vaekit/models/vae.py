@@ -65,7 +65,8 @@ class VAE(Model):
     """Encoder -> (mu, log sigma^2) -> z = mu + sigma * eps -> decoder -> p(x|z).
 
     With a conditional config (``CVAEConfig``) the label's vector enters both networks:
-    q(z|x, y) and p(x|z, y) (``vaekit.models.cvae``); otherwise ``cond`` is ignored.
+    q(z|x, y) and p(x|z, y) (``vaekit.models.cvae``; ``label_layers`` says which of their
+    layers); otherwise ``cond`` is ignored.
     """
 
     config: VAEConfig
@@ -78,17 +79,21 @@ class VAE(Model):
         if config.conditional:
             self.label_encoder = LabelEncoder(config.num_classes, config.condition, config.embedding_dim)
         c = self.label_encoder.out_features if self.label_encoder is not None else 0
+        decoder_every = config.conditional and config.label_layers in ("decoder", "all")
+        encoder_every = config.conditional and config.label_layers == "all"
         observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std,
                                   config.heteroscedastic, config.min_obs_std, config.obs_df, config.learn_obs_df)
         k = observation.params_per_element
         if config.arch == "conv":
-            self.encoder = ConvEncoder(shape, config.channels, config.hidden, config.activation, cond_features=c)
+            self.encoder = ConvEncoder(shape, config.channels, config.hidden, config.activation, cond_features=c,
+                                       cond_every_layer=encoder_every)
             self.decoder = ConvDecoder(config.latent_dim, self.encoder, shape[0], config.hidden, config.activation,
-                                       cond_features=c, out_channels=k)
+                                       cond_features=c, out_channels=k, cond_every_layer=decoder_every)
         else:
-            self.encoder = MLPEncoder(shape, config.hidden, config.activation, cond_features=c)
+            self.encoder = MLPEncoder(shape, config.hidden, config.activation, cond_features=c,
+                                      cond_every_layer=encoder_every)
             self.decoder = MLPDecoder(config.latent_dim, list(reversed(config.hidden)), shape, config.activation,
-                                      out_channels=k, cond_features=c)
+                                      out_channels=k, cond_features=c, cond_every_layer=decoder_every)
         self.to_posterior = nn.Linear(self.encoder.out_features, 2 * config.latent_dim)
         self.observation = observation  # registered last, as before it sized the decoder (checkpoint order)
 
