@@ -148,6 +148,16 @@ def test_prior_masking_is_causal():
     assert torch.allclose(first[0, :, 0, 0], prior(torch.full((1, 4, 4), 3))[0, :, 0, 0])
 
 
+def test_prior_logits_of_a_row_need_only_the_rows_above_it():
+    """Sampling runs the net on rows 0..i to draw row i: it must give the full grid's logits."""
+    torch.manual_seed(0)
+    prior = CodePrior(10, (5, 4), channels=8, layers=3).eval()
+    codes = torch.randint(10, (3, 5, 4))
+    full = prior(codes)
+    for i in range(5):
+        assert torch.allclose(prior(codes[:, :i + 1])[:, :, i], full[:, :, i], atol=1e-5)
+
+
 def test_prior_learns_and_samples_with_a_temperature():
     torch.manual_seed(0)
     prior = CodePrior(6, (3, 3), channels=8, layers=2)

@@ -5,11 +5,9 @@ raster order (row by row, left to right). The network embeds the indices, applie
 masked convolution of type A (a position sees only the positions before it) and then
 gated residual masked convolutions of type B (a position also sees its own features,
 which by then hold only earlier codes), and gives K logits per position. It is a plain
-masked stack, without the vertical/horizontal split of the gated PixelCNN: a version with
-the two stacks (no blind spot) was measured on MNIST codes at the same width and depth and
-was worse (validation NLL 170.5 vs 167.6 nats per grid, 42.9% vs 45.3% of samples
-classified confidently) and slower, so the simpler net stays. It fits 60,000 7x7 grids in
-about two minutes on one CPU thread.
+masked stack, without the vertical/horizontal split of the gated PixelCNN, and not a
+transformer: both were measured against it on MNIST codes and were worse for their cost
+(docs/benchmarks/samples.md).
 
 ``train_prior`` fits it by maximum likelihood (Adam, seeded); ``sample`` draws grids
 position by position with ``temperature`` (logits / T: below 1 sharper, above 1 more varied).
@@ -89,7 +87,10 @@ class CodePrior(nn.Module):
             codes = torch.zeros(m, h, w, dtype=torch.long, device=device)
             for i in range(h):
                 for j in range(w):
-                    probs = torch.softmax(self(codes)[:, :, i, j].float() / temperature, dim=1)
+                    # Rows below i cannot reach row i through the masked kernels, so the
+                    # net runs on rows 0..i only: the same logits for about half the work.
+                    logits = self(codes[:, :i + 1])[:, :, i, j]
+                    probs = torch.softmax(logits.float() / temperature, dim=1)
                     draw = torch.multinomial(probs if generator is None else probs.to(generator.device), 1,
                                              generator=generator)
                     codes[:, i, j] = draw.squeeze(1).to(device)

@@ -53,10 +53,8 @@ class CVAEConfig(VAEConfig, ConditionalConfig):
     starting at zero; ``vaekit.nn.LabelFiLM``). Why: the label reaches every layer of the
     decoder as directly as the code reaches the first, and the scale lets each class turn
     each unit up or down, so the decoder draws each class with a function of z of its own
-    rather than reading the class through one layer. After 6 epochs on 12,000 MNIST images
-    this draws the asked digit for 0.90-0.92 of prior samples (five training seeds), against
-    0.89-0.90 with the label in the first layer only, at a test -ELBO 0.5-3 nats better
-    (docs/benchmarks/samples.md).
+    rather than reading the class through one layer; a short run then draws the asked class
+    more often, at a better test -ELBO (measured in docs/benchmarks/samples.md).
     ``first`` is that first-layer-only network; ``all`` modulates every layer of the encoder
     too. Runs saved before this field keep ``first`` (``saved_defaults``).
     """

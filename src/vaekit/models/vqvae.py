@@ -36,6 +36,7 @@ Unconditional only: ``cond`` is accepted and ignored.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -73,7 +74,9 @@ class VQVAEConfig(ModelConfig):
     training steps (0: never). ``likelihood`` bernoulli|gaussian|student-t (fixed ``obs_std``; a Student-t
     with 3 degrees of freedom).
     ``prior_*``: the PixelCNN over code grids and its fit (``prior_epochs`` over the training set;
-    0 keeps the uniform prior).
+    0 keeps the uniform prior). Its 64 channels are as wide as it can be while its fit stays
+    a small share of a default run: the prior, not the decoder, is what limits the samples
+    (32 channels underfit the codes of a fully trained model; docs/benchmarks/samples.md).
     ``latent_dim`` is derived (``code_dim * h * w``): leave it unset.
     """
 
@@ -91,7 +94,7 @@ class VQVAEConfig(ModelConfig):
     dead_code_steps: int = 100
     likelihood: str = "bernoulli"
     obs_std: float = 1.0
-    prior_channels: int = 32
+    prior_channels: int = 64
     prior_layers: int = 5
     prior_epochs: int = 4
     prior_batch_size: int = 128
@@ -284,6 +287,7 @@ class VQVAE(Model):
         cfg = self.config
         if cfg.prior_epochs == 0:
             return None
+        started = time.perf_counter()
         grids = self.code_grids(train)
         device = self.quantizer.codebook.device
         with torch.random.fork_rng(devices=[]):
@@ -296,6 +300,7 @@ class VQVAE(Model):
         self.prior_fitted.fill_(True)
         usage = {k: float(v) for k, v in usage_figures(torch.bincount(grids.flatten(), minlength=cfg.codebook_size))
                  .items()}
+        figures["seconds"] = time.perf_counter() - started  # encoding the training set included
         return {**figures, "uniform_nll": uniform, "train_codebook_usage": usage["codebook_usage"],
                 "train_perplexity": usage["perplexity"]}
 
