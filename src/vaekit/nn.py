@@ -279,12 +279,14 @@ class ConvDecoder(nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         lead = z.shape[:-1]
         zc = _with_condition(z, c)
-        rows = None if c is None else c.expand(*lead, c.shape[-1]).reshape(-1, c.shape[-1])  # c of each row of zc
+        rows = None  # c of each row of zc, needed only where the label modulates the layers
+        if c is not None and self.label_film is not None:
+            rows = c.expand(*lead, c.shape[-1]).reshape(-1, c.shape[-1])
         y = _modulated(self.dense, zc.reshape(-1, zc.shape[-1]), rows, self.label_film)
         y = y.reshape(-1, *self.feature_shape)
         for i, (deconv, size) in enumerate(zip(self.deconvs, self.stage_sizes, strict=True)):
             y = deconv(y, output_size=list(size))
-            if self.label_film is not None and rows is not None:
+            if rows is not None:
                 y = self.label_film(self._dense_modulated + i, y, rows, spatial=True)
             if i < len(self.deconvs) - 1:
                 y = self.act(y)
