@@ -5,9 +5,7 @@ it owns the run's tokenizer and vocabulary, so callers deal in SMILES strings an
 tensors only. Decoding goes through the model's ``generate`` (greedy, sampled with a
 temperature, or beam search: ``vaekit.models.autoregressive``) and RDKit, and every
 decoded molecule is returned as canonical SMILES, or ``None`` where the tokens do not
-spell a valid molecule (with SELFIES tokens that happens only for an empty one). SMILES
-tokens are decoded under SMILES syntax unless ``syntax=False`` (``vaekit.data.molecules.syntax``:
-every string parses; valence and aromaticity can still fail).
+spell a valid molecule (with SELFIES tokens that happens only for an empty one).
 
 ``sample_file`` is ``vaekit molecules sample``: prior draws decoded in batches, the valid
 fraction shown as it goes, the file written atomically at the end.
@@ -44,8 +42,7 @@ class MoleculeModel:
     latent_dim: int
     property_names: list[str]
 
-    def __init__(self, model: Model, *, syntax: bool = True) -> None:
-        """``syntax``: decode SMILES tokens under SMILES syntax (no effect on SELFIES)."""
+    def __init__(self, model: Model) -> None:
         if not model.sequences:
             raise VaekitError(f"model '{model.config.model}' is not a sequence VAE; molecule tools need a run of "
                               "vaekit train ... --model seqvae")
@@ -56,7 +53,6 @@ class MoleculeModel:
         self.vocabulary = Vocabulary(list(config.vocabulary), config.tokenizer)
         self.tokenizer = get_tokenizer(config.tokenizer)
         self.first_tokens = self._first_tokens()
-        self.syntax = syntax
 
     def _first_tokens(self) -> torch.Tensor | None:
         """SELFIES: the symbols that are a molecule on their own (atoms), so a decoded sequence
@@ -68,10 +64,10 @@ class MoleculeModel:
         return torch.tensor(ids, dtype=torch.long) if ids else None
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, syntax: bool = True) -> MoleculeModel:
+    def load(cls, run_dir: str | Path) -> MoleculeModel:
         """The best weights of a ``--model seqvae`` run (or a directory written by ``model.save``)."""
 
-        return cls(load(run_dir), syntax=syntax)
+        return cls(load(run_dir))
 
     @property
     def device(self) -> torch.device:
@@ -98,7 +94,7 @@ class MoleculeModel:
         out = []
         for i in range(0, len(z), CHUNK):
             ids = self.model.generate(z[i:i + CHUNK], method=method, temperature=temperature, beam_width=beam_width,
-                                      generator=generator, first_tokens=self.first_tokens, syntax=self.syntax)
+                                      generator=generator, first_tokens=self.first_tokens)
             out += [self.tokenizer.detokenize(self.vocabulary.decode(row)) for row in ids.tolist()]
         return out
 
@@ -136,12 +132,9 @@ class SampleResult:
 
 
 def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str = "sample", temperature: float = 1.0,
-                seed: int = 0, batch_size: int = 500, sampler: str = "prior", progress: bool = True,
-                syntax: bool = True) -> SampleResult:
+                seed: int = 0, batch_size: int = 500, sampler: str = "prior", progress: bool = True) -> SampleResult:
     """Decode ``n`` latent draws of a run into ``output`` (one SMILES per line: canonical when
     valid, the raw string otherwise, so validity can be scored from the file).
-
-    ``syntax``: decode SMILES tokens under SMILES syntax (``MoleculeModel``); no effect on SELFIES.
 
     ``sampler``: ``prior`` (z ~ N(0, I)) or ``gmm`` (the mixture fitted to the training
     set's posterior means after training, ``vaekit.latent.gmm``: draws from where the
@@ -160,7 +153,7 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
         raise VaekitError(f"--sampler: expected prior or gmm, got '{sampler}'")
     if output.is_dir():
         raise VaekitError(f"{output}: is a folder; expected a file name such as gen.smi")
-    molecules = MoleculeModel.load(run_dir, syntax=syntax)
+    molecules = MoleculeModel.load(run_dir)
     generator = torch.Generator(device=molecules.device).manual_seed(seed)
     codes = None
     if sampler == "gmm":

@@ -70,12 +70,11 @@ def reconstruction_figures(model: MoleculeModel, smiles: Sequence[str], *, beam_
 
 
 def run_reconstruction(run: Any, *, split: str = "test", limit: int | None = DEFAULT_MOLECULES,
-                       beam_width: int | None = DEFAULT_BEAM, syntax: bool = True) -> dict[str, Any]:
+                       beam_width: int | None = DEFAULT_BEAM) -> dict[str, Any]:
     """``reconstruction_figures`` on the first ``limit`` molecules of a sequence-VAE run's split
-    (the molecules the run held out when ``split`` is val or test); ``syntax``: decode SMILES
-    under SMILES syntax (``MoleculeModel``)."""
+    (the molecules the run held out when ``split`` is val or test)."""
     smiles = run.load_data().extras.get(f"{split}_smiles")
     if not smiles:
         raise VaekitError(f"the run's data has no SMILES for its '{split}' split")
-    model = MoleculeModel(run.model, syntax=syntax)
+    model = MoleculeModel(run.model)
     return reconstruction_figures(model, list(smiles[:limit] if limit else smiles), beam_width=beam_width)

@@ -97,8 +97,7 @@ def evaluate(
 @app.command(epilog="Examples:  vaekit molecules sample runs/moses -n 30000 -o gen.smi  |  "
                     "vaekit molecules sample runs/moses -n 1000 -o greedy.smi --method greedy  |  "
                     "vaekit molecules sample runs/zinc -n 500 -o cool.smi --temperature 0.7 --seed 3  |  "
-                    "vaekit molecules sample runs/moses -n 30000 -o gmm.smi --sampler gmm  |  "
-                    "vaekit molecules sample runs/smiles -n 1000 -o raw.smi --no-syntax")
+                    "vaekit molecules sample runs/moses -n 30000 -o gmm.smi --sampler gmm")
 def sample(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A sequence-VAE run directory.")],
     n: Annotated[int, typer.Option("-n", help="How many molecules.")] = 1000,
@@ -111,9 +110,6 @@ def sample(
     sampler: Annotated[str, typer.Option(help="prior (z ~ N(0, I)) or gmm (a mixture fitted to the training "
                                               "molecules' codes, saved in the run).")] = "prior",
     batch_size: Annotated[int, typer.Option(help="Latents decoded at once.")] = 500,
-    syntax: Annotated[bool, typer.Option(help="SMILES runs: decode under SMILES syntax (balanced branches, closed "
-                                              "rings), so every string parses; --no-syntax decodes without it. "
-                                              "SELFIES runs are always valid and unaffected.")] = True,
     quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
     overwrite: options.Overwrite = False,
     threads: options.Threads = "auto",
@@ -125,7 +121,7 @@ def sample(
     if out is None:
         out = _default_output(run, "samples.smi")
     done = sample_file(run, out, n=n, method=method, temperature=temperature, seed=seed, batch_size=batch_size,
-                       sampler=sampler, progress=not quiet, syntax=syntax)
+                       sampler=sampler, progress=not quiet)
     console.print(f"{done.valid} of {done.n} valid ({done.valid / done.n:.1%}), {done.unique} unique; "
                   f"{done.per_second:.0f} molecules/s; wrote {done.path}")
 

@@ -9,9 +9,7 @@ Every result is a ``(B, max_length)`` int64 tensor laid out like the training ro
 ``pad`` or ``bos``, never ends before ``min_tokens`` tokens (an empty sequence is no
 molecule), starts with one of ``first_tokens`` when given (SELFIES: a symbol that is a
 molecule on its own, so no draw decodes to the empty molecule), and writes ``eos`` at the
-last position if the model has not ended by then. A ``SyntaxConstraint`` (SMILES tokens:
-``vaekit.data.molecules.syntax``) further removes, at each step of every method, the tokens
-after which the sequence could no longer be completed into a well-formed string.
+last position if the model has not ended by then.
 """
 
 from __future__ import annotations
@@ -44,29 +42,6 @@ class StepDecoder(Protocol):
         ...
 
 
-class SyntaxConstraint(Protocol):
-    """Which tokens may come next in each sequence, for a token kind whose sequences are not
-    all well formed. ``state`` is whatever the constraint tracks per sequence; the decoder
-    clears the logits of the tokens ``allowed`` leaves out before it draws, takes the argmax
-    or ranks a beam's candidates."""
-
-    def start(self, batch: int, length: int, device: torch.device) -> Any:
-        """The state of ``batch`` empty sequences of at most ``length`` positions (bos, eos included)."""
-        ...
-
-    def allowed(self, state: Any) -> torch.Tensor:
-        """``(B, V)`` bool: the tokens each sequence may take next (every one once it has ended)."""
-        ...
-
-    def advance(self, state: Any, tokens: torch.Tensor) -> Any:
-        """The state after each sequence's next token ``tokens`` ``(B,)``."""
-        ...
-
-    def select(self, state: Any, index: torch.Tensor) -> Any:
-        """The state of rows ``index``."""
-        ...
-
-
 class _Rules:
     """What may come at each position, as additive masks (0 or -inf) built once per decoding
     rather than once per step: adding 0 leaves a logit exactly as it was, so the result is
@@ -94,12 +69,8 @@ class _Rules:
         return self.no_end if position <= self.min_tokens else self.base
 
 
-def _log_probs(logits: torch.Tensor, rules: _Rules, position: int, allowed: torch.Tensor | None = None
-               ) -> torch.Tensor:
-    logits = logits.float() + rules.mask(position)
-    if allowed is not None:
-        logits = logits.masked_fill(~allowed, -torch.inf)
-    logp = torch.log_softmax(logits, dim=-1)
+def _log_probs(logits: torch.Tensor, rules: _Rules, position: int) -> torch.Tensor:
+    logp = torch.log_softmax(logits.float() + rules.mask(position), dim=-1)
     decoder = rules.decoder
     if position == decoder.max_length - 1:  # the last slot: the sequence must end here, at its true cost
         end = logp[:, decoder.eos_id].nan_to_num(neginf=0.0)
@@ -117,9 +88,8 @@ MIN_ROWS = 32
 @torch.no_grad()
 def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", temperature: float = 1.0,
            beam_width: int = 5, generator: torch.Generator | None = None, min_tokens: int = 1,
-           first_tokens: torch.Tensor | None = None, constraint: SyntaxConstraint | None = None) -> torch.Tensor:
-    """Token ids ``(B, max_length)`` for latents ``z`` ``(B, D)`` (see the module docstring);
-    ``constraint``: the token kind's syntax, None for none.
+           first_tokens: torch.Tensor | None = None) -> torch.Tensor:
+    """Token ids ``(B, max_length)`` for latents ``z`` ``(B, D)`` (see the module docstring).
 
     Sequences that have ended drop out of the batch (``decoder.select``), so a step costs
     what the sequences still running need. ``sample`` draws its noise for the whole batch at
@@ -127,8 +97,7 @@ def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", tem
     for one draw: argmax of p / q, q ~ Exp(1)), so a seed gives the same tokens however
     early the others end."""
     if method == "beam":
-        return beam_search(decoder, z, width=beam_width, min_tokens=min_tokens, first_tokens=first_tokens,
-                           constraint=constraint)
+        return beam_search(decoder, z, width=beam_width, min_tokens=min_tokens, first_tokens=first_tokens)
     if method not in METHODS:
 
         raise VaekitError(f"method: '{method}' is not one of {', '.join(METHODS)}")
@@ -143,12 +112,11 @@ def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", tem
     tokens = out[:, 0]
     rules = None
     state = decoder.start(z)
-    syntax = None if constraint is None else constraint.start(b, decoder.max_length, z.device)
     for t in range(1, decoder.max_length):
         logits, state = decoder.step(tokens, state)
         if rules is None:
             rules = _Rules(decoder, logits.shape[1], min_tokens, first_tokens, logits.device)
-        logp = _log_probs(logits, rules, t, None if constraint is None else constraint.allowed(syntax))
+        logp = _log_probs(logits, rules, t)
         if method == "greedy":
             tokens = logp.argmax(dim=-1)
         else:
@@ -160,8 +128,6 @@ def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", tem
             tokens = (probs / noise).argmax(dim=-1)
         out[rows, t] = torch.where(running, tokens, decoder.pad_id)
         running &= tokens != decoder.eos_id
-        if constraint is not None:
-            syntax = constraint.advance(syntax, tokens)
         left = int(running.sum())
         if left == 0:
             break
@@ -172,18 +138,14 @@ def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", tem
                 keep = torch.cat([keep, ended]).sort().values
             rows, running, tokens = rows[keep], running[keep], tokens[keep]
             state = decoder.select(state, keep)
-            if constraint is not None:
-                syntax = constraint.select(syntax, keep)
     return out
 
 
 @torch.no_grad()
 def beam_search(decoder: StepDecoder, z: torch.Tensor, *, width: int = 5, min_tokens: int = 1,
-                first_tokens: torch.Tensor | None = None, constraint: SyntaxConstraint | None = None
-                ) -> torch.Tensor:
+                first_tokens: torch.Tensor | None = None) -> torch.Tensor:
     """The highest-scoring sequence (sum of token log-probabilities, no length bonus) that a
-    beam of ``width`` finds for each latent; ``width = 1`` is greedy decoding. With a
-    ``constraint``, candidates it rules out are never ranked."""
+    beam of ``width`` finds for each latent; ``width = 1`` is greedy decoding."""
     if width < 1:
 
         raise VaekitError(f"beam_width: must be at least 1, got {width}")
@@ -196,12 +158,11 @@ def beam_search(decoder: StepDecoder, z: torch.Tensor, *, width: int = 5, min_to
     scores[:, 0] = 0.0  # one live beam at first, so the start is not counted `width` times
     done = torch.zeros(b * width, dtype=torch.bool, device=z.device)
     rules = None
-    syntax = None if constraint is None else constraint.start(b * width, length, z.device)
     for t in range(1, length):
         logits, state = decoder.step(seqs[:, t - 1], state)
         if rules is None:
             rules = _Rules(decoder, logits.shape[1], min_tokens, first_tokens, logits.device)
-        logp = _log_probs(logits, rules, t, None if constraint is None else constraint.allowed(syntax))
+        logp = _log_probs(logits, rules, t)
         ended = torch.full_like(logp, -torch.inf)
         ended[:, decoder.pad_id] = 0.0  # a finished beam only pads, at no cost
         logp = torch.where(done.unsqueeze(1), ended, logp)
@@ -212,8 +173,6 @@ def beam_search(decoder: StepDecoder, z: torch.Tensor, *, width: int = 5, min_to
         token = (best % vocab).reshape(-1)
         seqs, done = seqs[parent], done[parent]
         state = decoder.select(state, parent)
-        if constraint is not None:
-            syntax = constraint.advance(constraint.select(syntax, parent), token)
         seqs[:, t] = token
         done = done | (token == decoder.eos_id)
         if bool(done.all()):

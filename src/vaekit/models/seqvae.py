@@ -8,10 +8,7 @@ an autoregressive decoder, whose ``log_prob(x)`` runs the decoder on x shifted b
 (teacher forcing) and scores each next token with a masked ``Categorical`` (positions after
 eos add nothing); its ``mean`` is the greedy decoding and ``sample()`` an ancestral draw, so
 ``Model.sample`` / ``reconstruct`` give token ids. ``generate`` adds temperature and beam
-search (``models/autoregressive.py``). A model of SMILES tokens decodes under SMILES syntax
-by default (``vaekit.data.molecules.syntax``): every path from a latent to tokens gives a
-string a parser reads; ``generate(..., syntax=False)`` decodes without it. SELFIES tokens
-need no constraint and decode exactly as they would without one.
+search (``models/autoregressive.py``).
 
 Rows are ``[token ids | standardized properties]`` (``vaekit.data.molecules.sequences``): with
 ``property_names`` an MLP head predicts the properties from z, trained jointly; its loss
@@ -29,7 +26,6 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from vaekit.data.molecules.syntax import syntax_constraint
 from vaekit.distributions import Categorical, DiagonalGaussian, Likelihood
 from vaekit.errors import VaekitError
 from vaekit.models import autoregressive
@@ -133,9 +129,6 @@ class SeqVAE(Model):
             self.property_head = nn.Sequential(nn.Linear(c.latent_dim, c.property_hidden), nn.ELU(),
                                                nn.Linear(c.property_hidden, c.property_hidden), nn.ELU(),
                                                nn.Linear(c.property_hidden, len(c.property_names)))
-        #: What the tokens' syntax forbids at each decoding step (None: nothing). Built from the
-        #: config alone and holding no weights, so saved runs load as they were.
-        self.syntax = syntax_constraint(c.tokenizer, c.vocabulary)
 
     @property
     def max_length(self) -> int:
@@ -242,16 +235,13 @@ class SeqVAE(Model):
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, *, method: str = "greedy", temperature: float = 1.0, beam_width: int = 5,
-                 generator: torch.Generator | None = None, first_tokens: torch.Tensor | None = None,
-                 syntax: bool = True) -> torch.Tensor:
+                 generator: torch.Generator | None = None, first_tokens: torch.Tensor | None = None) -> torch.Tensor:
         """Token ids ``(B, max_length)`` decoded from latents ``z`` ``(B, D)``: ``greedy``,
         ``sample`` (softmax at ``temperature``) or ``beam`` (width ``beam_width``);
-        ``first_tokens``: the ids allowed first (``vaekit.models.autoregressive``);
-        ``syntax``: keep to the tokens' syntax (SMILES; no effect on SELFIES)."""
+        ``first_tokens``: the ids allowed first (``vaekit.models.autoregressive``)."""
         z = z.to(self.embedding.weight.device).float()
         return autoregressive.decode(self, z, method=method, temperature=temperature, beam_width=beam_width,
-                                     generator=generator, first_tokens=first_tokens,
-                                     constraint=self.syntax if syntax else None)
+                                     generator=generator, first_tokens=first_tokens)
 
     def predict_properties(self, z: torch.Tensor) -> torch.Tensor | None:
         """The property head's prediction in the data's units (differentiable in z), or None."""
