@@ -40,10 +40,12 @@ Methods (same inputs for all; images as 784 values in [0, 1]):
 - ``vaekit``: ``VAEAnomalyDetector`` with its defaults (``vaekit.anomaly.presets``; score
   ``auto``: for images the reconstruction error + latent 10-NN distance, combined as every sum
   is, by Fisher's rule on their training tail probabilities; for tables the negative ELBO with
-  k = 100 of a 2-dim latent, Student-t decoder, beta 3, averaged over the 3 refits that each
-  leave out the 30% of training rows the fit before scored highest);
-  ``vaekit-recon`` / ``vaekit-elbo`` / ``vaekit-nll`` / ``vaekit-knn``: the same fitted
-  models scored each single way (``--k`` samples for elbo and nll).
+  k = 100 of a 2-dim latent, Student-t decoder, beta 3, + the latent 10-NN distance + the
+  Mahalanobis distance of the reconstruction residual, combined by the same rule, averaged
+  over the 3 refits that each leave out the 30% of training rows the fit before scored highest);
+  ``vaekit-recon`` / ``vaekit-elbo`` / ``vaekit-nll`` / ``vaekit-knn`` / ``vaekit-resid`` and
+  ``vaekit-elbo+knn`` (each shorter sum of the default's parts): the same fitted models scored
+  each way (``--k`` samples for elbo and nll).
 - ``vaekit-het`` (not in the default list): the same detector with ``heteroscedastic=True``
   (the decoder outputs a std per example, at least 0.05), scored by its default (the README's
   column: with ``--trim-rounds 1``).

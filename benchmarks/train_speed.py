@@ -10,6 +10,17 @@ Every path trains the same network (MLP 784-400-20-400-784, ReLU, Bernoulli/BCE,
 - ``vaekit`` (the defaults: fused Adam), ``vaekit-compile``, ``vaekit-bf16`` and
   ``vaekit-bf16-compile``: the trainer's speed options.
 
+Two ceilings put the fractions in context (``--no-ceilings`` leaves them out):
+
+- ``minimal``: the least an eager PyTorch training step can do for this network: one module
+  with the posterior's two heads as one layer, the loss written on logits
+  (``binary_cross_entropy_with_logits`` + the closed-form KL), fused Adam, batches gathered
+  from one contiguous (N, 784) tensor, no per-step logging or host sync. No library's
+  trainer does less per step;
+- ``matrix_products_only``: the step's own matrix products alone (forward, the weights'
+  gradients and the hidden layers' input gradients, at batch 128), with nothing between
+  them: the part of a step that the limit measures.
+
 Epochs alternate between the paths so machine noise hits all alike. The first epoch is
 warm-up (compiled paths compile in it) and is left out for every path, the reference
 included: a path's speed is its median epoch time over epochs 2..N, and
@@ -103,6 +114,68 @@ def reference_test_elbo(model: ReferenceVAE, test: torch.Tensor) -> float:
     return sum(reference_loss(model, test[i:i + 1000]).item() for i in range(0, len(test), 1000)) / len(test)
 
 
+class MinimalVAE(nn.Module):
+    """The same network, written to do the least per step (the ``minimal`` ceiling)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc, self.head = nn.Linear(784, HIDDEN), nn.Linear(HIDDEN, 2 * LATENT)
+        self.dec, self.out = nn.Linear(LATENT, HIDDEN), nn.Linear(HIDDEN, 784)
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Summed BCE (on logits) + KL, per example."""
+        mu, logvar = self.head(F.relu(self.enc(x))).chunk(2, dim=1)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        logits = self.out(F.relu(self.dec(z)))
+        bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+        return (bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())) / len(x)
+
+
+def minimal_epoch(model: MinimalVAE, opt: torch.optim.Optimizer, flat: torch.Tensor) -> float:
+    """One epoch of the ``minimal`` loop over ``flat`` (N, 784), shuffled; returns its seconds."""
+    started = time.perf_counter()
+    order = torch.randperm(len(flat))
+    for i in range(0, len(flat), BATCH):
+        loss = model.loss(flat[order[i:i + BATCH]])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - started
+
+
+@torch.no_grad()
+def minimal_test_elbo(model: MinimalVAE, test: torch.Tensor) -> float:
+    flat = test.reshape(len(test), -1)
+    chunks = flat.split(1000)
+    return sum(model.loss(chunk).item() * len(chunk) for chunk in chunks) / len(flat)
+
+
+class MatrixProducts:
+    """The matrix products of one training step of this network at batch ``BATCH``, alone."""
+
+    def __init__(self) -> None:
+        layers = [(784, HIDDEN), (HIDDEN, 2 * LATENT), (LATENT, HIDDEN), (HIDDEN, 784)]
+        self.weights = [torch.randn(out, inp) * 0.05 for inp, out in layers]
+        self.inputs = [torch.randn(BATCH, inp) for inp, _ in layers]
+        self.grads = [torch.randn(BATCH, out) for _, out in layers]
+        # forward and weight gradient for every layer, input gradient for all but the first
+        self.flops = sum(2 * BATCH * inp * out * (2 if i == 0 else 3) for i, (inp, out) in enumerate(layers))
+
+    def step(self) -> None:
+        for i, (w, x, g) in enumerate(zip(self.weights, self.inputs, self.grads, strict=True)):
+            torch.mm(x, w.t())
+            torch.mm(g.t(), x)
+            if i:
+                torch.mm(g, w)
+
+    def sample(self, steps: int = 200) -> float:
+        """FLOP/s of ``steps`` steps' matrix products."""
+        started = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        return self.flops * steps / (time.perf_counter() - started)
+
+
 class MatmulSampler:
     """Short bursts of n x n matrix products in one precision: one FLOP/s sample of the
     machine's limit as it is right now (taken between the paths' epochs)."""
@@ -161,6 +234,8 @@ def main() -> None:
                         help="torch intra-op threads for every path, the reference included "
                              "(default: vaekit's threads policy, auto)")
     parser.add_argument("--paths", nargs="*", default=list(PATHS), choices=list(PATHS), help="vaekit paths to run")
+    parser.add_argument("--no-ceilings", action="store_true",
+                        help="leave out the minimal loop and the matrix-products-only figure")
     parser.add_argument("--eval-k", type=int, default=1000, help="importance samples, timed evaluation (0: skip)")
     parser.add_argument("--examples", type=int, default=None,
                         help="train on the first N training images only (a short check; default: all 60,000)")
@@ -179,6 +254,14 @@ def main() -> None:
     torch.manual_seed(0)
     ref_model = ReferenceVAE()
     ref_opt = torch.optim.Adam(ref_model.parameters(), lr=LR)
+    ceilings = not args.no_ceilings
+    if ceilings:
+        torch.manual_seed(0)
+        minimal = MinimalVAE()
+        minimal_opt = torch.optim.Adam(minimal.parameters(), lr=LR, fused=True)
+        flat = train.reshape(n, -1).contiguous()
+        products = MatrixProducts()
+        products.sample(20)  # warm the kernels
     loader = DataLoader(TensorDataset(train), batch_size=BATCH, shuffle=True)
     # With --threads, every trainer keeps that count (fit() would otherwise apply its own policy,
     # and the count it sets would also hold for the reference's epochs).
@@ -187,8 +270,8 @@ def main() -> None:
     bundle = Dataset(train=train, info=data.info)
 
     flops_per_example = step_flops(new_model(), train[:BATCH]) / BATCH
-    names = ["reference", *trainers]
-    precisions = {name: "float32" if name == "reference" else trainers[name].config.precision for name in names}
+    names = ["reference", *trainers, *(["minimal"] if ceilings else [])]
+    precisions = {name: trainers[name].config.precision if name in trainers else "float32" for name in names}
     samplers = {p: MatmulSampler(getattr(torch, p), seconds=args.limit_seconds)
                 for p in sorted(set(precisions.values()))}
 
@@ -200,6 +283,7 @@ def main() -> None:
     # limit_around[name][epoch]: the mean of the samples just before and just after that epoch of the path.
     limit_around: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     samples: list[list[dict[str, float]]] = []  # per epoch, the samples taken in it
+    products_fraction: list[float] = []  # per epoch: the matrix products alone, over the limit around them
     for epoch in range(args.epochs):
         before = sample_limits()
         samples.append([before])
@@ -207,6 +291,9 @@ def main() -> None:
             if name == "reference":
                 threads[name].append(torch.get_num_threads())
                 times[name].append(reference_epoch(ref_model, ref_opt, loader))
+            elif name == "minimal":
+                threads[name].append(torch.get_num_threads())
+                times[name].append(minimal_epoch(minimal, minimal_opt, flat))
             else:
                 trainer = trainers[name]
                 trainer.config.epochs = epoch + 1  # a second fit() continues the same run one more epoch
@@ -216,6 +303,11 @@ def main() -> None:
             samples[-1].append(after)
             limit_around[name].append({p: (before[p] + after[p]) / 2 for p in samplers})
             before = after
+        if ceilings:
+            achieved_products = products.sample()
+            after = sample_limits()
+            samples[-1].append(after)
+            products_fraction.append(achieved_products / ((before["float32"] + after["float32"]) / 2))
 
     # Epoch 1 is warm-up (compiled paths compile then): every figure uses the same epochs 2..N
     # (all epochs if there is only one), the reference's and the limit's included.
@@ -224,6 +316,8 @@ def main() -> None:
     limits = {p: spread([s[p] for s in kept_samples]) for p in samplers}
 
     test_elbo = {"reference": reference_test_elbo(ref_model, test)}
+    if ceilings:
+        test_elbo["minimal"] = minimal_test_elbo(minimal, test)
     test_elbo.update({name: trainer.evaluate(test)["elbo"] for name, trainer in trainers.items()})
     seconds = {name: statistics.median(epoch_times[kept]) for name, epoch_times in times.items()}
     paths = {}
@@ -260,6 +354,8 @@ def main() -> None:
         "flop_limit_sample_seconds": args.limit_seconds,
         "train_step_flops_per_example": flops_per_example,
         "paths": paths,
+        "matrix_products_only_fraction_of_flop_limit": (
+            round(statistics.median(products_fraction[kept]), 3) if ceilings else None),
         "evaluation": evaluation,
         **environment(),
     }))
