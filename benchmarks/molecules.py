@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                  "what --minutes allows, by calibration)")
     parser.add_argument("--calibrate", type=int, default=2000, help="molecules of the calibration epoch")
     parser.add_argument("--tokens", choices=["selfies", "smiles"], default="selfies")
+    parser.add_argument("--precision", choices=["float32", "bfloat16"], default=None,
+                        help="vaekit's training precision, its calibration included, so that the budget buys "
+                             "what that precision trains (default: the trainer's)")
     parser.add_argument("--also", action="append", default=[], metavar="KEY=VALUE,...",
                         help="another vaekit contender with these train/model settings (repeatable)")
     parser.add_argument("--no-charrnn", action="store_true", help="leave the CharRNN out")
@@ -214,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.out or Path(tempfile.mkdtemp(prefix="vaekit-moses-"))
     folder.mkdir(parents=True, exist_ok=True)
     budget = args.minutes * 60
-    base_train = {"seed": args.seed, **({"threads": args.threads} if args.threads else {})}
+    base_train = {"seed": args.seed, **({"threads": args.threads} if args.threads else {}),
+                  **({"precision": args.precision} if args.precision else {})}
 
     # -- the size vaekit's epochs must have to fill the budget -------------------------------
     calibration = None

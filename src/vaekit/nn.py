@@ -16,6 +16,7 @@ learned scale and shift of that layer's output (``LabelFiLM``).
 
 from __future__ import annotations
 
+import functools
 import math
 from itertools import pairwise
 
@@ -293,3 +294,72 @@ class ConvDecoder(nn.Module):
         if self.out_channels > 1:  # (N, C * k, H, W) -> (N, C, H, W, k)
             y = y.unflatten(1, (-1, self.out_channels)).movedim(2, -1)
         return y.reshape(*lead, *y.shape[1:])
+
+
+
+def recurrent(rnn: nn.RNNBase, inputs: torch.Tensor, state: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rnn(inputs, state)`` over a padded batch, in the autocast precision where autocast is on.
+
+    torch's autocast leaves recurrent layers in float32, yet a sequence model spends most of
+    its step in them, and on a processor with native bfloat16 matrix products they run
+    several times faster in it. So under autocast (``TrainConfig.precision``) the layer runs
+    with its weights, inputs and state cast to the autocast dtype (the float32 weights stay
+    the ones the optimizer updates: the casts are differentiable) and returns that dtype; the
+    densities downstream are computed in float32 as everywhere (``full_precision``). Without
+    autocast this is exactly ``rnn(inputs, state)``.
+    """
+    if not torch.is_autocast_enabled(inputs.device.type):
+        return rnn(inputs, state)
+    return _run(rnn, dict(rnn.named_parameters()), inputs, state)
+
+
+def bidirectional_final_state(rnn: nn.RNNBase, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each direction's last hidden state (an LSTM's h) of a one-layer bidirectional ``rnn`` over padded
+    sequences ``inputs`` (B, T, F) of ``lengths`` (B,): ``(2, B, H)``, the state ``rnn`` returns
+    for the same sequences packed (``pack_padded_sequence``), to float precision.
+
+    Why not packed: torch's CPU kernels run a packed batch step by step, and the backward
+    pass then zero-fills and accumulates a gradient buffer the size of the whole batch's
+    input gates at every step, which costs more than the recurrence itself. Here each
+    direction is one plain pass over the padded batch (the backward direction over each
+    sequence reversed within its length), and the state is read at each sequence's last
+    token; the padding after it never reaches that state. Runs in the autocast precision as
+    ``recurrent`` does.
+    """
+    if not rnn.bidirectional or rnn.num_layers != 1:
+        raise VaekitError("bidirectional_final_state: needs a one-layer bidirectional recurrent layer")
+    weights = dict(rnn.named_parameters())
+    forward = {name: w for name, w in weights.items() if not name.endswith("_reverse")}
+    backward = {name: weights[f"{name}_reverse"] for name in forward}
+    one_way = _one_direction(type(rnn), rnn.input_size, rnn.hidden_size, rnn.bias)
+    rows = torch.arange(len(lengths), device=inputs.device)
+    last = (lengths.to(inputs.device) - 1).clamp(min=0)
+    steps = torch.arange(inputs.shape[1], device=inputs.device)
+    reversed_order = torch.where(steps < lengths[:, None].to(inputs.device), last[:, None] - steps, steps)
+    reversed_inputs = inputs.gather(1, reversed_order[..., None].expand(-1, -1, inputs.shape[2]))
+    out_forward, _ = _run(one_way, forward, inputs)
+    out_backward, _ = _run(one_way, backward, reversed_inputs)
+    return torch.stack([out_forward[rows, last], out_backward[rows, last]])
+
+
+@functools.cache
+def _one_direction(kind: type[nn.RNNBase], input_size: int, hidden_size: int, bias: bool) -> nn.RNNBase:
+    """A weightless one-way layer of this shape, run with one direction's weights of a
+    bidirectional one (``torch.func.functional_call``): no copy of them, and no parameters of
+    its own in the model that uses it."""
+    return kind(input_size, hidden_size, bias=bias, batch_first=True, device="meta")
+
+
+def _run(rnn: nn.RNNBase, weights: dict[str, torch.Tensor], inputs: torch.Tensor, state: torch.Tensor | None = None
+         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rnn`` with ``weights``, under autocast in its dtype (``recurrent``)."""
+    device = inputs.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+        weights = {name: w.to(dtype) for name, w in weights.items()}
+        inputs = inputs.to(dtype)
+        state = None if state is None else state.to(dtype)
+        with torch.autocast(device, enabled=False):
+            return torch.func.functional_call(rnn, weights, (inputs, state))
+    return torch.func.functional_call(rnn, weights, (inputs, state))

@@ -100,6 +100,22 @@ def test_the_encoder_ignores_what_follows_eos():
     assert torch.allclose(model.encode(x).mean, model.encode(noisy).mean, atol=1e-6)
 
 
+def test_in_bfloat16_the_loss_is_the_float32_loss_to_its_precision_and_trains_float32_weights():
+    model = _toy_model()
+    x = torch.tensor([[1, 3, 4, 2, 0, 0, 0, 0], [1, 5, 2, 0, 0, 0, 0, 0], [1, 4, 4, 5, 3, 2, 0, 0]],
+                     dtype=torch.float32)
+    torch.manual_seed(0)
+    plain = model.loss(x)
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = model.loss(x)
+    assert low.total.dtype == torch.float32  # the densities are computed in float32
+    assert abs(low.total.item() - plain.total.item()) < 0.02 * abs(plain.total.item())
+    low.total.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32
+               for p in (*model.encoder.parameters(), *model.decoder.parameters()))
+
+
 def test_importance_samples_broadcast_over_the_rows():
     model = _toy_model()
     x = torch.tensor([[1, 3, 4, 2, 0, 0, 0, 0], [1, 5, 2, 0, 0, 0, 0, 0]], dtype=torch.float32)

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from vaekit.distributions import Categorical, DiagonalGaussian, Likelihood
 from vaekit.errors import VaekitError
 from vaekit.models import autoregressive
 from vaekit.models.base import Inference, Model, ModelConfig
+from vaekit.nn import bidirectional_final_state, recurrent
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import DataInfo
@@ -155,8 +155,7 @@ class SeqVAE(Model):
     # -- the protocol --------------------------------------------------------------------
     def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> DiagonalGaussian:
         ids, lengths = self.tokens(x)
-        packed = pack_padded_sequence(self.embedding(ids), lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, h = self.encoder(packed)
+        h = bidirectional_final_state(self.encoder, self.embedding(ids), lengths)
         mu, logvar = self.to_posterior(torch.cat([h[0], h[1]], dim=-1)).chunk(2, dim=-1)
         return DiagonalGaussian(mu, logvar)
 
@@ -196,7 +195,7 @@ class SeqVAE(Model):
             previous = previous.masked_fill(dropped, self.pad_id)
         inputs = self.embedding(previous)
         steps = torch.cat([inputs, z.unsqueeze(1).expand(-1, inputs.shape[1], -1)], dim=-1)
-        out, _ = self.decoder(steps, self._initial_state(z))
+        out, _ = recurrent(self.decoder, steps, self._initial_state(z))
         return self.to_logits(out)
 
     def start(self, z: torch.Tensor) -> DecoderState:
