@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", choices=["selfies", "smiles"], default="selfies")
     parser.add_argument("--precision", choices=["float32", "bfloat16"], default=None,
                         help="vaekit's training precision, its calibration included, so that the budget buys "
-                             "what that precision trains (default: the trainer's)")
+                             "what that precision trains (default: the sequence VAE's, auto)")
     parser.add_argument("--also", action="append", default=[], metavar="KEY=VALUE,...",
                         help="another vaekit contender with these train/model settings (repeatable)")
     parser.add_argument("--no-charrnn", action="store_true", help="leave the CharRNN out")

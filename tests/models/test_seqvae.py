@@ -25,6 +25,7 @@ from vaekit.errors import VaekitError
 from vaekit.models import SeqVAE, SeqVAEConfig
 from vaekit.models.autoregressive import beam_search, decode
 from vaekit.serialization import load_checkpoint
+from vaekit.training.devices import native_bfloat16
 
 from interrupts import train_interrupted
 from moses_head import MOSES_TEST_HEAD
@@ -357,6 +358,8 @@ def test_sequence_data_and_other_models_refuse_each_other_before_writing(tmp_pat
 def test_a_seqvae_run_gets_the_default_schedule_and_its_kl_stays_above_zero(trained):
     train = trained.train_config
     assert (train.kl_anneal, train.free_bits, train.batch_size) == ("linear:3", 0.1, 32)
+    # precision auto, recorded as what it meant on this machine
+    assert train.precision == ("bfloat16" if native_bfloat16(torch.device("cpu")) else "float32")
     kl = np.array(trained.summary["test"]["kl_per_dim"])
     assert (kl > 0.01).sum() >= 3, kl
     assert trained.config["data"]["info"]["vocabulary"] == trained.model.config.vocabulary

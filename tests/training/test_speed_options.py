@@ -55,8 +55,19 @@ def test_compiled_training_reaches_the_eager_elbo(tiny_digits):
 
 
 def test_unknown_precision_is_refused():
-    with pytest.raises(VaekitError, match="precision: expected float32 or bfloat16, got 'fp8'"):
+    with pytest.raises(VaekitError, match="precision: expected float32 or bfloat16 or auto, got 'fp8'"):
         TrainConfig(precision="fp8")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bfloat16_only_on_a_cpu_that_has_it_natively(monkeypatch, native):
+    from vaekit.training import config as config_module
+
+    monkeypatch.setattr(config_module, "native_bfloat16", lambda device: native and device.type == "cpu")
+    auto = TrainConfig(precision="auto")
+    assert auto.for_device(torch.device("cpu")).precision == ("bfloat16" if native else "float32")
+    assert auto.for_device(torch.device("meta")).precision == "float32"
+    assert TrainConfig(precision="float32").for_device(torch.device("cpu")).precision == "float32"
 
 
 def test_flushing_denormals_learns_the_same_model(tiny_digits):

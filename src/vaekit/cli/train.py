@@ -211,8 +211,9 @@ def train(
                                                 show_default=shown_default("seed"))] = None,
     device: Annotated[Optional[str], options.device(show_default=shown_default("device"))] = None,
     threads: Annotated[Optional[str], options.threads(show_default=shown_default("threads"))] = None,
-    precision: Annotated[Optional[str], field("precision", "float32, or bfloat16 (autocast matrix products; loss "
-                                                           "and optimizer stay float32).")] = None,
+    precision: Annotated[Optional[str], field("precision", "float32, bfloat16 (autocast matrix products; loss and "
+                                                           "optimizer stay float32), or auto (bfloat16 on a CPU "
+                                                           "with native bfloat16, else float32).")] = None,
     compile_step: Annotated[Optional[bool], field("compile_step", "torch.compile the training step (needs a C++ "
                                                                   "compiler).", "--compile/--no-compile")] = None,
     fused_optimizer: Annotated[Optional[bool], field("fused_optimizer", "Adam's fused single-kernel update.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaekit.errors import VaekitError
 from vaekit.objectives.image_terms import RECON_TERMS
@@ -16,8 +16,11 @@ from vaekit.objectives.regularizers import DEFAULT_TC_WEIGHT, parse_capacity
 from vaekit.objectives.schedules import KLSchedule
 from vaekit.schema import at_least, check_fields
 from vaekit.threads import parse_threads
-from vaekit.training.devices import DEVICE_CHOICES, valid_device
+from vaekit.training.devices import DEVICE_CHOICES, native_bfloat16, valid_device
 from vaekit.training.tracking.registry import parse_loggers
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -51,7 +54,9 @@ class TrainConfig:
     same update, ~30% faster steps for small models on CPU; on by default);
     ``precision="bfloat16"`` runs the network's matrix products under bfloat16 autocast
     while the loss, the weights and the optimizer state stay float32 (fast where the CPU
-    has AVX512-BF16/AMX, or on a GPU; elsewhere it runs, slower); ``compile`` passes the
+    has AVX512-BF16/AMX, or on a GPU; elsewhere it runs, slower); ``precision="auto"`` is
+    bfloat16 on a CPU that multiplies it natively and float32 elsewhere (``for_device``; a
+    run's ``config.json`` records which), the sequence VAE's default; ``compile`` passes the
     training forward through ``torch.compile`` (needs a C++ compiler; the first steps
     pay a few seconds of compilation). Validation and evaluation always run in float32.
     ``flush_denormal`` flushes denormal numbers to zero while training (on by default: the
@@ -130,6 +135,13 @@ class TrainConfig:
             return self
         return replace(self, epochs=epochs_for(examples, self.batch_size))
 
+    def for_device(self, device: torch.device) -> TrainConfig:
+        """This config with ``precision="auto"`` replaced by the precision it means on ``device``:
+        bfloat16 where that device multiplies it natively (``native_bfloat16``), else float32."""
+        if self.precision != AUTO_PRECISION:
+            return self
+        return replace(self, precision="bfloat16" if native_bfloat16(device) else "float32")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -156,4 +168,5 @@ def epochs_for(examples: int, batch_size: int) -> int:
 
 LR_SCHEDULES = ("constant", "cosine")
 OBJECTIVES = ("elbo", "iwae", "btcvae", "factorvae")
-PRECISIONS = ("float32", "bfloat16")
+AUTO_PRECISION = "auto"
+PRECISIONS = ("float32", "bfloat16", AUTO_PRECISION)

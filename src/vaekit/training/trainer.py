@@ -87,10 +87,10 @@ class Trainer:
     def __init__(self, model: Model, config: TrainConfig, run_dir: str | Path | None = None, *,
                  progress: bool = True) -> None:
         self.model = model
-        self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         self.device = resolve_device(config.device)
+        self.config = config.for_device(self.device)  # precision "auto": what it means on this device
         self.schedule = KLSchedule.parse(config.kl_anneal, config.epochs) if config.epochs != "auto" else None
         self.history: list[dict[str, Any]] = []
         self.state = _State()
