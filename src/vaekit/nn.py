@@ -12,6 +12,10 @@ wide, from ``LabelEncoder``): it is concatenated to the input of the first dense
 the latent of either decoder), so any model family can become conditional with the same
 blocks. With ``cond_every_layer`` it also reaches every later layer, dense or conv, as a
 learned scale and shift of that layer's output (``LabelFiLM``).
+
+Recurrent layers (a sequence model's encoder and decoder) run through ``recurrent`` and
+``bidirectional_final_state``: over padded batches, and in the autocast precision when
+training asks for one.
 """
 
 from __future__ import annotations
@@ -294,7 +298,6 @@ class ConvDecoder(nn.Module):
         if self.out_channels > 1:  # (N, C * k, H, W) -> (N, C, H, W, k)
             y = y.unflatten(1, (-1, self.out_channels)).movedim(2, -1)
         return y.reshape(*lead, *y.shape[1:])
-
 
 
 def recurrent(rnn: nn.RNNBase, inputs: torch.Tensor, state: torch.Tensor | None = None

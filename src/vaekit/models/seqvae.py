@@ -50,8 +50,8 @@ class SeqVAEConfig(ModelConfig):
     sequences: ClassVar[bool] = True
     #: Text VAEs collapse without KL annealing and free bits (Bowman et al. 2016; Kingma et al.
     #: 2016): these are the training settings a seqvae run gets unless set.
-    #: Its GRUs are most of a step, and bfloat16 runs them about twice as fast to the same loss
-    #: where the processor has it natively: precision auto.
+    #: Its GRUs are most of a step, and bfloat16 runs them much faster to the same loss where
+    #: the processor has it natively: precision auto (docs/benchmarks/molecules.md).
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 128, "kl_anneal": "linear:3", "free_bits": 0.1,
                                                "grad_clip": 5.0, "precision": "auto"}
     data_defaults: ClassVar[dict[str, Any]] = {"tokens": "selfies"}
