@@ -151,10 +151,10 @@ def minimal_test_elbo(model: MinimalVAE, test: torch.Tensor) -> float:
 
 
 class MatrixProducts:
-    """The matrix products of one training step of this network at batch ``BATCH``, alone."""
+    """The matrix products of one training step of ``model``'s linear layers at batch ``BATCH``, alone."""
 
-    def __init__(self) -> None:
-        layers = [(784, HIDDEN), (HIDDEN, 2 * LATENT), (LATENT, HIDDEN), (HIDDEN, 784)]
+    def __init__(self, model: nn.Module) -> None:
+        layers = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, nn.Linear)]
         self.weights = [torch.randn(out, inp) * 0.05 for inp, out in layers]
         self.inputs = [torch.randn(BATCH, inp) for inp, _ in layers]
         self.grads = [torch.randn(BATCH, out) for _, out in layers]
@@ -260,7 +260,7 @@ def main() -> None:
         minimal = MinimalVAE()
         minimal_opt = torch.optim.Adam(minimal.parameters(), lr=LR, fused=True)
         flat = train.reshape(n, -1).contiguous()
-        products = MatrixProducts()
+        products = MatrixProducts(minimal)
         products.sample(20)  # warm the kernels
     loader = DataLoader(TensorDataset(train), batch_size=BATCH, shuffle=True)
     # With --threads, every trainer keeps that count (fit() would otherwise apply its own policy,

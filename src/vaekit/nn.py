@@ -336,10 +336,11 @@ def bidirectional_final_state(rnn: nn.RNNBase, inputs: torch.Tensor, lengths: to
     forward = {name: w for name, w in weights.items() if not name.endswith("_reverse")}
     backward = {name: weights[f"{name}_reverse"] for name in forward}
     one_way = _one_direction(type(rnn), rnn.input_size, rnn.hidden_size, rnn.bias)
+    lengths = lengths.to(inputs.device)
     rows = torch.arange(len(lengths), device=inputs.device)
-    last = (lengths.to(inputs.device) - 1).clamp(min=0)
+    last = (lengths - 1).clamp(min=0)
     steps = torch.arange(inputs.shape[1], device=inputs.device)
-    reversed_order = torch.where(steps < lengths[:, None].to(inputs.device), last[:, None] - steps, steps)
+    reversed_order = torch.where(steps < lengths[:, None], last[:, None] - steps, steps)
     reversed_inputs = inputs.gather(1, reversed_order[..., None].expand(-1, -1, inputs.shape[2]))
     out_forward, _ = _run(one_way, forward, inputs)
     out_backward, _ = _run(one_way, backward, reversed_inputs)

@@ -72,9 +72,10 @@ def train(
     check_loggers(train_config.loggers)  # a missing tracking extra: refused before anything is written
     bundle = vdata.load(data_config)
     train_config = train_config.for_data(len(bundle.train))  # epochs "auto": config.json records the count
-    train_config = train_config.for_device(resolve_device(train_config.device))  # precision "auto", likewise
+    device = resolve_device(train_config.device)
+    train_config = train_config.for_device(device)  # precision "auto", likewise
     model_config = checked_config(model_config_for(bundle.info, model or {}, bundle))
-    distributed.init_from_env(resolve_device(train_config.device))
+    distributed.init_from_env(device)
     if out is None:  # every rank must agree on the name: rank 0 picks it
         out = distributed.gather_objects(default_run_name(data_config.source, model_config.run_name))[0]
     out = Path(out)
