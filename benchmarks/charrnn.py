@@ -170,3 +170,35 @@ def sample_charrnn(model: CharRNN, n: int, *, tokenizer, vocabulary, temperature
             smiles = canonical(raw)
             lines.append(smiles if smiles is not None else (raw or EMPTY_MOLECULE))
     return lines, n / (time.perf_counter() - started)
+
+
+def charrnn_contender(data: dict, seconds: float, generated: str, *, samples: int, temperature: float = 1.0,
+                      seed: int = 0, threads: int | None = None, core: int | None = None) -> dict:
+    """The CharRNN's part of the benchmark, runnable in a process of its own: load the training
+    split that ``vaekit.train`` makes of the data settings ``data`` (the split depends only on
+    them), train for ``seconds``, write ``samples`` molecules to ``generated``; returns the
+    row's figures and the vocabulary, so that the caller can check it is the vaekit run's.
+    ``core``: pin this process to that CPU first (``--parallel``)."""
+    import os
+    from pathlib import Path
+
+    if core is not None:
+        os.sched_setaffinity(0, {core})
+    if threads:
+        torch.set_num_threads(threads)
+    import vaekit
+    from vaekit.data.molecules.tokens import Vocabulary, get_tokenizer
+
+    bundle = vaekit.data.load(**data)
+    info = bundle.info
+    vocabulary = Vocabulary(list(info.vocabulary), info.tokenizer)
+    config = CharRNNConfig()
+    model, figures = train_charrnn(bundle.train, bundle.val, vocab=len(vocabulary), max_length=info.shape[0],
+                                   seconds=seconds, config=config, seed=seed)
+    lines, per_second = sample_charrnn(model, samples, tokenizer=get_tokenizer(info.tokenizer),
+                                       vocabulary=vocabulary, temperature=temperature, seed=seed)
+    Path(generated).write_text("\n".join(lines) + "\n")
+    return {"train_minutes": round(figures["train_seconds"] / 60, 2), "train_molecules": len(bundle.train),
+            **figures, "sampling_molecules_per_second": round(per_second, 1),
+            "config": {"data": "the vaekit run's training split and vocabulary", "model": vars(config)},
+            "generated": str(generated), "vocabulary": list(info.vocabulary)}

@@ -2,7 +2,8 @@
 
     VAEKIT_DATA_DIR=../shared/data taskset -c 1 python benchmarks/molecules.py --minutes 15 --samples 2000 \
         --ref-limit 5000 --threads 1
-    VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 120 --samples 30000   # the full budget
+    VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 120 --samples 30000 \
+        --threads 1 --parallel   # the full budget: two hours on two cores, one each
     VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 1 --samples 300 \
         --ref-limit 1000 --also beta=0.05     # a smoke run with one more vaekit variant: figures meaningless
     python benchmarks/molecules.py --sampling-speed RUN --samples 5000 --speed-threads 1 2 --repeats 3
@@ -18,6 +19,13 @@ Contenders, trained one after the other in this process on the same machine:
 * ``charrnn`` (``benchmarks/charrnn.py``): a 2 x 512 LSTM language model over the same
   token rows (the vaekit run's own training split and vocabulary), trained for exactly the
   wall-clock seconds the first vaekit contender's epochs took.
+
+``--parallel`` trains the two at the same time instead, each pinned to a core of its own
+(the first two cores this process may use; vaekit's calibration on its core too), so a
+budget takes its wall-clock once rather than twice and a change in the machine's load hits
+both alike. The CharRNN then trains for ``--minutes`` (vaekit's epochs are sized to take
+that long, so its row's ``train_minutes`` says how close they came). Each contender has
+one core: ``--minutes 120 --parallel`` is two hours on the two cores, one core each.
 
 Wall-clock here is the machine's: on a shared core it buys less than on an idle one, which
 is why each row also gives training molecules/s and CPU seconds (the CharRNN's training loop's;
@@ -45,14 +53,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
+import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from charrnn import charrnn_contender
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
@@ -174,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--also", action="append", default=[], metavar="KEY=VALUE,...",
                         help="another vaekit contender with these train/model settings (repeatable)")
     parser.add_argument("--no-charrnn", action="store_true", help="leave the CharRNN out")
+    parser.add_argument("--parallel", action="store_true",
+                        help="train the CharRNN at the same time as vaekit, each pinned to a core of its own, for "
+                             "--minutes (see the docstring)")
     parser.add_argument("--samples", type=int, default=30000)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--recon", type=int, default=1000, help="held-out molecules to reconstruct (0: none)")
@@ -200,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.minutes <= 0 or args.epochs < 1 or args.samples < 1:
         parser.error("--minutes, --epochs and --samples must be positive")
+    cores = sorted(os.sched_getaffinity(0))
+    parallel = args.parallel and not args.no_charrnn
+    if parallel and len(cores) < 2:
+        parser.error(f"--parallel: needs two cores, this process may use {len(cores)}")
+    if parallel:  # vaekit on the first core from the calibration on; the CharRNN gets the second
+        os.sched_setaffinity(0, {cores[0]})
     if args.threads:
         torch.set_num_threads(args.threads)
     variants = [("vaekit", {}, {})] + [(f"vaekit {text}", *parse_settings(text)) for text in args.also]
@@ -211,7 +233,6 @@ def main(argv: list[str] | None = None) -> int:
     from vaekit.chem.metrics_report import reference_of, training_set_of
     from vaekit.chem.reconstruction import run_reconstruction
     from vaekit.data.molecules.smiles_files import read_smiles
-    from vaekit.data.molecules.tokens import Vocabulary, get_tokenizer
     from vaekit.training.runs import open_run
 
     folder = args.out or Path(tempfile.mkdtemp(prefix="vaekit-moses-"))
@@ -236,11 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     common = {"benchmark": "molecules_moses", "budget_minutes": args.minutes, "samples": args.samples,
               "temperature": args.temperature, "tokens": args.tokens, "references": references,
               "novelty_against": args.novelty_ref, "seed": args.seed}
+    data_settings = {"source": "moses", "tokens": args.tokens, "limit": limit}
+    charrnn_generated = str(folder / "charrnn.smi")
+    parallel_charrnn = None
+    if parallel:  # the CharRNN on the second core for the planned budget, vaekit on the first
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        parallel_charrnn = pool.submit(charrnn_contender, data_settings, budget, charrnn_generated,
+                                       samples=args.samples, temperature=args.temperature, seed=args.seed,
+                                       threads=args.threads, core=cores[1])
+        pool.shutdown(wait=False)  # the result is collected after vaekit's contenders
     rows = []
     first_run = None
     first_seconds = None
     for name, train_settings, model_settings in variants:
-        data = {"source": "moses", "tokens": args.tokens, "limit": limit}
+        data = dict(data_settings)
         model = {"model": "seqvae", **model_settings}
         train = {**base_train, "epochs": args.epochs, **train_settings}
         out = folder / name.replace(" ", "_").replace(",", "_").replace("=", "-")
@@ -274,24 +304,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
 
     if not args.no_charrnn:
-        from charrnn import CharRNNConfig, sample_charrnn, train_charrnn
-
-        bundle = first_run.load_data()
-        info = bundle.info
-        vocabulary = Vocabulary(list(info.vocabulary), info.tokenizer)
-        config = CharRNNConfig()
-        model, figures = train_charrnn(bundle.train, bundle.val, vocab=len(vocabulary), max_length=info.shape[0],
-                                       seconds=first_seconds, config=config, seed=args.seed)
-        lines, per_second = sample_charrnn(model, args.samples, tokenizer=get_tokenizer(info.tokenizer),
-                                           vocabulary=vocabulary, temperature=args.temperature, seed=args.seed)
-        generated = folder / "charrnn.smi"
-        generated.write_text("\n".join(lines) + "\n")
-        row = {**common, "contender": "charrnn",
-               "train_minutes": round(figures["train_seconds"] / 60, 2), "train_molecules": len(bundle.train),
-               **figures, "sampling_molecules_per_second": round(per_second, 1),
-               "config": {"data": "the vaekit run's training split and vocabulary", "model": vars(config)},
-               "moses_charrnn": MOSES_CHARRNN, "generated": str(generated)}
-        rows.append(row)
+        row = parallel_charrnn.result() if parallel_charrnn else charrnn_contender(
+            data_settings, first_seconds, charrnn_generated, samples=args.samples, temperature=args.temperature,
+            seed=args.seed, threads=args.threads)
+        if row.pop("vocabulary") != list(first_run.load_data().info.vocabulary):
+            raise SystemExit("error: the CharRNN did not train on the vaekit run's vocabulary")
+        rows.append({**common, "contender": "charrnn", **row, "moses_charrnn": MOSES_CHARRNN})
+    if parallel:
+        os.sched_setaffinity(0, cores)  # scoring may use every core again (--n-jobs)
 
     # -- the references, once for every contender, after training (the same conditions for each)
     started = time.perf_counter()
