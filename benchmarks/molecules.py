@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     first_run = None
     first_seconds = None
     for name, train_settings, model_settings in variants:
-        data = dict(data_settings)
+        data = data_settings
         model = {"model": "seqvae", **model_settings}
         train = {**base_train, "epochs": args.epochs, **train_settings}
         out = folder / name.replace(" ", "_").replace(",", "_").replace("=", "-")
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         row = parallel_charrnn.result() if parallel_charrnn else charrnn_contender(
             data_settings, first_seconds, charrnn_generated, samples=args.samples, temperature=args.temperature,
             seed=args.seed, threads=args.threads)
-        if row.pop("vocabulary") != list(first_run.load_data().info.vocabulary):
+        if row.pop("vocabulary") != list(first_run.data_info.vocabulary):
             raise SystemExit("error: the CharRNN did not train on the vaekit run's vocabulary")
         rows.append({**common, "contender": "charrnn", **row, "moses_charrnn": MOSES_CHARRNN})
     if parallel:
