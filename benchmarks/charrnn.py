@@ -180,13 +180,13 @@ def charrnn_contender(data: dict, seconds: float, generated: str, *, samples: in
     row's figures and the vocabulary, so that the caller can check it is the vaekit run's.
     ``core``: pin this process to that CPU first (``--parallel``)."""
     import os
-    from pathlib import Path
 
     if core is not None:
         os.sched_setaffinity(0, {core})
     if threads:
         torch.set_num_threads(threads)
     import vaekit
+    from vaekit.atomic import atomic_write_text
     from vaekit.data.molecules.tokens import Vocabulary, get_tokenizer
 
     bundle = vaekit.data.load(**data)
@@ -197,7 +197,7 @@ def charrnn_contender(data: dict, seconds: float, generated: str, *, samples: in
                                    seconds=seconds, config=config, seed=seed)
     lines, per_second = sample_charrnn(model, samples, tokenizer=get_tokenizer(info.tokenizer),
                                        vocabulary=vocabulary, temperature=temperature, seed=seed)
-    Path(generated).write_text("\n".join(lines) + "\n")
+    atomic_write_text(generated, "\n".join(lines) + "\n")
     return {"train_minutes": round(figures["train_seconds"] / 60, 2), "train_molecules": len(bundle.train),
             **figures, "sampling_molecules_per_second": round(per_second, 1),
             "config": {"data": "the vaekit run's training split and vocabulary", "model": vars(config)},
