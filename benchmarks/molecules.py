@@ -36,7 +36,7 @@ subsets, quicker but biasing FCD upward and SNN/Frag/Scaf downward) with novelty
 the canonical MOSES training set. Reference statistics are cached (``vaekit molecules
 evaluate``'s cache), so only the first run pays for them. A vaekit row adds reconstruction
 of ``--recon`` held-out MOSES test molecules (exact canonical match and mean Tanimoto, greedy
-and beam). One JSON line per contender; generated files stay in ``--out``.
+and beam). One JSON line per contender; runs and generated files stay in ``--out`` (a new or empty folder).
 
 ``--sampling-speed RUN`` skips all of the above and times only what ``vaekit molecules
 sample RUN`` does (prior draws decoded and turned into canonical SMILES, the file written)
@@ -216,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.minutes <= 0 or args.epochs < 1 or args.samples < 1:
         parser.error("--minutes, --epochs and --samples must be positive")
+    if args.out is not None and args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        parser.error(f"--out {args.out}: expected a new or empty folder (the benchmark writes its runs there)")
     cores = sorted(os.sched_getaffinity(0))
     parallel = args.parallel and not args.no_charrnn
     if parallel and len(cores) < 2:
@@ -247,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     if limit is None:
         cal = vaekit.train({"source": "moses", "tokens": args.tokens, "limit": args.calibrate},
                            {"model": "seqvae"}, {**base_train, "epochs": 1}, folder / "calibration",
-                           overwrite=True, progress=False)
-        rate = len(cal.load_data().train) / cal.summary["seconds_total"]
+                           progress=False)
+        rate = cal.summary["train_examples"] / cal.summary["seconds_total"]
         limit = max(args.calibrate, int(rate * budget / args.epochs / 0.9))
         calibration = {"molecules": args.calibrate, "train_molecules_per_second": round(rate, 1)}
 
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         train = {**base_train, "epochs": args.epochs, **train_settings}
         out = folder / name.replace(" ", "_").replace(",", "_").replace("=", "-")
         cpu = time.process_time()
-        run = vaekit.train(data, model, train, out, overwrite=True, progress=False)
+        run = vaekit.train(data, model, train, out, progress=False)
         cpu = time.process_time() - cpu  # the whole call: data, epochs, validation, test ELBO, GMM fit
         seconds = run.summary["seconds_total"]
         generated = out / "generated.smi"
@@ -288,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             row["reconstruction"] = rounded(run_reconstruction(opened, split="test", limit=args.recon,
                                                                beam_width=args.beam_width))
             row["reconstruction_minutes"] = round((time.perf_counter() - began) / 60, 2)
-        n_train = len(run.load_data().train)
+        n_train = run.summary["train_examples"]
         row.update({
             "train_minutes": round(seconds / 60, 2), "train_call_cpu_seconds": round(cpu, 1),
             "train_molecules": n_train, "epochs": args.epochs,

@@ -186,6 +186,7 @@ def _fit(net: Model, train_config: TrainConfig, out: Path, bundle: Dataset, *, r
         "epochs": trainer.state.epoch,
         "best_epoch": trainer.state.best_epoch,
         "stopped_early": trainer.state.stopped_early,
+        "train_examples": len(bundle.train),
         "seconds_this_session": time.perf_counter() - started,
         "seconds_total": sum(r["seconds"] for r in history),
     }

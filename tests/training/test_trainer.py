@@ -284,6 +284,7 @@ def test_auto_epochs_count_updates_not_passes(tmp_path):
     recorded = json.loads((tmp_path / "r" / "config.json").read_text())["train"]["epochs"]
     bundle = vaekit.data.load("digits", limit=60)
     assert recorded == run.summary["epochs"] == epochs_for(len(bundle.train), 100) > MIN_EPOCHS
+    assert run.summary["train_examples"] == len(bundle.train)  # what the epochs were counted from
     trainer = Trainer(VAE(VAEConfig(input_shape=tuple(bundle.info.shape), latent_dim=2, hidden=[8])),
                       TrainConfig(batch_size=100, lr_schedule="constant"), progress=False)
     assert len(trainer.fit(bundle)) == recorded  # the trainer alone counts the same way
