@@ -274,9 +274,17 @@ def test_a_corrupt_config_json_is_named(digits_run, tmp_path):
     assert result.returncode == 2 and "config.json: not valid JSON" in result.stderr
 
 
-@pytest.mark.parametrize("args", [["train", "--no-such-flag"], ["frobnicate"], ["sample"]])
-def test_usage_errors_exit_2_without_a_traceback(args):
+@pytest.mark.parametrize(("args", "named"), [(["train", "--no-such-flag"], "--no-such-flag"),
+                                             (["frobnicate"], "'frobnicate'"), (["sample"], "'RUN'"),
+                                             (["train", "digits", "--latent-dim", "x"], "'--latent-dim'")])
+def test_usage_errors_are_one_line_naming_the_flag(args, named):
     result = run_cli(*args)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "No such option" in result.stderr or "No such command" in result.stderr or "Missing argument" in (
-        result.stderr)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], result.stderr
+    assert lines[0].endswith("--help')")  # where to read more
+
+
+def test_a_group_without_a_command_prints_its_help():
+    result = run_cli("anomaly")
+    assert result.returncode == 2 and "Usage: vaekit anomaly" in result.stdout and result.stderr == ""

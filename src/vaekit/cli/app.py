@@ -61,19 +61,36 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and an exit status.
 
-    Typer runs in standalone mode, so its own usage errors (an unknown option, a missing
-    argument) are printed as usual with exit status 2; vaekit's errors surface here.
+    Usage errors (an unknown option, a missing argument, a value of the wrong type) and
+    vaekit's own errors alike are one line ``error: ...`` and exit status 2; a command or
+    group given no arguments prints its help, as ``--help`` does, with exit status 2.
     """
     try:
         with warnings.catch_warnings():  # restores the default display when main returns
             warnings.showwarning = _one_line_warning
-            app(args=argv, prog_name="vaekit")
+            code = app(args=argv, prog_name="vaekit", standalone_mode=False)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except typer.TyperException as e:  # Typer's usage errors (its vendored click's ClickException)
+        context = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError":  # its help is the message (Rich printed it already)
+            if e.format_message().strip():
+                print(e.format_message())
+        else:
+            where = f" (see '{context.command_path} --help')" if context is not None else ""
+            _print_error(f"{e.format_message() if hasattr(e, 'format_message') else e}{where}")
+        return 2
+    except typer.Abort:  # end of input at a prompt
+        _print_error("aborted")
+        return 1
     except VaekitError as e:
-        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)  # '[nH]' stays
+        _print_error(str(e))
         return 2
     except TrainingInterrupted as e:
         err_console.print(f"[yellow]{e}[/yellow]", highlight=False, soft_wrap=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
+
+
+def _print_error(message: str) -> None:
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)  # '[nH]' stays
