@@ -12,6 +12,7 @@ line per dataset, and after the ADBench sets a summary line.
     python benchmarks/anomaly.py --validation --only adbench --score elbo+knn
     python benchmarks/anomaly.py --validation --only adbench --methods vaekit --set trim=0   # vs the preset's 0.3
     python benchmarks/anomaly.py --validation --only adbench --methods vaekit --set trim_rounds=1   # vs 3
+    python benchmarks/anomaly.py --validation --only adbench --sets all --save-scores parts/   # keep the parts
 
 Protocols:
 
@@ -86,6 +87,8 @@ import torch
 from vaekit.anomaly import SCORES, VAEAnomalyDetector
 from vaekit.anomaly.presets import FIELDS, PRESETS, parse_override
 from vaekit.anomaly.scores import draws_samples, score_parts
+from vaekit.atomic import atomic_write_with
+from vaekit.training.trainer import resolve_device
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
@@ -299,6 +302,8 @@ def adbench(set_name: str, args: argparse.Namespace) -> dict[str, Any]:
         if args.validation:  # the test part is never read: fit on 70% of the training part, score its other 30%
             x_tr, x_te, _, y_te = train_test_split(x_tr, y_tr, test_size=0.3, stratify=y_tr, random_state=seed)
         scores, secs, det = all_scores(x_tr, x_te, seed, args, table=True)
+        if args.save_scores is not None:
+            save_scores(args.save_scores / f"{set_name}-seed{seed}.npz", x_te, y_te, scores, det)
         for m, a in aurocs(scores, y_te).items():
             per_seed.setdefault(m, []).append(round(a, 4))
         for m, s in secs.items():
@@ -317,6 +322,30 @@ def adbench(set_name: str, args: argparse.Namespace) -> dict[str, Any]:
     if det is not None:
         row["vaekit_resolved"] = resolved_settings(det)
     return row
+
+
+def save_scores(path: Path, x_test: np.ndarray, y_test: np.ndarray, scores: dict[str, np.ndarray],
+                det: VAEAnomalyDetector | None) -> None:
+    """``--save-scores``: the test labels (``y``), every method's test scores (``method:NAME``) and, for
+    each of vaekit's scoring fits, each part of its score on the test rows (``fitI:PART:test``) beside
+    the same part's sorted training scores (``fitI:PART:train``): what another rule for combining the
+    parts needs to be compared on the same fits, without fitting again."""
+    arrays = {"y": np.asarray(y_test), **{f"method:{m}": np.asarray(v, np.float64) for m, v in scores.items()}}
+    if det is not None:
+        xm, settings = det.transform_input(x_test), det.settings_
+        for i, fit in enumerate(det.fits_):
+            parts = fit.parts(xm, score_parts(settings.score), k=settings.k, n_neighbors=settings.n_neighbors,
+                              seed=int(det.random_state or 0), device=resolve_device(det.device))
+            for name, values in parts.items():
+                arrays[f"fit{i}:{name}:test"] = values
+                arrays[f"fit{i}:{name}:train"] = np.asarray(fit.references[name], np.float64)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a path
+            np.savez_compressed(f, **arrays)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_with(path, write)
 
 
 def synthetic(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -449,6 +478,9 @@ def main() -> None:
                    help="vaekit: replace one of the preset's settings (repeat), as `vaekit anomaly fit --set`: "
                         f"{', '.join(FIELDS)}")
     p.add_argument("--validation", action="store_true", help="score training data held out, not the test sets")
+    p.add_argument("--save-scores", type=Path, metavar="DIR",
+                   help="ADBench: also write DIR/SET-seedN.npz with the test labels, every method's test scores "
+                        "and each vaekit fit's score parts (test and training), to compare ways of combining them")
     p.add_argument("--merge", nargs="+", metavar="FILE",
                    help="combine the ADBench lines of runs made with different --seeds (their output files) "
                         "into one run over all their seeds, and print its lines and summary; nothing is trained")
