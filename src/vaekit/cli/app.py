@@ -80,9 +80,6 @@ def main(argv: list[str] | None = None) -> int:
             where = f" (see '{context.command_path} --help')" if context is not None else ""
             _print_error(f"{e.format_message() if hasattr(e, 'format_message') else e}{where}")
         return 2
-    except typer.Abort:  # end of input at a prompt
-        _print_error("aborted")
-        return 1
     except VaekitError as e:
         _print_error(str(e))
         return 2
