@@ -272,12 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     first_run = None
     first_seconds = None
     for name, train_settings, model_settings in variants:
-        data = data_settings
         model = {"model": "seqvae", **model_settings}
         train = {**base_train, "epochs": args.epochs, **train_settings}
         out = folder / name.replace(" ", "_").replace(",", "_").replace("=", "-")
         cpu = time.process_time()
-        run = vaekit.train(data, model, train, out, progress=False)
+        run = vaekit.train(data_settings, model, train, out, progress=False)
         cpu = time.process_time() - cpu  # the whole call: data, epochs, validation, test ELBO, GMM fit
         seconds = run.summary["seconds_total"]
         generated = out / "generated.smi"
@@ -297,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             "train_molecules_per_second": round(n_train * args.epochs / seconds, 1),
             "test_elbo": round(run.summary["test"]["elbo"], 3), "test_kl": round(run.summary["test"]["kl"], 3),
             "sampling_molecules_per_second": round(sampled.per_second, 1),
-            "config": {"data": data, "model": model, "train": train}, "calibration": calibration,
+            "config": {"data": data_settings, "model": model, "train": train}, "calibration": calibration,
             "generated": str(generated),
         })
         if first_run is None:

@@ -72,13 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except typer.TyperException as e:  # Typer's usage errors (its vendored click's ClickException)
-        context = getattr(e, "ctx", None)
-        if type(e).__name__ == "NoArgsIsHelpError":  # its help is the message (Rich printed it already)
-            if e.format_message().strip():
-                print(e.format_message())
+        message, context = e.format_message(), getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError":  # the message is the help (empty: Rich printed it already)
+            if message.strip():
+                print(message)
         else:
-            where = f" (see '{context.command_path} --help')" if context is not None else ""
-            _print_error(f"{e.format_message() if hasattr(e, 'format_message') else e}{where}")
+            _print_error(message + (f" (see '{context.command_path} --help')" if context is not None else ""))
         return 2
     except VaekitError as e:
         _print_error(str(e))
