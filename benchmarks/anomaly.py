@@ -41,7 +41,7 @@ Methods (same inputs for all; images as 784 values in [0, 1]):
 - ``vaekit``: ``VAEAnomalyDetector`` with its defaults (``vaekit.anomaly.presets``; score
   ``auto``: for images the reconstruction error + latent 10-NN distance, combined as every sum
   is, by Fisher's rule on their training tail probabilities; for tables the negative ELBO with
-  k = 100 of a 2-dim latent, Student-t decoder, beta 3, + the latent 10-NN distance + the
+  k = 100 of a 2-dim latent, Student-t decoder, beta 1, + the latent 10-NN distance + the
   Mahalanobis distance of the reconstruction residual, combined by the same rule, averaged
   over the 3 refits that each leave out the 30% of training rows the fit before scored highest);
   ``vaekit-recon`` / ``vaekit-elbo`` / ``vaekit-nll`` / ``vaekit-knn`` / ``vaekit-resid`` and
@@ -77,6 +77,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -211,9 +212,11 @@ def all_scores(x_train: np.ndarray, x_test: np.ndarray, seed: int, args: argpars
 
 
 def resolved_settings(det: VAEAnomalyDetector) -> dict[str, Any]:
-    """The settings the detector fitted this data with (its preset, and any ``--set``)."""
+    """The settings the detector fitted this data with (its preset, and any ``--set``), and the epochs
+    each fit trained (fewer than ``epochs`` where ``max_updates`` limits them)."""
     return {**asdict(det.settings_), "likelihood": det.model_.config.likelihood,
-            "learn_obs_df": det.model_.config.learn_obs_df, "scoring_fits": len(det.fits_)}
+            "learn_obs_df": det.model_.config.learn_obs_df, "scoring_fits": len(det.fits_),
+            "trained_epochs": det.train_config_.epochs}
 
 
 def aurocs(scores: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
@@ -324,6 +327,23 @@ def adbench(set_name: str, args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
+def adbench_rows(names: list[str], args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """Each set's line (``adbench``), in the order of ``names``. With ``--jobs N`` the sets run in N
+    worker processes of ``--threads`` torch threads each, the largest files first so that no worker
+    is left with a large set at the end; a line is printed once it and every set before it are done."""
+    if args.jobs <= 1:
+        yield from (adbench(name, args) for name in names)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    largest_first = sorted(names, key=lambda name: (adbench_dir() / f"{name}.npz").stat().st_size, reverse=True)
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(args.threads,)) as pool:
+        running = {name: pool.submit(adbench, name, args) for name in largest_first}
+        yield from (running[name].result() for name in names)
+
+
 def save_scores(path: Path, x_test: np.ndarray, y_test: np.ndarray, scores: dict[str, np.ndarray],
                 det: VAEAnomalyDetector | None) -> None:
     """``--save-scores``: the test labels (``y``), every method's test scores (``method:NAME``) and, for
@@ -402,7 +422,9 @@ def ranks(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def adbench_summary(rows: list[dict[str, Any]], args: argparse.Namespace, start: float) -> dict[str, Any]:
-    """The line after the sets: mean AUROC and average rank per method, vaekit's wins, the run's wall time."""
+    """The line after the sets: mean AUROC and average rank per method, vaekit's wins, the run's wall time,
+    and each method's seconds over all sets and seeds (``method_s``; the single-score ``vaekit-*``
+    columns reuse vaekit's fits and have none)."""
     methods = list(rows[0]["auroc_mean"]) if rows else []
     means = {m: round(float(np.mean([r["auroc_mean"][m] for r in rows])), 4) for m in methods}
     rank = ranks(rows) if rows else {}
@@ -419,29 +441,46 @@ def adbench_summary(rows: list[dict[str, Any]], args: argparse.Namespace, start:
             "vaekit_at_or_above_best_peer": len(won), "of": len(wins), "won": won,
             "lost": [s for s, w in wins if not w],
             "subsampled": {r["dataset"]: r["subsampled_from"] for r in rows if "subsampled_from" in r},
-            "goal": goal, "wall_s": round(time.perf_counter() - start, 1), "threads": args.threads}
+            "goal": goal, "wall_s": round(time.perf_counter() - start, 1), "threads": args.threads,
+            "method_s": {m: round(sum(r.get("seconds", {}).get(m, 0.0) for r in rows), 1)
+                         for m in methods if any(m in r.get("seconds", {}) for r in rows)}}
 
 
 def merge_runs(paths: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The ADBench lines of runs made with different ``--seeds`` (one file of JSON lines each, the
-    same sets and methods) as one run over all their seeds: per set and method, the AUROCs of
-    every seed, their mean, the best peer and vaekit's win, then ``adbench_summary``'s line.
-    For a run too long to make at once, seed by seed."""
-    runs = []
+    """The ADBench lines of several runs (one file of JSON lines each, over the same sets) as one
+    run: per set and method, the AUROCs of every seed, their mean, the best peer and vaekit's
+    win, then ``adbench_summary``'s line. Runs over the same seeds are joined method by method, a
+    later file's method replacing an earlier one's (vaekit rerun after a change, beside peers
+    whose figures do not depend on it); runs over different seeds, seed by seed (a run too long
+    to make at once). Each method's seconds are summed over the runs."""
+    by_seeds: dict[tuple[int, ...], dict[str, dict[str, Any]]] = {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
-            lines = [json.loads(line) for line in f if line.strip()]
-        runs.append({r["dataset"]: r for r in lines if "auroc_per_seed" in r})
-    if not runs or any(set(run) != set(runs[0]) for run in runs):
-        raise SystemExit("--merge: expected runs over the same ADBench sets")
+            run = {r["dataset"]: r for r in map(json.loads, filter(str.strip, f)) if "auroc_per_seed" in r}
+        if not run:
+            raise SystemExit(f"--merge: {path} has no ADBench lines")
+        joined = by_seeds.setdefault(tuple(next(iter(run.values()))["seeds"]), {})
+        if joined and set(joined) != set(run):
+            raise SystemExit(f"--merge: {path} is not over the same ADBench sets as the runs before it")
+        for name, row in run.items():
+            before = joined.get(name, {})
+            joined[name] = {**before, **row, **{key: {**before.get(key, {}), **row.get(key, {})}
+                                                for key in ("auroc_per_seed", "seconds")}}
+    runs = list(by_seeds.values())
+    methods = [set(next(iter(run.values()))["auroc_per_seed"]) for run in runs]
+    if any(set(run) != set(runs[0]) for run in runs) or any(m != methods[0] for m in methods):
+        raise SystemExit("--merge: expected runs over the same ADBench sets and methods")
     rows = []
     for name, first in runs[0].items():
         per_seed = {m: [a for run in runs for a in run[name]["auroc_per_seed"][m]] for m in first["auroc_per_seed"]}
         means = {m: round(float(np.mean(v)), 4) for m, v in per_seed.items()}
         peers = {m: v for m, v in means.items() if m in PEERS}
         best = max(peers, key=peers.get)
+        seconds = {m: round(sum(run[name].get("seconds", {}).get(m, 0.0) for run in runs), 1)
+                   for m in {m for run in runs for m in run[name].get("seconds", {})}}
         rows.append({**first, "seeds": [s for run in runs for s in run[name]["seeds"]], "auroc_per_seed": per_seed,
-                     "auroc_mean": means, "best_peer": best, "vaekit_wins": means["vaekit"] >= peers[best]})
+                     "auroc_mean": means, "best_peer": best, "vaekit_wins": means["vaekit"] >= peers[best],
+                     "seconds": seconds})
     args.seeds = rows[0]["seeds"] if rows else []
     return rows
 
@@ -471,7 +510,9 @@ def main() -> None:
     p.add_argument("--epochs", type=auto_or(int), default="auto",
                    help="vaekit training epochs (default: auto, 200 for images and 50 for tables)")
     p.add_argument("--k", type=int, default=20, help="samples for the elbo / nll scores in the benchmark")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (per worker with --jobs)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="ADBench: run the sets in this many worker processes at once (one per core)")
     p.add_argument("--score", default="auto", help="vaekit's anomaly_score for the fit (default: its default)")
     p.add_argument("--preset", default="auto", choices=["auto", *PRESETS], help="vaekit's preset (default: auto)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -482,8 +523,9 @@ def main() -> None:
                    help="ADBench: also write DIR/SET-seedN.npz with the test labels, every method's test scores "
                         "and each vaekit fit's score parts (test and training), to compare ways of combining them")
     p.add_argument("--merge", nargs="+", metavar="FILE",
-                   help="combine the ADBench lines of runs made with different --seeds (their output files) "
-                        "into one run over all their seeds, and print its lines and summary; nothing is trained")
+                   help="combine the ADBench lines of runs (their output files) into one run and print its "
+                        "lines and summary; nothing is trained. Runs over different --seeds add seeds; runs over "
+                        "the same seeds add methods, a later file's method replacing an earlier one's")
     args = p.parse_args()
     start = time.perf_counter()
     if args.merge:
@@ -505,9 +547,9 @@ def main() -> None:
             print(json.dumps({**row, "settings": settings, "environment": env}), flush=True)
         elif name == "adbench":
             rows = []
-            for set_name in adbench_sets(args.sets):
-                rows.append(adbench(set_name, args))
-                print(json.dumps({**rows[-1], "settings": settings, "environment": env}), flush=True)
+            for row in adbench_rows(adbench_sets(args.sets), args):
+                rows.append(row)
+                print(json.dumps({**row, "settings": settings, "environment": env}), flush=True)
             print(json.dumps({**adbench_summary(rows, args, start), "environment": env}), flush=True)
         elif name == "synthetic":
             for row in synthetic(args):

@@ -149,7 +149,7 @@ def test_auto_epochs_latent_dims_and_decoders_differ_for_images_and_rows(digits_
     assert (images.settings_.latent_dim, images.model_.config.latent_dim) == (16, 16)
     assert (table.settings_.latent_dim, table.model_.config.latent_dim) == (2, 2)
     assert (images.settings_.beta, images.train_config_.beta, images.settings_.learn_obs_std) == (1.0, 1.0, False)
-    assert (table.settings_.beta, table.train_config_.beta) == (3.0, 3.0)
+    assert (table.settings_.beta, table.train_config_.beta, table.settings_.max_updates) == (1.0, 1.0, 10_000)
     assert table.settings_.learn_obs_std and table.model_.config.learn_obs_std
     assert table.model_.observation.obs_logvar.requires_grad  # the std per feature is trained...
     assert not torch.allclose(table.model_.observation.obs_logvar, torch.zeros(5))  # ...and moved from 1

@@ -16,13 +16,13 @@ OLD_AUTO = {
                "heteroscedastic": False, "min_obs_std": 0.05, "obs_df": 10.0, "learn_obs_df": True,
                "standardize": "robust", "beta": 3.0, "kl_anneal": "none", "epochs": 50, "batch_size": 64,
                "lr": 1e-3, "score": "elbo", "k": 100, "n_neighbors": 10, "trim": 0.3, "trim_rounds": 3,
-               "ensemble": "refits"},
+               "ensemble": "refits", "max_updates": None},
     "images": {"family": "vae", "arch": "mlp", "hidden": (512, 256), "channels": (32, 64), "groups": None,
                "latent_dim": 16, "likelihood": "auto", "obs_std": 1.0, "learn_obs_std": False,
                "heteroscedastic": False, "min_obs_std": 0.05, "obs_df": 3.0, "learn_obs_df": False,
                "standardize": "none", "beta": 1.0, "kl_anneal": "none", "epochs": 200, "batch_size": 64,
                "lr": 1e-3, "score": "recon+knn", "k": 100, "n_neighbors": 10, "trim": 0.0, "trim_rounds": 1,
-               "ensemble": "refits"},
+               "ensemble": "refits", "max_updates": None},
 }
 
 
@@ -35,8 +35,9 @@ def rows():
     return normal.astype(np.float32), (3 * rng.normal(size=(20, 5))).astype(np.float32)
 
 
-def test_the_presets_hold_the_old_auto_values_but_the_tables_score():
-    assert {name: getattr(TABLES, name) for name in FIELDS} == {**OLD_AUTO["tables"], "score": "elbo+knn+resid"}
+def test_the_presets_hold_the_old_auto_values_but_the_tables_score_kl_weight_and_length():
+    assert {name: getattr(TABLES, name) for name in FIELDS} == {**OLD_AUTO["tables"], "score": "elbo+knn+resid",
+                                                                "beta": 1.0, "max_updates": 10_000}
     assert {name: getattr(IMAGES, name) for name in FIELDS} == OLD_AUTO["images"]
 
 
@@ -59,7 +60,8 @@ def test_the_override_names_fields_and_user_options_win_over_it(rows):
     assert (det.settings_.trim, det.settings_.latent_dim, det.settings_.epochs, det.score_) == (0.1, 3, 1, "recon")
     assert det.set_params(anomaly_score="knn").score_ == "knn"  # a scoring choice after fit
     images = VAEAnomalyDetector(preset="tables", epochs=1, model={"hidden": (8,), "trim": 0})
-    assert images.fit(np.random.default_rng(0).random((40, 1, 4, 4), dtype=np.float32)).settings_.beta == 3.0
+    images.fit(np.random.default_rng(0).random((40, 1, 4, 4), dtype=np.float32))
+    assert images.settings_.standardize == "robust"
     with pytest.raises(AnomalyInputError, match=r"model: unknown setting\(s\) depth \(expected some of latent_dim"):
         tiny(depth=3).fit(rows[0])
     with pytest.raises(AnomalyInputError, match=r"preset: expected auto, images, tables, got 'audio'"):
@@ -108,3 +110,22 @@ def test_a_detector_saved_before_the_presets_loads_with_its_settings(rows, tmp_p
                             "likelihood": "gaussian"}
     assert loaded.settings_ == det.settings_ and loaded.anomaly_score == "elbo"
     np.testing.assert_array_equal(loaded.decision_function(rows[1]), det.decision_function(rows[1]))
+
+
+def test_max_updates_shortens_training_only_where_the_rows_would_pass_it(rows):
+    from dataclasses import replace
+
+    from vaekit.anomaly.presets import capped_epochs
+
+    settings = replace(TABLES, epochs=50, batch_size=64, max_updates=1000)
+    assert capped_epochs(settings, 640) == 50  # 10 updates an epoch: 500 in all, under the limit
+    assert capped_epochs(settings, 6400) == 10  # 100 an epoch: 10 epochs make the 1,000
+    assert capped_epochs(settings, 10 ** 6) == 1  # at least one epoch
+    assert capped_epochs(replace(settings, max_updates=None), 10 ** 6) == 50
+    assert parse_override(["max_updates=none", "max_updates=500"]) == {"max_updates": 500}
+    with pytest.raises(AnomalyInputError, match=r"max_updates: expected a positive integer, got 0"):
+        tiny(max_updates=0).fit(rows[0])
+    det = tiny(trim=0, batch_size=16, max_updates=20).set_params(epochs=7).fit(rows[0][:160])
+    assert det.train_config_.epochs == 2  # 10 updates an epoch
+    assert tiny(trim=0, batch_size=16, max_updates=None).set_params(epochs=7).fit(rows[0][:160]) \
+        .train_config_.epochs == 7

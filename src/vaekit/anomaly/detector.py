@@ -39,7 +39,7 @@ from vaekit.anomaly import presets, saved, settings
 from vaekit.anomaly.arrays import as_examples, check_shape, column_names, match_columns, reject_sparse
 from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.fits import Fit, chosen_fits, collapse_message, references_of
-from vaekit.anomaly.presets import DETECTOR_MODELS, SCALINGS
+from vaekit.anomaly.presets import DETECTOR_MODELS, SCALINGS, capped_epochs
 from vaekit.anomaly.scores import ResidualModel, draws_samples, latent_codes, residuals, score_parts
 from vaekit.anomaly.thresholds import Thresholds
 from vaekit.data.bundle import DataInfo, Dataset
@@ -69,7 +69,8 @@ class VAEAnomalyDetector(Thresholds, OutlierMixin, BaseEstimator):
         picks ``images`` for ``(N, H, W)`` / ``(N, C, H, W)`` input and ``tables`` for rows.
         ``settings_`` holds the settings in use.
     latent_dim, epochs : int or "auto"
-        Latent dimensions and training epochs; ``auto``: the preset's.
+        Latent dimensions and training epochs; ``auto``: the preset's. The preset's ``max_updates``
+        (tables: 10,000) trains fewer epochs where the rows are so many that they would pass it.
     anomaly_score : {"auto", "recon", "elbo", "nll", "knn", "resid"} or a sum such as "recon+knn"
         ``recon``: squared reconstruction error ||x - x̂||² (decoder mean at the posterior
         mean); ``elbo``: negative ELBO; ``nll``: importance-sampled negative log-likelihood;
@@ -163,8 +164,9 @@ class VAEAnomalyDetector(Thresholds, OutlierMixin, BaseEstimator):
             raise AnomalyInputError(f"target_fpr: {len(x)} example(s) are too few to hold out "
                                     f"{self.holdout_fraction:g} of them and train on the rest")
         s = self.settings_
-        self.train_config_ = TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, beta=s.beta,
-                                         kl_anneal=s.kl_anneal, seed=seed, device=self.device, threads=self.threads)
+        self.train_config_ = TrainConfig(epochs=capped_epochs(s, len(train_idx)), batch_size=s.batch_size, lr=s.lr,
+                                         beta=s.beta, kl_anneal=s.kl_anneal, seed=seed, device=self.device,
+                                         threads=self.threads)
         # the scaler once, on all training rows: the refits below change which rows the VAE learns from
         self.scaler_ = (Standardizer.fit(x[train_idx], columns, robust=s.standardize == "robust")
                         if s.standardize != "none" else None)

@@ -11,6 +11,7 @@ is in docs/benchmarks/anomaly.md.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from typing import Any
 
@@ -27,6 +28,8 @@ DETECTOR_MODELS = ("vae", "hvae")
 SCALINGS = ("robust", "standard", "none")
 #: The fields that are sequences: tuples in a preset, JSON lists on disk, ``a,b,c`` on a command line.
 SEQUENCES = ("hidden", "channels", "groups")
+#: The fields that may be None (``none`` on a command line).
+OPTIONAL = ("groups", "max_updates")
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,10 @@ class Preset:
     ``min_obs_std``). ``standardize``: robust (median, and the smaller of IQR / 1.349 and the
     std), standard or none, fitted once on all training rows. ``score``: recon, elbo, nll,
     knn or a sum such as recon+knn; ``k`` samples for elbo / nll, ``n_neighbors`` codes for
-    knn. ``trim``: the share of training rows, the highest scored, that each of
-    ``trim_rounds`` refits leaves out (0: one fit); ``ensemble``: which fits score (refits,
-    last, all).
+    knn. ``max_updates``: fewer ``epochs`` where the training rows are so many that they would
+    make more optimizer updates than this (None: no limit). ``trim``: the share of training
+    rows, the highest scored, that each of ``trim_rounds`` refits leaves out (0: one fit);
+    ``ensemble``: which fits score (refits, last, all).
     """
 
     latent_dim: int
@@ -74,6 +78,7 @@ class Preset:
     k: int = 100
     n_neighbors: int = 10
     ensemble: str = "refits"
+    max_updates: int | None = None
 
     def __post_init__(self) -> None:
         for name, value in _checked(self).items():
@@ -82,7 +87,7 @@ class Preset:
 
 _TYPES = {"latent_dim": int, "obs_df": float, "beta": float, "epochs": int, "trim": float, "trim_rounds": int,
           "obs_std": float, "min_obs_std": float, "batch_size": int, "lr": float, "k": int, "n_neighbors": int,
-          "learn_obs_std": bool, "learn_obs_df": bool, "heteroscedastic": bool,
+          "max_updates": int, "learn_obs_std": bool, "learn_obs_df": bool, "heteroscedastic": bool,
           **{name: tuple for name in SEQUENCES}}
 
 
@@ -92,13 +97,12 @@ def _checked(p: Preset) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, kind in _TYPES.items():
         value = getattr(p, name)
+        if value is None and name in OPTIONAL:
+            continue
         if kind is tuple:
-            if value is not None:
-                if isinstance(value, (str, bytes)) or not all(_is_int(v) and v >= 1 for v in value):
-                    raise AnomalyInputError(f"{name}: expected positive integers, got {value!r}")
-                out[name] = tuple(int(v) for v in value)
-            elif name != "groups":
-                raise AnomalyInputError(f"{name}: expected positive integers, got None")
+            if value is None or isinstance(value, (str, bytes)) or not all(_is_int(v) and v >= 1 for v in value):
+                raise AnomalyInputError(f"{name}: expected positive integers, got {value!r}")
+            out[name] = tuple(int(v) for v in value)
         elif kind is bool:
             if value not in (True, False):
                 raise AnomalyInputError(f"{name}: expected True or False, got {value!r}")
@@ -158,17 +162,21 @@ IMAGES = Preset(latent_dim=16, hidden=(512, 256), likelihood="auto", learn_obs_s
 #: narrowing network and a 2-dim latent, a bottleneck too tight to also encode the anomalies;
 #: robust scaling, which those anomalies do not inflate; a Student-t decoder whose scale and
 #: degrees of freedom each feature learns, so a feature's error counts by how well normal rows
-#: reconstruct it and heavy tails cost log(distance) rather than its square; a KL weight of 3 so
-#: the learned scale does not weaken the bottleneck; scored by the three things a VAE knows of
+#: reconstruct it and heavy tails cost log(distance) rather than its square; the ELBO as derived
+#: (KL weight 1), so the density the score reads is the model's own bound and the latent is not
+#: pushed to the prior (a heavier weight left it unused on simply structured tables, which then
+#: score like the distance to the mean); scored by the three things a VAE knows of
 #: a row, combined by Fisher's rule so that a row rare in any one of them stands out: its density
 #: (the negative ELBO), its distance to the training rows' codes (anomalies between clusters of
 #: normal rows), and its residual's Mahalanobis distance (relations between features that the
-#: small latent does not carry, which the per-feature likelihood cannot see); short training and
-#: three refits each without the 30% of rows scored highest, the concentration steps of FAST-MCD
-#: with a VAE in place of the covariance, averaged.
+#: small latent does not carry, which the per-feature likelihood cannot see); short training
+#: (50 epochs, and no more than 10,000 updates: beyond that, more rows of the same table
+#: stand in for more passes over it, and a large table costs no more time than a mid-sized
+#: one) and three refits each without the 30% of rows scored highest, the concentration steps
+#: of FAST-MCD with a VAE in place of the covariance, averaged.
 TABLES = Preset(latent_dim=2, hidden=(128, 64, 32), likelihood="student-t", learn_obs_std=True, obs_df=10.0,
-                learn_obs_df=True, standardize="robust", beta=3.0, epochs=50, score="elbo+knn+resid", trim=0.3,
-                trim_rounds=3)
+                learn_obs_df=True, standardize="robust", beta=1.0, epochs=50, score="elbo+knn+resid", trim=0.3,
+                trim_rounds=3, max_updates=10_000)
 
 PRESETS = {"images": IMAGES, "tables": TABLES}
 #: The field names, in order: what ``model=`` and ``--set`` accept.
@@ -181,6 +189,15 @@ def resolve(preset: str, kind: str, model: Any = None, **chosen: Any) -> Preset:
     base = model if isinstance(model, Preset) else PRESETS[kind if preset == "auto" else preset]
     changes = {**override_fields(model), **{name: v for name, v in chosen.items() if not _is_auto(v)}}
     return replace(base, **changes) if changes else base
+
+
+def capped_epochs(settings: Preset, rows: int) -> int:
+    """The epochs a fit on ``rows`` training rows makes: the preset's, or as many as ``max_updates``
+    optimizer updates allow where the rows are so many that they would make more (at least one)."""
+    if settings.max_updates is None:
+        return settings.epochs
+    updates_per_epoch = max(1, math.ceil(rows / settings.batch_size))
+    return max(1, min(settings.epochs, settings.max_updates // updates_per_epoch))
 
 
 def override_fields(model: Any) -> dict[str, Any]:
@@ -215,8 +232,10 @@ def parse_override(pairs: list[str]) -> dict[str, Any]:
 def _parse_value(name: str, text: str) -> Any:
     kind = _TYPES.get(name, str)
     try:
+        if name in OPTIONAL and text in ("none", ""):
+            return None
         if name in SEQUENCES:
-            return None if text in ("none", "") else tuple(int(v) for v in text.split(","))
+            return tuple(int(v) for v in text.split(","))
         if kind is bool:
             if text not in ("yes", "no", "true", "false"):
                 raise ValueError(text)
