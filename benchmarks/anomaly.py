@@ -328,20 +328,20 @@ def adbench(set_name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def adbench_rows(names: list[str], args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    """Each set's line (``adbench``), in the order of ``names``. With ``--jobs N`` the sets run in N
-    worker processes of ``--threads`` torch threads each, the largest files first so that no worker
-    is left with a large set at the end; a line is printed once it and every set before it are done."""
+    """Each set's line (``adbench``): in the order of ``names``, or with ``--jobs N`` as each set is
+    done, the sets run in N worker processes of ``--threads`` torch threads each, the largest files
+    first so that no worker is left with a large set at the end."""
     if args.jobs <= 1:
         yield from (adbench(name, args) for name in names)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     largest_first = sorted(names, key=lambda name: (adbench_dir() / f"{name}.npz").stat().st_size, reverse=True)
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=torch.set_num_threads, initargs=(args.threads,)) as pool:
-        running = {name: pool.submit(adbench, name, args) for name in largest_first}
-        yield from (running[name].result() for name in names)
+        yield from (done.result() for done in as_completed([pool.submit(adbench, name, args)
+                                                             for name in largest_first]))
 
 
 def save_scores(path: Path, x_test: np.ndarray, y_test: np.ndarray, scores: dict[str, np.ndarray],
@@ -547,9 +547,11 @@ def main() -> None:
             print(json.dumps({**row, "settings": settings, "environment": env}), flush=True)
         elif name == "adbench":
             rows = []
-            for row in adbench_rows(adbench_sets(args.sets), args):
+            names = adbench_sets(args.sets)
+            for row in adbench_rows(names, args):
                 rows.append(row)
                 print(json.dumps({**row, "settings": settings, "environment": env}), flush=True)
+            rows.sort(key=lambda row: names.index(row["dataset"]))  # --jobs: in the order they finished
             print(json.dumps({**adbench_summary(rows, args, start), "environment": env}), flush=True)
         elif name == "synthetic":
             for row in synthetic(args):
