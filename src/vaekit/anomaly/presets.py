@@ -11,7 +11,6 @@ is in docs/benchmarks/anomaly.md.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from typing import Any
 
@@ -21,6 +20,7 @@ from vaekit.anomaly.errors import AnomalyInputError
 from vaekit.anomaly.fits import ENSEMBLES
 from vaekit.anomaly.scores import score_parts
 from vaekit.models.observation import LIKELIHOODS
+from vaekit.training.config import updates_per_epoch
 
 #: The families a detector can train: their likelihood is the ELBO's, with no second stage.
 DETECTOR_MODELS = ("vae", "hvae")
@@ -196,8 +196,7 @@ def capped_epochs(settings: Preset, rows: int) -> int:
     optimizer updates allow where the rows are so many that they would make more (at least one)."""
     if settings.max_updates is None:
         return settings.epochs
-    updates_per_epoch = max(1, math.ceil(rows / settings.batch_size))
-    return max(1, min(settings.epochs, settings.max_updates // updates_per_epoch))
+    return max(1, min(settings.epochs, settings.max_updates // updates_per_epoch(rows, settings.batch_size)))
 
 
 def override_fields(model: Any) -> dict[str, Any]:

@@ -159,11 +159,15 @@ AUTO_EPOCHS = "auto"
 MIN_EPOCHS, MIN_UPDATES = 20, 1000
 
 
+def updates_per_epoch(examples: int, batch_size: int) -> int:
+    """The optimizer updates one pass over ``examples`` makes in batches of ``batch_size`` (at least one)."""
+    return max(1, math.ceil(examples / batch_size))
+
+
 def epochs_for(examples: int, batch_size: int) -> int:
     """The epochs ``auto`` trains for: ``MIN_EPOCHS``, or more when they make fewer than
     ``MIN_UPDATES`` optimizer updates (a small dataset)."""
-    updates_per_epoch = max(1, math.ceil(examples / batch_size))
-    return max(MIN_EPOCHS, math.ceil(MIN_UPDATES / updates_per_epoch))
+    return max(MIN_EPOCHS, math.ceil(MIN_UPDATES / updates_per_epoch(examples, batch_size)))
 
 
 LR_SCHEDULES = ("constant", "cosine")
