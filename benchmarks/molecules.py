@@ -6,13 +6,18 @@
         --threads 1 --parallel   # the full budget: two hours on two cores, one each
     VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 1 --samples 300 \
         --ref-limit 1000 --also beta=0.05     # a smoke run with one more vaekit variant: figures meaningless
+    VAEKIT_DATA_DIR=../shared/data taskset -c 0 python benchmarks/molecules.py --minutes 20 --no-charrnn \
+        --tokens smiles --samples 5000 --ref-limit 5000 --recon 300 --threads 1 --set decoder_layers=2
+                                          # one lead at a short budget, sized by its own calibration
     python benchmarks/molecules.py --sampling-speed RUN --samples 5000 --speed-threads 1 2 --repeats 3
 
 Contenders, trained one after the other in this process on the same machine:
 
 * ``vaekit``: ``--model seqvae`` with its defaults (SELFIES tokens unless ``--tokens smiles``;
-  ``--also KEY=VALUE,...`` adds a variant with other train / model settings, e.g.
-  ``beta=0.05`` for MOSES's final KL weight). vaekit trains whole epochs, so the budget is
+  ``--set KEY=VALUE,...`` changes train / model settings, e.g. ``decoder_layers=2``, for the
+  calibration too, so the budget is sized with the model it buys; ``--also KEY=VALUE,...``
+  adds a variant on top of those, trained on the same molecules, e.g. ``beta=0.05`` for
+  MOSES's final KL weight). vaekit trains whole epochs, so the budget is
   met by size: a calibration run (``--calibrate`` molecules, one epoch, not counted) measures
   training molecules/s, and ``--limit`` (molecules drawn with a fixed seed from MOSES train,
   10% of them for validation) is set so that ``--epochs`` epochs take ``--minutes``.
@@ -95,7 +100,7 @@ def parse_settings(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     for item in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"error: --also: expected KEY=VALUE, got '{item}'")
+            raise SystemExit(f"error: --set / --also: expected KEY=VALUE, got '{item}'")
         try:
             parsed: Any = json.loads(value)
         except json.JSONDecodeError:
@@ -184,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", choices=["float32", "bfloat16"], default=None,
                         help="vaekit's training precision, its calibration included, so that the budget buys "
                              "what that precision trains (default: the sequence VAE's, auto)")
+    parser.add_argument("--set", dest="settings", default="", metavar="KEY=VALUE,...",
+                        help="settings of the vaekit contender, its calibration included (e.g. decoder_layers=2)")
     parser.add_argument("--also", action="append", default=[], metavar="KEY=VALUE,...",
                         help="another vaekit contender with these train/model settings (repeatable)")
     parser.add_argument("--no-charrnn", action="store_true", help="leave the CharRNN out")
@@ -226,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {cores[0]})
     if args.threads:
         torch.set_num_threads(args.threads)
-    variants = [("vaekit", {}, {})] + [(f"vaekit {text}", *parse_settings(text)) for text in args.also]
+    own_train, own_model = parse_settings(args.settings)
+    variants = [("vaekit", own_train, own_model)] + [
+        (f"vaekit {text}", {**own_train, **train}, {**own_model, **model})
+        for text, (train, model) in ((text, parse_settings(text)) for text in args.also)]
 
     import vaekit
     from vaekit.chem.generation import sample_file
@@ -248,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     limit = args.limit
     if limit is None:
         cal = vaekit.train({"source": "moses", "tokens": args.tokens, "limit": args.calibrate},
-                           {"model": "seqvae"}, {**base_train, "epochs": 1}, folder / "calibration",
+                           {"model": "seqvae", **own_model}, {**base_train, **own_train, "epochs": 1},
+                           folder / "calibration",
                            progress=False)
         rate = cal.summary["train_examples"] / cal.summary["seconds_total"]
         limit = max(args.calibrate, int(rate * budget / args.epochs / 0.9))
