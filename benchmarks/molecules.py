@@ -234,9 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     own_train, own_model = parse_settings(args.settings)
-    variants = [("vaekit", own_train, own_model)] + [
-        (f"vaekit {text}", {**own_train, **train}, {**own_model, **model})
-        for text, (train, model) in ((text, parse_settings(text)) for text in args.also)]
+    variants = [("vaekit", own_train, own_model)]
+    for text in args.also:  # each variant builds on --set
+        train, model = parse_settings(text)
+        variants.append((f"vaekit {text}", {**own_train, **train}, {**own_model, **model}))
 
     import vaekit
     from vaekit.chem.generation import sample_file
