@@ -15,13 +15,15 @@ OLD_AUTO = {
                "latent_dim": 2, "likelihood": "student-t", "obs_std": 1.0, "learn_obs_std": True,
                "heteroscedastic": False, "min_obs_std": 0.05, "obs_df": 10.0, "learn_obs_df": True,
                "standardize": "robust", "beta": 3.0, "kl_anneal": "none", "epochs": 50, "batch_size": 64,
-               "lr": 1e-3, "score": "elbo", "k": 100, "n_neighbors": 10, "trim": 0.3, "trim_rounds": 3,
+               "lr": 1e-3, "likelihood_lr_factor": 1.0, "score": "elbo", "k": 100, "n_neighbors": 10, "trim": 0.3,
+               "trim_rounds": 3,
                "ensemble": "refits", "max_updates": None},
     "images": {"family": "vae", "arch": "mlp", "hidden": (512, 256), "channels": (32, 64), "groups": None,
                "latent_dim": 16, "likelihood": "auto", "obs_std": 1.0, "learn_obs_std": False,
                "heteroscedastic": False, "min_obs_std": 0.05, "obs_df": 3.0, "learn_obs_df": False,
                "standardize": "none", "beta": 1.0, "kl_anneal": "none", "epochs": 200, "batch_size": 64,
-               "lr": 1e-3, "score": "recon+knn", "k": 100, "n_neighbors": 10, "trim": 0.0, "trim_rounds": 1,
+               "lr": 1e-3, "likelihood_lr_factor": 1.0, "score": "recon+knn", "k": 100, "n_neighbors": 10, "trim": 0.0,
+               "trim_rounds": 1,
                "ensemble": "refits", "max_updates": None},
 }
 

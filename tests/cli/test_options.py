@@ -41,8 +41,9 @@ NO_MODEL = {"info"}
 #: Config fields with no flag of their own, set with `--set KEY=VALUE` or a settings file:
 #: (the config classes holding them, the fields, why they have no flag).
 SET_ONLY: list[tuple[set[str], set[str], str]] = [
-    ({"train"}, {"weight_decay", "eval_batch_size", "flush_denormal"},
-     "rarely changed: Adam's L2 term, evaluation's batch size, denormals flushed while training"),
+    ({"train"}, {"weight_decay", "eval_batch_size", "flush_denormal", "likelihood_lr_factor"},
+     "rarely changed: Adam's L2 term, evaluation's batch size, denormals flushed while training, the "
+     "learned likelihood's own rate"),
     ({"data"}, {"split_seed", "test_fraction"}, "the held-out split of user data stays fixed, so runs compare"),
     ({"vae", "cvae", "hvae"}, {"activation", "obs_std", "min_obs_std"}, "the decoder's fine print"),
     ({"cvae"}, {"embedding_dim"}, "the label embedding of --condition embedding"),

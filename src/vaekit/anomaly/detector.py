@@ -166,7 +166,7 @@ class VAEAnomalyDetector(Thresholds, OutlierMixin, BaseEstimator):
         s = self.settings_
         self.train_config_ = TrainConfig(epochs=capped_epochs(s, len(train_idx)), batch_size=s.batch_size, lr=s.lr,
                                          beta=s.beta, kl_anneal=s.kl_anneal, seed=seed, device=self.device,
-                                         threads=self.threads)
+                                         threads=self.threads, likelihood_lr_factor=s.likelihood_lr_factor)
         # the scaler once, on all training rows: the refits below change which rows the VAE learns from
         self.scaler_ = (Standardizer.fit(x[train_idx], columns, robust=s.standardize == "robust")
                         if s.standardize != "none" else None)

@@ -48,7 +48,8 @@ class Preset:
     std), standard or none, fitted once on all training rows. ``score``: recon, elbo, nll,
     knn or a sum such as recon+knn; ``k`` samples for elbo / nll, ``n_neighbors`` codes for
     knn. ``max_updates``: fewer ``epochs`` where the training rows are so many that they would
-    make more optimizer updates than this (None: no limit). ``trim``: the share of training
+    make more optimizer updates than this (None: no limit). ``likelihood_lr_factor``: the
+    learned scale and degrees of freedom learn at ``lr`` times this (``TrainConfig``'s). ``trim``: the share of training
     rows, the highest scored, that each of ``trim_rounds`` refits leaves out (0: one fit);
     ``ensemble``: which fits score (refits, last, all).
     """
@@ -75,6 +76,7 @@ class Preset:
     kl_anneal: str = "none"
     batch_size: int = 64
     lr: float = 1e-3
+    likelihood_lr_factor: float = 1.0
     k: int = 100
     n_neighbors: int = 10
     ensemble: str = "refits"
@@ -86,7 +88,8 @@ class Preset:
 
 
 _TYPES = {"latent_dim": int, "obs_df": float, "beta": float, "epochs": int, "trim": float, "trim_rounds": int,
-          "obs_std": float, "min_obs_std": float, "batch_size": int, "lr": float, "k": int, "n_neighbors": int,
+          "obs_std": float, "min_obs_std": float, "batch_size": int, "lr": float, "likelihood_lr_factor": float,
+          "k": int, "n_neighbors": int,
           "max_updates": int, "learn_obs_std": bool, "learn_obs_df": bool, "heteroscedastic": bool,
           **{name: tuple for name in SEQUENCES}}
 
@@ -117,7 +120,8 @@ def _checked(p: Preset) -> dict[str, Any]:
             out[name] = float(value)
     ranges = {"trim": (0 <= out["trim"] < 0.5, "a number in [0, 0.5)"), "beta": (out["beta"] >= 0, "a number >= 0"),
               "obs_df": (out["obs_df"] > 0, "a positive number"), "lr": (out["lr"] > 0, "a positive number"),
-              "obs_std": (out["obs_std"] > 0, "a positive number")}
+              "obs_std": (out["obs_std"] > 0, "a positive number"),
+              "likelihood_lr_factor": (out["likelihood_lr_factor"] > 0, "a positive number")}
     for name, (ok, expected) in ranges.items():
         if not ok:
             raise AnomalyInputError(f"{name}: expected {expected}, got {getattr(p, name)!r}")

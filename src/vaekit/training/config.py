@@ -46,6 +46,10 @@ class TrainConfig:
     thousand updates to fit a decoder, which 20 passes give MNIST (17,000 updates) but not
     400 faces in batches of 64 (120 updates, an under-trained blur); the run's
     ``config.json`` records the count ``auto`` became.
+    ``likelihood_lr_factor``: a learned likelihood's own parameters (per-feature log
+    variance and log degrees of freedom) learn at ``lr`` times this, under the same schedule
+    (``vaekit.training.param_groups``: a short fit at the network's rate leaves them near
+    their starting values).
     ``early_stopping`` is a patience in epochs on the validation loss
     (recon + beta * KL); ``grad_clip`` a max gradient norm; 0 turns either off.
 
@@ -72,6 +76,7 @@ class TrainConfig:
     batch_size: int = field(default=64, metadata=at_least(1))
     lr: float = field(default=1e-3, metadata={"above": 0})
     lr_schedule: str = "cosine"
+    likelihood_lr_factor: float = field(default=1.0, metadata={"above": 0})
     weight_decay: float = field(default=0.0, metadata=at_least(0))
     beta: float = field(default=1.0, metadata=at_least(0))
     kl_anneal: str = "none"

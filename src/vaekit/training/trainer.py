@@ -46,6 +46,7 @@ from vaekit.training import distributed
 from vaekit.training.config import TrainConfig
 from vaekit.training.devices import denormals_flushed, resolve_device
 from vaekit.training.diagnosis import training_findings
+from vaekit.training.param_groups import LR_FACTOR, parameter_groups
 from vaekit.training.progress import TrainingProgress
 from vaekit.training.tracking import Tracker, open_tracker
 
@@ -203,7 +204,8 @@ class Trainer:
             self._train_module = distributed.wrap(self.model)
             if cfg.compile:
                 self._train_module = torch.compile(self._train_module)
-            self._optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+            groups = parameter_groups(self.model, cfg.lr, cfg.likelihood_lr_factor)
+            self._optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                                fused=cfg.fused_optimizer or None)
             self._regularizer = build_regularizer(cfg.objective, tc_weight=cfg.tc_weight, capacity=cfg.capacity,
                                                   latent_dim=self.model.config.latent_dim,
@@ -301,8 +303,9 @@ class Trainer:
                     + "try a lower --lr or set --grad-clip"
                 )
             if cfg.lr_schedule != "constant":
+                rate = self.lr_at(self.state.step, cfg.epochs * steps_per_epoch)
                 for group in optimizer.param_groups:
-                    group["lr"] = self.lr_at(self.state.step, cfg.epochs * steps_per_epoch)
+                    group["lr"] = rate * group.get(LR_FACTOR, 1.0)
             optimizer.zero_grad(set_to_none=True)
             loss.total.backward()
             if cfg.grad_clip > 0:
