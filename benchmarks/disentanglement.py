@@ -18,7 +18,7 @@ estimate of the total correlation improves with the batch (Chen et al. used 2,04
 dSprites), one core per process so two processes share the models; then their run lines
 merged into one summary:
 
-    python benchmarks/disentanglement.py --limit 100000 --epochs 3 --batch-size 256 --lr 2e-3 \
+    python benchmarks/disentanglement.py --limit 100000 --epochs 3 --batch-size 256 --lr 2e-3 \\
         --seeds 0 1 2 --models beta-tcvae vae --threads 1 > core0.jsonl   # taskset -c 0
     python benchmarks/disentanglement.py ... --models beta-vae factorvae > core1.jsonl   # taskset -c 1
     python benchmarks/disentanglement.py --summarize core0.jsonl core1.jsonl

@@ -1,12 +1,12 @@
 """The MOSES protocol at equal compute: vaekit's sequence VAE beside a plain CharRNN, same data, same budget.
 
-    VAEKIT_DATA_DIR=../shared/data taskset -c 1 python benchmarks/molecules.py --minutes 15 --samples 2000 \
+    VAEKIT_DATA_DIR=../shared/data taskset -c 1 python benchmarks/molecules.py --minutes 15 --samples 2000 \\
         --ref-limit 5000 --threads 1
-    VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 120 --samples 30000 \
+    VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 120 --samples 30000 \\
         --threads 1 --parallel   # the full budget: two hours on two cores, one each
-    VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 1 --samples 300 \
+    VAEKIT_DATA_DIR=../shared/data python benchmarks/molecules.py --minutes 1 --samples 300 \\
         --ref-limit 1000 --also beta=0.05     # a smoke run with one more vaekit variant: figures meaningless
-    VAEKIT_DATA_DIR=../shared/data taskset -c 0 python benchmarks/molecules.py --minutes 20 --no-charrnn \
+    VAEKIT_DATA_DIR=../shared/data taskset -c 0 python benchmarks/molecules.py --minutes 20 --no-charrnn \\
         --tokens smiles --samples 5000 --ref-limit 5000 --recon 300 --threads 1 --set decoder_layers=2
                                           # one lead at a short budget, sized by its own calibration
     python benchmarks/molecules.py --sampling-speed RUN --samples 5000 --speed-threads 1 2 --repeats 3

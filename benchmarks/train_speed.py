@@ -40,7 +40,7 @@ images with the trained default-path model, timed. One JSON line.
 
     VAEKIT_DATA_DIR=../shared/data python benchmarks/train_speed.py --epochs 10
     # a short check, one core: two paths, 10,000 images, 3 epochs, no evaluation
-    taskset -c 1 python benchmarks/train_speed.py --threads 1 --epochs 3 --examples 10000 \
+    taskset -c 1 python benchmarks/train_speed.py --threads 1 --epochs 3 --examples 10000 \\
         --paths vaekit-plain vaekit --eval-k 0
 """
 
