@@ -49,9 +49,9 @@ class Preset:
     knn or a sum such as recon+knn; ``k`` samples for elbo / nll, ``n_neighbors`` codes for
     knn. ``max_updates``: fewer ``epochs`` where the training rows are so many that they would
     make more optimizer updates than this (None: no limit). ``likelihood_lr_factor``: the
-    learned scale and degrees of freedom learn at ``lr`` times this (``TrainConfig``'s). ``trim``: the share of training
-    rows, the highest scored, that each of ``trim_rounds`` refits leaves out (0: one fit);
-    ``ensemble``: which fits score (refits, last, all).
+    learned scale and degrees of freedom learn at ``lr`` times this (``TrainConfig``'s).
+    ``trim``: the share of training rows, the highest scored, that each of ``trim_rounds``
+    refits leaves out (0: one fit); ``ensemble``: which fits score (refits, last, all).
     """
 
     latent_dim: int
