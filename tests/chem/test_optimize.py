@@ -7,11 +7,14 @@ smooth, differentiable and points the right way without being exact. A search th
 guessed, or that reported the head's predictions, would fail these tests.
 """
 
+import importlib
 import json
 import math
 import sys
 import types
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,8 +22,8 @@ pytest.importorskip("rdkit")
 
 from PIL import Image
 
-from vaekit.chem.optimize import optimize, write_csv
-from vaekit.chem.properties import logp, penalized_logp, qed, sas
+from vaekit.chem.optimize import Candidate, optimize, write_csv
+from vaekit.chem.properties import logp, penalized_logp, property_by_name, qed, sas, tanimoto
 from vaekit.cli import main
 from vaekit.data.molecules.rdkit import canonical, to_mol
 from vaekit.errors import VaekitError
@@ -155,6 +158,97 @@ def test_csv_has_rdkit_values_per_molecule(tmp_path):
     assert len(lines) == 1 + len(result.candidates)
 
 
+# ---- similarity-constrained optimisation -----------------------------------------------------
+
+@pytest.mark.parametrize("method", ["gradient", "cmaes", "bo"])
+def test_min_similarity_keeps_only_close_analogues_and_never_counts_the_seed(method):
+    seed = canonical("CCCCCC")    # its longer homologues (similarity 0.88) have a higher logP; the rest < 0.6
+    free = optimize(LibraryModel(), "logp", budget=40, seeds=[seed], method=method, top=40, seed=4)
+    assert any(c.similarity < 0.6 for c in free.candidates)      # the constraint has something to remove
+    result = optimize(LibraryModel(), "logp", budget=40, seeds=[seed], method=method, top=40, seed=4,
+                      min_similarity=0.6)
+    assert result.min_similarity == 0.6 and result.evaluations == 40
+    assert result.candidates and all(c.similarity >= 0.6 for c in result.candidates)
+    assert result.feasible <= result.valid
+    for cand in result.candidates:
+        assert cand.is_seed == (cand.smiles == seed)
+        if cand.is_seed:                                          # found again: the start, not a gain
+            assert cand.value == pytest.approx(result.best_seed_value) and cand.similarity == 1.0
+    best = result.candidates[0]
+    assert not best.is_seed and best.value > result.best_seed_value
+    assert best.similarity == pytest.approx(tanimoto(to_mol(best.smiles), to_mol(seed)))
+
+
+@pytest.mark.parametrize("method", ["gradient", "cmaes", "bo"])
+def test_with_no_analogue_in_reach_only_the_seed_is_returned(method):
+    seed = canonical("Cc1ccccc1")   # nothing else in the library is within similarity 0.6 of toluene
+    free = optimize(LibraryModel(), "logp", budget=40, seeds=[seed], method=method, seed=2)
+    assert free.candidates[0].value > free.best_seed_value        # unconstrained, a dissimilar better molecule
+    result = optimize(LibraryModel(), "logp", budget=40, seeds=[seed], method=method, seed=2, min_similarity=0.6)
+    assert all(c.is_seed and c.smiles == seed for c in result.candidates)
+    assert result.feasible < result.valid
+
+
+def test_a_molecule_below_the_threshold_scores_as_an_invalid_decode():
+    """What the searches rank by: -inf for both, so CMA-ES ranks them last and BO gives them
+    the worst valid score, steering back toward the seeds."""
+    from vaekit.chem.optimize import _Scorer
+
+    model = LibraryModel()
+    seed = canonical("CCCCCC")
+    objective = property_by_name("logp")
+    scorer = _Scorer(model, objective, 10, "greedy", torch.Generator(), [seed], min_similarity=0.6)
+    names = [canonical(s) for s in ("CCCCCCCCCC", "c1ccc(-c2ccccc2)cc1", "CCCCCC")]
+    codes = torch.cat([model.encode([s]) for s in names] + [torch.full((1, 4), 50.0)])    # the last: invalid
+    scores = scorer(codes)
+    assert scores[0] == pytest.approx(logp(to_mol(names[0]))) and scores[2] == pytest.approx(logp(to_mol(seed)))
+    assert scores[1] == scores[3] == -math.inf
+    assert (scorer.evaluations, scorer.valid, scorer.feasible) == (4, 3, 2)
+    assert scorer.found[names[1]].similarity < 0.6 and scorer.found[seed].is_seed
+
+
+class _FailingNear:
+    """A stand-in scorer: offspring farther than ``radius`` from the origin fail (-inf, as an
+    invalid decode or one outside ``min_similarity`` scores), the rest score -distance."""
+
+    def __init__(self, radius: float, budget: int) -> None:
+        self.radius, self.budget, self.spreads = radius, budget, []
+
+    @property
+    def remaining(self) -> int:
+        return self.budget
+
+    def __call__(self, z):
+        z = z[: self.budget]
+        self.budget -= len(z)
+        distance = z.norm(dim=1).double().numpy()
+        self.spreads.append(float(distance.mean()))
+        return np.where(distance <= self.radius, -distance, -np.inf)
+
+
+def test_cmaes_shrinks_its_step_while_most_offspring_fail():
+    from vaekit.chem.optimize import _cmaes
+
+    scorer = _FailingNear(radius=0.5, budget=16 * 8)
+    _cmaes(scorer, np.zeros(64), np.random.default_rng(0), sigma=0.5, population=None)
+    # the first generations land far outside (sigma 0.5 in 64-D: about 4 from the mean); each
+    # failed one halves the step until the offspring land inside the feasible radius
+    assert scorer.spreads[0] > 3 and all(b < a for a, b in zip(scorer.spreads[:3], scorer.spreads[1:4], strict=True))
+    assert scorer.spreads[-1] < 0.5
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.01, math.nan, math.inf, True, "0.5"])
+def test_min_similarity_outside_0_1_is_refused(bad):
+    with pytest.raises(VaekitError, match=r"^min_similarity: expected a number in \[0, 1\], got "):
+        optimize(LibraryModel(), "logp", budget=10, seeds=["CCO"], min_similarity=bad)
+
+
+def test_min_similarity_needs_seeds():
+    with pytest.raises(VaekitError, match=r"min_similarity 0.4: a similarity constraint needs seeds"):
+        optimize(LibraryModel(), "logp", budget=10, min_similarity=0.4)
+    assert optimize(LibraryModel(), "logp", budget=10, min_similarity=0.0).evaluations == 10   # 0: no constraint
+
+
 # ---- interpolation ---------------------------------------------------------------------------
 
 def test_interpolation_walks_from_a_to_b_and_draws_a_grid(tmp_path):
@@ -250,6 +344,39 @@ def test_cli_interpolate_bad_smiles_and_success(fake_run, tmp_path, capsys):
     assert all(math.isfinite(s["similarity_a"]) for s in result["steps"] if s["smiles"])
 
 
+@pytest.mark.parametrize(("value", "expected"), [
+    ("1.5", "less than or equal to 1"), ("-0.2", "greater than or equal to 0"),
+    ("abc", "Input should be a valid number"), ("nan", "less than or equal to 1")])
+def test_cli_min_similarity_outside_0_1_is_one_line(fake_run, tmp_path, capsys, value, expected):
+    seeds = tmp_path / "seeds.smi"
+    seeds.write_text("CCCCCC\n")
+    assert main(["molecules", "optimize", str(fake_run), "--objective", "logp", "--seeds", str(seeds),
+                 f"--min-similarity={value}"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and "min-similarity" in captured.err.replace("_", "-")
+    assert expected in captured.err
+    assert captured.err.count("\n") == 1 and not captured.out
+
+
+def test_cli_min_similarity_needs_seeds(fake_run, capsys):
+    assert main(["molecules", "optimize", str(fake_run), "--objective", "logp", "--min-similarity", "0.4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --min-similarity 0.4: needs --seeds")
+
+
+def test_cli_min_similarity_constrains_the_result(fake_run, tmp_path, capsys):
+    seeds = tmp_path / "seeds.smi"
+    seeds.write_text("CCCCCC\n")
+    args = ["molecules", "optimize", str(fake_run), "--objective", "logp", "--budget", "30", "--seeds", str(seeds),
+            "--top", "30", "--min-similarity", "0.6"]
+    assert main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["min_similarity"] == 0.6 and result["candidates"]
+    assert all(c["similarity"] >= 0.6 for c in result["candidates"])
+    assert main(args) == 0
+    assert f"{result['feasible']} with similarity >= 0.6" in capsys.readouterr().out
+
+
 # ---- end to end, with a real sequence VAE trained for seconds ---------------------------------
 
 @pytest.fixture(scope="module")
@@ -299,3 +426,49 @@ def test_real_model_cli_interpolate_and_optimize(trained_run, tmp_path, capsys):
     assert result["evaluations"] == 10 and out.is_file()
     assert main(["molecules", "optimize", str(trained_run), "--objective", "plogp", "--method", "gradient"]) == 2
     assert "property head predicts logP" in capsys.readouterr().err
+
+
+# ---- the constrained benchmark's selection (benchmarks/molecules_optimize.py) ----------------
+
+@pytest.fixture(scope="module")
+def optimize_benchmark():
+    folder = str(Path(__file__).resolve().parents[2] / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        yield importlib.import_module("molecules_optimize")
+    finally:
+        sys.path.remove(folder)
+
+
+def _found(value, similarity, is_seed=False):
+    return Candidate(smiles="C", value=value, predicted=False, properties={}, similarity=similarity, is_seed=is_seed)
+
+
+def test_constrained_benchmark_selects_per_delta(optimize_benchmark):
+    outcomes = [
+        (-2.0, [_found(-2.0, 1.0, is_seed=True), _found(1.0, 0.3), _found(-1.0, 0.7)]),
+        (0.0, [_found(0.0, 1.0, is_seed=True), _found(0.5, 0.4), _found(-0.5, 0.9)]),   # 0.4: at the threshold
+        (1.0, [_found(2.0, 1.0, is_seed=True)]),      # the start itself never counts, whatever its value
+        (-1.0, []),                                    # nothing valid found
+    ]
+    rows = {row["delta"]: row for row in optimize_benchmark.constrained_figures(outcomes)}
+    assert list(rows) == [0.0, 0.2, 0.4, 0.6]
+    for delta in (0.0, 0.2):      # the best at any similarity: +3.0 at 0.3 and +0.5 at 0.4
+        assert rows[delta]["success"] == 0.5 and rows[delta]["successes"] == 2
+        assert rows[delta]["improvement_mean"] == pytest.approx(1.75)
+        assert rows[delta]["improvement_std"] == pytest.approx(1.25)
+        assert rows[delta]["similarity_mean"] == pytest.approx(0.35)
+        assert rows[delta]["similarity_std"] == pytest.approx(0.05)
+    assert rows[0.4]["success"] == 0.5           # +1.0 at 0.7 and +0.5 at 0.4
+    assert rows[0.4]["improvement_mean"] == pytest.approx(0.75)
+    assert rows[0.4]["similarity_mean"] == pytest.approx(0.55)
+    assert rows[0.6]["success"] == 0.25          # the second molecule's only analogue (0.9) is worse: no success
+    assert rows[0.6]["improvement_mean"] == pytest.approx(1.0) and rows[0.6]["improvement_std"] == 0.0
+    assert rows[0.6]["similarity_mean"] == pytest.approx(0.7)
+
+
+def test_constrained_benchmark_without_a_success_reports_none(optimize_benchmark):
+    rows = optimize_benchmark.constrained_figures([(0.0, [_found(-1.0, 0.8)])], deltas=(0.0,))
+    assert rows == [{"delta": 0.0, "success": 0.0, "successes": 0, "improvement_mean": None,
+                     "improvement_std": None, "similarity_mean": None, "similarity_std": None}]
+    assert optimize_benchmark.best_within([_found(-1.0, 0.8), _found(3.0, 0.2)], 0.5).value == -1.0

@@ -19,6 +19,15 @@ and the best ``top`` are returned with their similarity to the nearest seed.
 The budget counts decoded molecules (valid or not) — the expensive, comparable unit
 across methods; encoding and scoring the seeds themselves is free. Everything is seeded:
 the same seed gives the same molecules.
+
+``min_similarity`` turns the search into similarity-constrained lead optimisation (JT-VAE,
+Jin et al. 2018, Sec. 4.3: improve a molecule while staying close to it): a decoded
+molecule whose Tanimoto similarity to its nearest seed is below the threshold scores as an
+invalid decode does (CMA-ES ranks it last, BO gives it the worst valid score, so both move
+back toward the seeds) and is never returned. Gradient ascent follows the head's gradient
+whatever the scores are, so for it the constraint only decides which decodes are kept. A
+seed the search decodes again is returned flagged ``is_seed``: it is the starting point,
+never an improvement.
 """
 
 from __future__ import annotations
@@ -87,6 +96,8 @@ class OptimizationResult:
     candidates: list[Candidate]
     seeds: list[Candidate] = field(default_factory=list)
     maximize: bool = True
+    min_similarity: float = 0.0        # the constraint: candidates at least this similar to a seed
+    feasible: int = 0                  # valid decodes that met it (all valid ones without a constraint)
 
     @property
     def best_seed_value(self) -> float | None:
@@ -137,13 +148,18 @@ def _fmt(value: float) -> str:
 
 
 class _Scorer:
-    """Decodes codes, scores molecules, keeps the first sighting of each, and counts the budget."""
+    """Decodes codes, scores molecules, keeps the first sighting of each, and counts the budget.
+
+    Each new molecule gets its similarity to the nearest seed (the seeds' fingerprints are
+    computed once, here); one below ``min_similarity`` scores -inf, as an invalid decode does."""
 
     def __init__(self, model: LatentMoleculeModel, objective: Objective, budget: int, decode_method: str,
-                 generator: torch.Generator) -> None:
+                 generator: torch.Generator, seeds: Sequence[str] = (), min_similarity: float = 0.0) -> None:
         self.model, self.objective, self.budget = model, objective, budget
         self.decode_method, self.generator = decode_method, generator
-        self.evaluations = self.valid = 0
+        self.seeds, self.min_similarity = list(seeds), min_similarity
+        self.seed_fps = [fingerprint(to_mol(s)) for s in self.seeds]
+        self.evaluations = self.valid = self.feasible = 0
         self.found: dict[str, Candidate] = {}
 
     @property
@@ -165,8 +181,22 @@ class _Scorer:
         assert predicted is not None and self.objective.head_index is not None
         return float(predicted[0, self.objective.head_index]), props
 
+    def new_candidate(self, smiles: str) -> Candidate:
+        value, props = self.value_of(smiles)
+        cand = Candidate(smiles, value, self.objective.predicted, props, evaluation=self.evaluations,
+                         is_seed=smiles in self.seeds)
+        if self.seed_fps:
+            cand.similarity, index = nearest(to_mol(smiles), self.seed_fps)
+            cand.nearest_seed = self.seeds[index]
+        return cand
+
+    def is_feasible(self, cand: Candidate) -> bool:
+        """Within the similarity constraint (always, without one)."""
+        return self.min_similarity <= 0 or (cand.similarity is not None and cand.similarity >= self.min_similarity)
+
     def __call__(self, z: torch.Tensor) -> np.ndarray:
-        """Signed scores of the first ``remaining`` codes (higher is better; -inf where invalid)."""
+        """Signed scores of the first ``remaining`` codes (higher is better; -inf where invalid
+        or below ``min_similarity``)."""
         z = z[: max(self.remaining, 0)]
         with torch.no_grad():
             decoded = self.model.decode(z.float(), method=self.decode_method, generator=self.generator)
@@ -178,11 +208,12 @@ class _Scorer:
                 continue
             self.valid += 1
             if smiles not in self.found:
-                value, props = self.value_of(smiles)
-                self.found[smiles] = Candidate(smiles, value, self.objective.predicted, props,
-                                               evaluation=self.evaluations)
-            value = self.found[smiles].value
-            scores[i] = self.objective.sign * value if math.isfinite(value) else -np.inf
+                self.found[smiles] = self.new_candidate(smiles)
+            cand = self.found[smiles]
+            if not self.is_feasible(cand):
+                continue
+            self.feasible += 1
+            scores[i] = self.objective.sign * cand.value if math.isfinite(cand.value) else -np.inf
         return scores
 
 
@@ -212,7 +243,8 @@ def _gradient(model: LatentMoleculeModel, score: _Scorer, starts: torch.Tensor, 
 def _cmaes(score: _Scorer, mean: np.ndarray, rng: np.random.Generator, *, sigma: float,
            population: int | None) -> None:
     """(mu/mu_w, lambda)-CMA-ES with rank-one and rank-mu updates and cumulative step-size
-    adaptation, in Hansen's tutorial's default settings, plus its flat-fitness escape."""
+    adaptation, in Hansen's tutorial's default settings, plus its flat-fitness escape, and a
+    halved step where most offspring fail (invalid, or outside the similarity constraint)."""
     n = len(mean)
     lam = population or 4 + int(3 * math.log(n))
     mu = lam // 2
@@ -234,6 +266,12 @@ def _cmaes(score: _Scorer, mean: np.ndarray, rng: np.random.Generator, *, sigma:
         fitness = score(torch.from_numpy(xs))
         if len(fitness) < lam:                      # budget ran out inside the generation
             break
+        if np.isfinite(fitness).sum() < mu:
+            # fewer than mu offspring are molecules (valid, and within min_similarity): the step
+            # overshoots the region that has any, and failures carry no ranking to move the mean
+            # by; stay, and halve the step until the offspring land inside it
+            sigma *= 0.5
+            continue
         order = np.argsort(-fitness, kind="stable")[:mu]
         old_mean = mean
         mean = weights @ xs[order]
@@ -310,13 +348,16 @@ def _seed_candidates(scorer: _Scorer, seeds: Sequence[str]) -> list[Candidate]:
     return out
 
 
-def _check(method: str, budget: int, top: int) -> None:
+def _check(method: str, budget: int, top: int, min_similarity: float) -> None:
     if method not in METHODS:
         raise VaekitError(f"method: expected {', '.join(METHODS)}, got '{method}'")
     if budget < 1:
         raise VaekitError(f"budget: expected at least 1 decoded molecule, got {budget}")
     if top < 1:
         raise VaekitError(f"top: expected at least 1, got {top}")
+    if isinstance(min_similarity, bool) or not isinstance(min_similarity, (int, float)) \
+            or not 0.0 <= min_similarity <= 1.0:  # NaN fails the comparison too
+        raise VaekitError(f"min_similarity: expected a number in [0, 1], got {min_similarity!r}")
 
 
 def _canonical_seeds(seeds: Sequence[str]) -> list[str]:
@@ -333,7 +374,7 @@ def _canonical_seeds(seeds: Sequence[str]) -> list[str]:
 def optimize(model: LatentMoleculeModel, objective: str, *, budget: int, seeds: Sequence[str] | None = None,
              method: str = "cmaes", top: int = 10, seed: int = 0, starts: int = 8, step_size: float = 0.5,
              sigma: float = 0.5, population: int | None = None, batch: int = 10, pool: int = 2000,
-             decode_method: str = "greedy") -> OptimizationResult:
+             decode_method: str = "greedy", min_similarity: float = 0.0) -> OptimizationResult:
     """Search the latent space of ``model`` for molecules that improve ``objective``.
 
     ``objective``: ``qed``, ``logp``, ``sas`` (minimised), ``plogp`` or a property-head column
@@ -344,8 +385,13 @@ def optimize(model: LatentMoleculeModel, objective: str, *, budget: int, seeds: 
     of one gradient step in latent units; ``sigma``: CMA-ES's initial step size, and the
     spread of BO's local candidates; ``batch``: codes BO proposes per round from ``pool``
     random candidates. ``seed`` makes the whole search reproducible.
+
+    ``min_similarity`` (0 to 1; 0: no constraint; needs seeds): molecules whose Tanimoto
+    similarity to their nearest seed is below it count as failures of the search, like
+    invalid decodes, and are never returned, so every candidate stays a close analogue of a
+    seed (JT-VAE's constrained optimisation). A seed found again is flagged ``is_seed``.
     """
-    _check(method, budget, top)
+    _check(method, budget, top, min_similarity)
     target = property_by_name(objective, list(model.property_names))
     if method == "gradient" and target.head_index is None:
         head = (f"this run's property head predicts {', '.join(model.property_names)}" if model.property_names
@@ -354,8 +400,11 @@ def optimize(model: LatentMoleculeModel, objective: str, *, budget: int, seeds: 
                           f"{head}; use --method cmaes or bo")
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    scorer = _Scorer(model, target, budget, decode_method, generator)
     seed_smiles = _canonical_seeds(seeds) if seeds else []
+    if min_similarity > 0 and not seed_smiles:
+        raise VaekitError(f"min_similarity {min_similarity}: a similarity constraint needs seeds (similarity is "
+                          "measured to the nearest seed); give seeds or min_similarity=0")
+    scorer = _Scorer(model, target, budget, decode_method, generator, seed_smiles, min_similarity)
     seed_list = _seed_candidates(scorer, seed_smiles)
     if seed_smiles:
         start_z = model.encode(seed_smiles).detach().float().cpu()
@@ -374,14 +423,9 @@ def optimize(model: LatentMoleculeModel, objective: str, *, budget: int, seeds: 
         _bayesian(scorer, starts_np if seed_list else starts_np[:budget], known if seed_list else None, rng,
                   batch=batch, pool=pool, sigma=sigma)
 
-    ranked = sorted((c for c in scorer.found.values() if math.isfinite(c.value)),
+    ranked = sorted((c for c in scorer.found.values() if math.isfinite(c.value) and scorer.is_feasible(c)),
                     key=lambda c: (-target.sign * c.value, c.evaluation))[:top]
-    seed_fps = [fingerprint(to_mol(s)) for s in seed_smiles]
-    for cand in ranked:
-        cand.is_seed = cand.smiles in seed_smiles
-        if seed_fps:
-            cand.similarity, index = nearest(to_mol(cand.smiles), seed_fps)
-            cand.nearest_seed = seed_smiles[index]
     return OptimizationResult(objective=target.name, method=method, budget=budget, evaluations=scorer.evaluations,
                               valid=scorer.valid, unique=len(scorer.found), candidates=ranked, seeds=seed_list,
-                              maximize=target.sign > 0)
+                              maximize=target.sign > 0, min_similarity=float(min_similarity),
+                              feasible=scorer.feasible)

@@ -170,7 +170,9 @@ def interpolate(
 
 @app.command(epilog="Examples:  vaekit molecules optimize runs/zinc --objective plogp --budget 500  |  "
                     "vaekit molecules optimize runs/zinc --objective qed --method gradient --seeds seeds.smi "
-                    "--top 20 -o top.csv  |  vaekit molecules optimize runs/assay --objective pIC50 --method bo --json")
+                    "--top 20 -o top.csv  |  vaekit molecules optimize runs/zinc --objective plogp --seeds lead.smi "
+                    "--min-similarity 0.4  |  "
+                    "vaekit molecules optimize runs/assay --objective pIC50 --method bo --json")
 def optimize(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A sequence-VAE run directory.")],
     objective: Annotated[str, typer.Option(help="qed, logp, sas (minimised), plogp (JT-VAE's penalized logP) or a "
@@ -181,6 +183,9 @@ def optimize(
     seeds: Annotated[Optional[str], typer.Option(help="Molecules to start from: .smi/.csv file or a named set "
                                                       "(default: prior draws).")] = None,
     max_seeds: Annotated[int, typer.Option(help="Use at most this many seeds (the first ones).")] = 100,
+    min_similarity: Annotated[float, typer.Option(min=0.0, max=1.0, help="Keep only molecules at least this similar "
+                                                  "(Tanimoto, Morgan r=2) to their nearest seed; the search treats "
+                                                  "the others as failures. Needs --seeds; 0: no constraint.")] = 0.0,
     top: Annotated[int, typer.Option(help="How many of the best molecules to report.")] = 10,
     out: Annotated[Optional[Path], options.out("Write the top molecules to this CSV.")] = None,
     step_size: Annotated[float, typer.Option(help="gradient: length of one step in latent units.")] = 0.5,
@@ -201,6 +206,9 @@ def optimize(
         raise VaekitError(f"--method: expected {', '.join(METHODS)}, got '{method}'")
     if out is not None and out.suffix.lower() != ".csv":
         raise VaekitError(f"--out: expected a .csv file, got '{out}'")
+    if min_similarity > 0 and seeds is None:
+        raise VaekitError(f"--min-similarity {min_similarity}: needs --seeds (similarity is measured to the nearest "
+                          "seed)")
     options.new_files(out, overwrite)
     seed_smiles = None
     if seeds is not None:
@@ -212,7 +220,7 @@ def optimize(
         seed_smiles = seed_smiles[:max_seeds]
     model = MoleculeModel.load(run)
     result = search(model, objective, budget=budget, seeds=seed_smiles, method=method, top=top, seed=seed,
-                    step_size=step_size, sigma=sigma)
+                    step_size=step_size, sigma=sigma, min_similarity=min_similarity)
     if out is not None:
         write_csv(result, out)
     if json_output:
@@ -229,7 +237,8 @@ def optimize(
                       escape(c.smiles) + (" (seed)" if c.is_seed else ""))
     console.print(table)
     best_seed = result.best_seed_value
-    console.print(f"{result.evaluations} molecules decoded ({result.valid} valid, {result.unique} unique)"
+    constrained = f", {result.feasible} with similarity >= {min_similarity:g}" if min_similarity > 0 else ""
+    console.print(f"{result.evaluations} molecules decoded ({result.valid} valid, {result.unique} unique{constrained})"
                   + ("" if best_seed is None else f"; best seed {result.objective} {best_seed:.3f}")
                   + ("" if out is None else f"; wrote {out}"))
 
