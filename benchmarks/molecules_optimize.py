@@ -52,7 +52,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +72,17 @@ LITERATURE_CONSTRAINED = {"JT-VAE": [
 ]}
 
 
-def encodable_seeds(model, pool: list[str], n: int, rng: np.random.Generator) -> list[str]:
-    """``n`` molecules of ``pool`` in random order that the model's vocabulary can encode."""
+def first_encodable(model, pool: Sequence[str], order: Iterable[int], n: int) -> list[int]:
+    """The first ``n`` indices in ``order`` whose molecule of ``pool`` the model's vocabulary can encode."""
     from vaekit.errors import VaekitError
 
-    out: list[str] = []
-    for i in rng.permutation(len(pool)):
+    out: list[int] = []
+    for i in order:
         try:
             model.encode([pool[i]])
         except VaekitError:
             continue
-        out.append(pool[i])
+        out.append(int(i))
         if len(out) == n:
             break
     return out
@@ -121,22 +121,6 @@ def constrained_figures(outcomes: Sequence[tuple[float, Sequence[Any]]], deltas:
     return rows
 
 
-def lowest_encodable(model, smiles: Sequence[str], values: Sequence[float], n: int) -> list[tuple[str, float]]:
-    """The ``n`` molecules of lowest value that the model can encode, lowest first."""
-    from vaekit.errors import VaekitError
-
-    out: list[tuple[str, float]] = []
-    for i in np.argsort(values, kind="stable"):
-        try:
-            model.encode([smiles[i]])
-        except VaekitError:
-            continue
-        out.append((smiles[i], float(values[i])))
-        if len(out) == n:
-            break
-    return out
-
-
 def constrained(args: argparse.Namespace) -> None:
     """``--constrained``: see the module docstring."""
     from vaekit.chem.generation import MoleculeModel
@@ -157,7 +141,8 @@ def constrained(args: argparse.Namespace) -> None:
     if not test:
         raise SystemExit(f"{args.run}: the run's data has no test split of molecules")
     values = [penalized_logp(to_mol(s)) for s in test]
-    starts = lowest_encodable(model, test, values, args.molecules)
+    lowest_first = np.argsort(values, kind="stable")
+    starts = [(test[i], values[i]) for i in first_encodable(model, test, lowest_first, args.molecules)]
     if len(starts) < args.molecules:
         print(f"warning: only {len(starts)} test molecules can be encoded", file=sys.stderr)
     method = args.method or ("gradient" if property_by_name("plogp", model.property_names).head_index is not None
@@ -241,7 +226,8 @@ def top3(args: argparse.Namespace) -> None:
     evaluations = valid = 0
     seed_best = []
     for run in range(1, args.runs + 1):
-        seeds = encodable_seeds(model, pool, args.n_seeds, np.random.default_rng(run))
+        shuffled = np.random.default_rng(run).permutation(len(pool))
+        seeds = [pool[i] for i in first_encodable(model, pool, shuffled, args.n_seeds)]
         result = optimize(model, args.objective, budget=args.budget, seeds=seeds, method=args.method,
                           top=args.budget, seed=run)
         evaluations += result.evaluations

@@ -23,8 +23,8 @@ the same seed gives the same molecules.
 ``min_similarity`` turns the search into similarity-constrained lead optimisation (JT-VAE,
 Jin et al. 2018, Sec. 4.3: improve a molecule while staying close to it): a decoded
 molecule whose Tanimoto similarity to its nearest seed is below the threshold scores as an
-invalid decode does (CMA-ES ranks it last, BO gives it the worst valid score, so both move
-back toward the seeds) and is never returned. Gradient ascent follows the head's gradient
+invalid decode does (CMA-ES ranks it last and halves its step while most of a generation
+fails, BO gives it the worst valid score) and is never returned. Gradient ascent follows the head's gradient
 whatever the scores are, so for it the constraint only decides which decodes are kept. A
 seed the search decodes again is returned flagged ``is_seed``: it is the starting point,
 never an improvement.
@@ -49,6 +49,8 @@ from vaekit.errors import VaekitError
 from vaekit.extras import require_chem
 
 require_chem("rdkit")
+from rdkit import Chem  # noqa: E402
+
 from vaekit.chem.properties import Objective, compute_properties, fingerprint, nearest, property_by_name  # noqa: E402
 from vaekit.data.molecules.rdkit import canonical, to_mol  # noqa: E402
 
@@ -150,8 +152,9 @@ def _fmt(value: float) -> str:
 class _Scorer:
     """Decodes codes, scores molecules, keeps the first sighting of each, and counts the budget.
 
-    Each new molecule gets its similarity to the nearest seed (the seeds' fingerprints are
-    computed once, here); one below ``min_similarity`` scores -inf, as an invalid decode does."""
+    Under a ``min_similarity`` constraint each new molecule gets its similarity to the nearest
+    seed when found (the seeds' fingerprints are computed once, here), and one below it scores
+    -inf, as an invalid decode does; without one, only the molecules returned need it."""
 
     def __init__(self, model: LatentMoleculeModel, objective: Objective, budget: int, decode_method: str,
                  generator: torch.Generator, seeds: Sequence[str] = (), min_similarity: float = 0.0) -> None:
@@ -166,8 +169,7 @@ class _Scorer:
     def remaining(self) -> int:
         return self.budget - self.evaluations
 
-    def value_of(self, smiles: str) -> tuple[float, dict[str, float]]:
-        mol = to_mol(smiles)
+    def value_of(self, smiles: str, mol: Chem.Mol | None) -> tuple[float, dict[str, float]]:
         if mol is None:
             return math.nan, {}
         props = compute_properties(mol)
@@ -182,13 +184,19 @@ class _Scorer:
         return float(predicted[0, self.objective.head_index]), props
 
     def new_candidate(self, smiles: str) -> Candidate:
-        value, props = self.value_of(smiles)
+        mol = to_mol(smiles)
+        value, props = self.value_of(smiles, mol)
         cand = Candidate(smiles, value, self.objective.predicted, props, evaluation=self.evaluations,
                          is_seed=smiles in self.seeds)
-        if self.seed_fps:
-            cand.similarity, index = nearest(to_mol(smiles), self.seed_fps)
-            cand.nearest_seed = self.seeds[index]
+        if self.min_similarity > 0:
+            self.place(cand, mol)
         return cand
+
+    def place(self, cand: Candidate, mol: Chem.Mol | None = None) -> None:
+        """Give ``cand`` its similarity to the nearest seed, once (without seeds it stays None)."""
+        if self.seed_fps and cand.similarity is None:
+            cand.similarity, index = nearest(mol or to_mol(cand.smiles), self.seed_fps)
+            cand.nearest_seed = self.seeds[index]
 
     def is_feasible(self, cand: Candidate) -> bool:
         """Within the similarity constraint (always, without one)."""
@@ -342,7 +350,7 @@ def _bayesian(score: _Scorer, starts: np.ndarray, start_scores: np.ndarray | Non
 def _seed_candidates(scorer: _Scorer, seeds: Sequence[str]) -> list[Candidate]:
     out = []
     for smiles in seeds:
-        value, props = scorer.value_of(smiles)
+        value, props = scorer.value_of(smiles, to_mol(smiles))
         out.append(Candidate(smiles, value, scorer.objective.predicted, props, similarity=1.0, nearest_seed=smiles,
                              is_seed=True))
     return out
@@ -425,6 +433,8 @@ def optimize(model: LatentMoleculeModel, objective: str, *, budget: int, seeds: 
 
     ranked = sorted((c for c in scorer.found.values() if math.isfinite(c.value) and scorer.is_feasible(c)),
                     key=lambda c: (-target.sign * c.value, c.evaluation))[:top]
+    for cand in ranked:
+        scorer.place(cand)
     return OptimizationResult(objective=target.name, method=method, budget=budget, evaluations=scorer.evaluations,
                               valid=scorer.valid, unique=len(scorer.found), candidates=ranked, seeds=seed_list,
                               maximize=target.sign > 0, min_similarity=float(min_similarity),
