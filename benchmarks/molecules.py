@@ -42,6 +42,8 @@ the canonical MOSES training set. Reference statistics are cached (``vaekit mole
 evaluate``'s cache), so only the first run pays for them. A vaekit row adds reconstruction
 of ``--recon`` held-out MOSES test molecules (exact canonical match and mean Tanimoto, greedy
 and beam). One JSON line per contender; runs and generated files stay in ``--out`` (a new or empty folder).
+Each contender's training figures also go to ``--out``'s ``trained.jsonl`` as soon as it has
+trained, so a run stopped before scoring keeps them.
 
 ``--sampling-speed RUN`` skips all of the above and times only what ``vaekit molecules
 sample RUN`` does (prior draws decoded and turned into canonical SMILES, the file written)
@@ -61,6 +63,7 @@ import math
 import multiprocessing
 import os
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
@@ -273,12 +276,21 @@ def main(argv: list[str] | None = None) -> int:
               "novelty_against": args.novelty_ref, "seed": args.seed}
     data_settings = {"source": "moses", "tokens": args.tokens, "limit": limit}
     charrnn_generated = str(folder / "charrnn.smi")
+    trained_log, log_lock = folder / "trained.jsonl", threading.Lock()
+
+    def log_trained(row: dict[str, Any]) -> None:
+        """Append a contender's training figures, before any scoring (a stopped run keeps them)."""
+        with log_lock, open(trained_log, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
     parallel_charrnn = None
     if parallel:  # the CharRNN on the second core for the planned budget, vaekit on the first
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         parallel_charrnn = pool.submit(charrnn_contender, data_settings, budget, charrnn_generated,
                                        samples=args.samples, temperature=args.temperature, seed=args.seed,
                                        threads=args.threads, core=cores[1])
+        parallel_charrnn.add_done_callback(
+            lambda done: done.exception() is None and log_trained({"contender": "charrnn", **done.result()}))
         pool.shutdown(wait=False)  # the result is collected after vaekit's contenders
     rows = []
     first_run = None
@@ -314,12 +326,15 @@ def main(argv: list[str] | None = None) -> int:
         if first_run is None:
             first_run, first_seconds = run, seconds
             row.update({"moses_vae": MOSES_VAE, "goals": GOALS, **environment()})
+        log_trained(row)
         rows.append(row)
 
     if not args.no_charrnn:
         row = parallel_charrnn.result() if parallel_charrnn else charrnn_contender(
             data_settings, first_seconds, charrnn_generated, samples=args.samples, temperature=args.temperature,
             seed=args.seed, threads=args.threads)
+        if not parallel:
+            log_trained({"contender": "charrnn", **row})
         if row.pop("vocabulary") != list(first_run.data_info.vocabulary):
             raise SystemExit("error: the CharRNN did not train on the vaekit run's vocabulary")
         rows.append({**common, "contender": "charrnn", **row, "moses_charrnn": MOSES_CHARRNN})

@@ -185,6 +185,31 @@ def test_gmm_saved_sampler_gives_identical_samples_and_is_reused(run, data, tmp_
         latent.GMMSampler.load(tmp_path / "bad.safetensors")
 
 
+def test_a_large_set_is_fitted_on_a_seeded_subset_and_only_that_subset_is_encoded(run, data, train_codes,
+                                                                                   monkeypatch):
+    n = len(train_codes)
+    subset = latent.GMMSampler(3, seed=2, max_samples=n // 2)
+    rows = subset.fit_rows(n)
+    assert len(rows) == n // 2 and len(rows.unique()) == n // 2 and torch.equal(rows, subset.fit_rows(n))
+    assert latent.GMMSampler(3, max_samples=n).fit_rows(n) is None  # no more than the limit: all of them
+    expected = latent.GMMSampler(3, seed=2, max_samples=None).fit(train_codes[rows])
+    torch.testing.assert_close(subset.fit(train_codes).means_, expected.means_)
+    with pytest.raises(VaekitError, match="max_samples: expected a positive integer"):
+        latent.GMMSampler(3, max_samples=0).fit(train_codes)
+
+    encoded = []
+    real_encode = latent.gmm.encode_means
+
+    def counting(model, x, cond):
+        encoded.append(len(x))
+        return real_encode(model, x, cond)
+
+    monkeypatch.setattr(latent.gmm, "encode_means", counting)
+    fitted = latent.fit_gmm_sampler(run, n_components=3, data=data, max_samples=100)
+    assert encoded == [100]
+    assert latent.GMMSampler.load(run.path / latent.GMM_FILE).max_samples == fitted.max_samples == 100
+
+
 def test_a_sampler_fitted_for_other_weights_is_refitted(run, data):
     stale = latent.fit_gmm_sampler(run, n_components=4, data=data)
     stale.model_sha256_ = "0" * 64  # as if the run had been resumed since

@@ -5,7 +5,9 @@ holes the decoder never saw and decode to blurry non-digits. Fitting a mixture t
 training set's posterior means (Ghosh et al. 2020, "ex-post density estimation") and
 sampling from it gives latents the decoder knows. The fitted parameters are saved as
 safetensors + JSON metadata next to the model (no pickle), tagged with the weights'
-checksum so a retrained or resumed model gets a fresh fit.
+checksum so a retrained or resumed model gets a fresh fit. EM's cost grows with the number
+of codes while the estimate stops improving long before a large training set is used up, so
+a fit reads a seeded subset of at most ``max_samples`` codes.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ GMM_FILE = "gmm_sampler.safetensors"
 FORMAT = "vaekit-gmm-1"
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 DEFAULT_COMPONENTS = 10
+DEFAULT_MAX_SAMPLES = 100_000
 
 
 class GMMSampler:
@@ -39,17 +42,31 @@ class GMMSampler:
     ``(K, D)`` and ``covariances_`` (scikit-learn's shape for ``covariance_type``), all
     float64, and returns ``self``. ``sample`` and ``log_density`` are pure torch, so a
     loaded sampler needs no scikit-learn object and gives the same draws as before saving.
+    ``max_samples``: fit on a subset of at most this many latents, drawn with ``seed``
+    (None: all of them).
     """
 
-    def __init__(self, n_components: int = DEFAULT_COMPONENTS, covariance_type: str = "full", seed: int = 0) -> None:
+    def __init__(self, n_components: int = DEFAULT_COMPONENTS, covariance_type: str = "full", seed: int = 0,
+                 max_samples: int | None = DEFAULT_MAX_SAMPLES) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.seed = seed
+        self.max_samples = max_samples
         self.model_sha256_: str | None = None
+
+    def fit_rows(self, n: int) -> torch.Tensor | None:
+        """The rows of ``n`` latents a fit reads: a seeded subset of ``max_samples`` indices,
+        or None (all) when there are no more than that."""
+        if self.max_samples is not None and (not isinstance(self.max_samples, int) or self.max_samples < 1):
+            raise VaekitError(f"max_samples: expected a positive integer or None, got {self.max_samples!r}")
+        if self.max_samples is None or n <= self.max_samples:
+            return None
+        return torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))[:self.max_samples].sort().values
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, z: torch.Tensor) -> GMMSampler:
-        """Fit ``sklearn.mixture.GaussianMixture`` to latents ``z`` ``(N, D)`` (encoder means)."""
+        """Fit ``sklearn.mixture.GaussianMixture`` to latents ``z`` ``(N, D)`` (encoder means),
+        or to ``fit_rows`` of them."""
         from sklearn.mixture import GaussianMixture
 
         if self.covariance_type not in COVARIANCE_TYPES:
@@ -59,6 +76,9 @@ class GMMSampler:
         if z.dim() != 2 or len(z) < 2 * self.n_components:
             raise VaekitError(f"GMM sampler: {self.n_components} components need at least "
                               f"{2 * self.n_components} latents (N, D), got shape {tuple(z.shape)}")
+        rows = self.fit_rows(len(z))
+        if rows is not None:
+            z = z[rows]
         mixture = GaussianMixture(self.n_components, covariance_type=self.covariance_type, random_state=self.seed)
         mixture.fit(z.detach().double().cpu().numpy())
         self.weights_ = torch.from_numpy(mixture.weights_).double()
@@ -125,7 +145,8 @@ class GMMSampler:
         self._check_fitted()
         tensors = {"weights_": self.weights_, "means_": self.means_, "covariances_": self.covariances_}
         metadata = {"format": FORMAT, "n_components": str(self.n_components),
-                    "covariance_type": self.covariance_type, "seed": str(self.seed)}
+                    "covariance_type": self.covariance_type, "seed": str(self.seed),
+                    "max_samples": str(self.max_samples)}
         if self.model_sha256_:
             metadata["model_sha256"] = self.model_sha256_
         with atomic_path(path) as tmp:
@@ -148,7 +169,9 @@ class GMMSampler:
             raise VaekitError(f"{path}: cannot read the GMM sampler (truncated or not safetensors): {e}") from None
         if metadata.get("format") != FORMAT or set(tensors) != {"weights_", "means_", "covariances_"}:
             raise VaekitError(f"{path}: not a vaekit GMM sampler file")
-        sampler = cls(int(metadata["n_components"]), metadata["covariance_type"], int(metadata["seed"]))
+        max_samples = metadata.get("max_samples", "None")
+        sampler = cls(int(metadata["n_components"]), metadata["covariance_type"], int(metadata["seed"]),
+                      None if max_samples == "None" else int(max_samples))
         sampler.weights_, sampler.means_, sampler.covariances_ = (
             tensors["weights_"], tensors["means_"], tensors["covariances_"])
         sampler.model_sha256_ = metadata.get("model_sha256")
@@ -172,13 +195,14 @@ def weights_sha256(run: Run) -> str | None:
 
 
 def fit_gmm_sampler(run: Run, *, n_components: int = DEFAULT_COMPONENTS, data: Dataset | torch.Tensor | None = None,
-                    seed: int = 0) -> GMMSampler:
+                    seed: int = 0, max_samples: int | None = DEFAULT_MAX_SAMPLES) -> GMMSampler:
     """Fit a sampler on the posterior means of the run's training set, save it as
     ``run.path / GMM_FILE`` and return it.
 
     ``data``: the run's ``Dataset`` if already loaded (or a training tensor), to avoid
-    loading it again. Dynamically binarized data is encoded as one fixed binary draw,
-    as the model saw it in training.
+    loading it again; ``max_samples``: as ``GMMSampler``'s (only the examples the fit reads
+    are encoded). Dynamically binarized data is encoded as one fixed binary draw, as the
+    model saw it in training.
     """
     if data is None:
         data = run.load_data()
@@ -187,10 +211,13 @@ def fit_gmm_sampler(run: Run, *, n_components: int = DEFAULT_COMPONENTS, data: D
         x, labels = data, None
     else:
         x, labels = split_examples(data, "train")
+    sampler = GMMSampler(n_components, seed=seed, max_samples=max_samples)
+    rows = sampler.fit_rows(len(x))
+    if rows is not None:
+        x, labels = x[rows], None if labels is None else labels[rows]
     # A conditional model's codes are fitted as encoded with their labels; samples are then
     # decoded with whichever labels the caller asks for.
-    sampler = GMMSampler(n_components, seed=seed).fit(
-        encode_means(run.model, x, labels))
+    sampler.fit(encode_means(run.model, x, labels))
     sampler.model_sha256_ = weights_sha256(run)
     if not run.read_only:  # a pretrained model's sampler lives in memory only
         sampler.save(run.path / GMM_FILE)
