@@ -196,6 +196,8 @@ def test_a_large_set_is_fitted_on_a_seeded_subset_and_only_that_subset_is_encode
     torch.testing.assert_close(subset.fit(train_codes).means_, expected.means_)
     with pytest.raises(VaekitError, match="max_samples: expected a positive integer"):
         latent.GMMSampler(3, max_samples=0).fit(train_codes)
+    with pytest.raises(VaekitError, match=r"3 components need at least 6 latents .*\(max_samples=4\)"):
+        latent.GMMSampler(3, max_samples=4).fit(train_codes)
 
     encoded = []
     real_encode = latent.gmm.encode_means

@@ -73,12 +73,13 @@ class GMMSampler:
             raise VaekitError(f"covariance_type: '{self.covariance_type}' is not one of {', '.join(COVARIANCE_TYPES)}")
         if not isinstance(self.n_components, int) or self.n_components < 1:
             raise VaekitError(f"n_components: expected a positive integer, got {self.n_components!r}")
-        if z.dim() != 2 or len(z) < 2 * self.n_components:
-            raise VaekitError(f"GMM sampler: {self.n_components} components need at least "
-                              f"{2 * self.n_components} latents (N, D), got shape {tuple(z.shape)}")
         rows = self.fit_rows(len(z))
         if rows is not None:
             z = z[rows]
+        if z.dim() != 2 or len(z) < 2 * self.n_components:
+            raise VaekitError(f"GMM sampler: {self.n_components} components need at least "
+                              f"{2 * self.n_components} latents (N, D), got shape {tuple(z.shape)}"
+                              + (f" (max_samples={self.max_samples})" if rows is not None else ""))
         mixture = GaussianMixture(self.n_components, covariance_type=self.covariance_type, random_state=self.seed)
         mixture.fit(z.detach().double().cpu().numpy())
         self.weights_ = torch.from_numpy(mixture.weights_).double()
