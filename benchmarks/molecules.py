@@ -65,7 +65,7 @@ import os
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -283,14 +283,17 @@ def main(argv: list[str] | None = None) -> int:
         with log_lock, open(trained_log, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
+    def log_charrnn(done: Future) -> None:
+        if done.exception() is None:  # a failure is raised by .result() below
+            log_trained({"contender": "charrnn", **done.result()})
+
     parallel_charrnn = None
     if parallel:  # the CharRNN on the second core for the planned budget, vaekit on the first
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         parallel_charrnn = pool.submit(charrnn_contender, data_settings, budget, charrnn_generated,
                                        samples=args.samples, temperature=args.temperature, seed=args.seed,
                                        threads=args.threads, core=cores[1])
-        parallel_charrnn.add_done_callback(
-            lambda done: done.exception() is None and log_trained({"contender": "charrnn", **done.result()}))
+        parallel_charrnn.add_done_callback(log_charrnn)
         pool.shutdown(wait=False)  # the result is collected after vaekit's contenders
     rows = []
     first_run = None

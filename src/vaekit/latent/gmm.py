@@ -21,7 +21,7 @@ import torch
 from vaekit.atomic import atomic_path
 from vaekit.errors import VaekitError
 from vaekit.latent.encoding import encode_means
-from vaekit.latent.inputs import split_examples
+from vaekit.latent.inputs import split_examples, subset
 from vaekit.serialization import WEIGHTS_FILE
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class GMMSampler:
             raise VaekitError(f"max_samples: expected a positive integer or None, got {self.max_samples!r}")
         if self.max_samples is None or n <= self.max_samples:
             return None
-        return torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))[:self.max_samples].sort().values
+        return subset(n, self.max_samples, self.seed)
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, z: torch.Tensor) -> GMMSampler:
