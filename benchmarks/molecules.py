@@ -41,7 +41,10 @@ subsets, quicker but biasing FCD upward and SNN/Frag/Scaf downward) with novelty
 the canonical MOSES training set. Reference statistics are cached (``vaekit molecules
 evaluate``'s cache), so only the first run pays for them. A vaekit row adds reconstruction
 of ``--recon`` held-out MOSES test molecules (exact canonical match and mean Tanimoto, greedy
-and beam). One JSON line per contender; runs and generated files stay in ``--out`` (a new or empty folder).
+and beam). ``--samplers``: each vaekit contender samples from its prior (z ~ N(0, I)) and
+from the mixture fitted to its training codes after training (``--sampler gmm`` of ``vaekit
+molecules sample``), a row each, the same model and seed. One JSON line per contender and
+sampler; runs and generated files stay in ``--out`` (a new or empty folder).
 Each contender's training figures also go to ``--out``'s ``trained.jsonl`` as soon as it has
 trained, so a run stopped before scoring keeps them.
 
@@ -82,6 +85,8 @@ MOSES_VAE = {"valid": 0.977, "unique@10k": 0.998, "FCD/Test": 0.099, "SNN/Test":
              "Scaf/Test": 0.939, "IntDiv": 0.856, "Filters": 0.997, "Novelty": 0.695}
 MOSES_CHARRNN = {"valid": 0.975, "unique@10k": 0.999, "FCD/Test": 0.073, "SNN/Test": 0.601, "Frag/Test": 1.000,
                  "Scaf/Test": 0.924, "IntDiv": 0.856, "Filters": 0.994, "Novelty": 0.842}
+#: Each sampler's samples file in a vaekit contender's run folder.
+GENERATED = {"prior": "generated.smi", "gmm": "generated_gmm.smi"}
 #: The targets at the 2-hour, 2-core budget (30,000 samples, full references).
 GOALS = {"valid": 0.99, "unique@10k": 0.998, "Novelty": 0.90, "FCD/Test": 1.0, "Filters": 0.95,
          "exact_beam": 0.60}
@@ -201,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="train the CharRNN at the same time as vaekit, each pinned to a core of its own, for "
                              "--minutes (see the docstring)")
     parser.add_argument("--samples", type=int, default=30000)
+    parser.add_argument("--samplers", nargs="+", choices=["prior", "gmm"], default=["prior", "gmm"],
+                        help="where each vaekit contender's latent draws come from; a row each (see the docstring)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--recon", type=int, default=1000, help="held-out molecules to reconstruct (0: none)")
     parser.add_argument("--beam-width", type=int, default=5)
@@ -306,9 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         run = vaekit.train(data_settings, model, train, out, progress=False)
         cpu = time.process_time() - cpu  # the whole call: data, epochs, validation, test ELBO, GMM fit
         seconds = run.summary["seconds_total"]
-        generated = out / "generated.smi"
-        sampled = sample_file(out, generated, n=args.samples, temperature=args.temperature, seed=args.seed,
-                              progress=False)
+        sampled = {sampler: sample_file(out, out / GENERATED[sampler], n=args.samples, temperature=args.temperature,
+                                        seed=args.seed, sampler=sampler, progress=False)
+                   for sampler in args.samplers}
         row = {**common, "contender": name}
         if args.recon:
             began = time.perf_counter()
@@ -322,15 +329,15 @@ def main(argv: list[str] | None = None) -> int:
             "train_molecules": n_train, "epochs": args.epochs,
             "train_molecules_per_second": round(n_train * args.epochs / seconds, 1),
             "test_elbo": round(run.summary["test"]["elbo"], 3), "test_kl": round(run.summary["test"]["kl"], 3),
-            "sampling_molecules_per_second": round(sampled.per_second, 1),
             "config": {"data": data_settings, "model": model, "train": train}, "calibration": calibration,
-            "generated": str(generated),
         })
         if first_run is None:
             first_run, first_seconds = run, seconds
             row.update({"moses_vae": MOSES_VAE, "goals": GOALS, **environment()})
         log_trained(row)
-        rows.append(row)
+        for sampler, result in sampled.items():  # one row per sampler: the same model, its own samples
+            rows.append({**row, "sampler": sampler, "sampling_molecules_per_second": round(result.per_second, 1),
+                         "generated": str(out / GENERATED[sampler])})
 
     if not args.no_charrnn:
         row = parallel_charrnn.result() if parallel_charrnn else charrnn_contender(
