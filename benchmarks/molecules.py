@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="train the CharRNN at the same time as vaekit, each pinned to a core of its own, for "
                              "--minutes (see the docstring)")
     parser.add_argument("--samples", type=int, default=30000)
-    parser.add_argument("--samplers", nargs="+", choices=["prior", "gmm"], default=["prior", "gmm"],
+    parser.add_argument("--samplers", nargs="+", choices=list(GENERATED), default=list(GENERATED),
                         help="where each vaekit contender's latent draws come from; a row each (see the docstring)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--recon", type=int, default=1000, help="held-out molecules to reconstruct (0: none)")
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         log_trained(row)
         for sampler, result in sampled.items():  # one row per sampler: the same model, its own samples
             rows.append({**row, "sampler": sampler, "sampling_molecules_per_second": round(result.per_second, 1),
-                         "generated": str(out / GENERATED[sampler])})
+                         "generated": str(result.path)})
 
     if not args.no_charrnn:
         row = parallel_charrnn.result() if parallel_charrnn else charrnn_contender(
