@@ -63,6 +63,11 @@ class GMMSampler:
             return None
         return subset(n, self.max_samples, self.seed)
 
+    def _too_few_allowed(self) -> bool:
+        """Whether ``max_samples`` itself leaves fewer latents than the components need (so the
+        error names it, whether the subset was drawn here or by ``fit_gmm_sampler``)."""
+        return self.max_samples is not None and self.max_samples < 2 * self.n_components
+
     # -- fitting ------------------------------------------------------------------------
     def fit(self, z: torch.Tensor) -> GMMSampler:
         """Fit ``sklearn.mixture.GaussianMixture`` to latents ``z`` ``(N, D)`` (encoder means),
@@ -79,7 +84,7 @@ class GMMSampler:
         if z.dim() != 2 or len(z) < 2 * self.n_components:
             raise VaekitError(f"GMM sampler: {self.n_components} components need at least "
                               f"{2 * self.n_components} latents (N, D), got shape {tuple(z.shape)}"
-                              + (f" (max_samples={self.max_samples})" if rows is not None else ""))
+                              + (f" (max_samples={self.max_samples})" if self._too_few_allowed() else ""))
         mixture = GaussianMixture(self.n_components, covariance_type=self.covariance_type, random_state=self.seed)
         mixture.fit(z.detach().double().cpu().numpy())
         self.weights_ = torch.from_numpy(mixture.weights_).double()
