@@ -41,9 +41,10 @@ subsets, quicker but biasing FCD upward and SNN/Frag/Scaf downward) with novelty
 the canonical MOSES training set. Reference statistics are cached (``vaekit molecules
 evaluate``'s cache), so only the first run pays for them. A vaekit row adds reconstruction
 of ``--recon`` held-out MOSES test molecules (exact canonical match and mean Tanimoto, greedy
-and beam). ``--samplers``: each vaekit contender samples from its prior (z ~ N(0, I)) and
-from the mixture fitted to its training codes after training (``--sampler gmm`` of ``vaekit
-molecules sample``), a row each, the same model and seed. One JSON line per contender and
+and beam). ``--samplers``: each vaekit contender samples from its prior (z ~ N(0, I)), from the
+mixture fitted to its training codes after training and from a flow-matching model of those
+codes (``--sampler gmm`` / ``diffusion`` of ``vaekit molecules sample``), a row each, the
+same model and seed. One JSON line per contender and
 sampler; runs and generated files stay in ``--out`` (a new or empty folder).
 Each contender's training figures also go to ``--out``'s ``trained.jsonl`` as soon as it has
 trained, so a run stopped before scoring keeps them.
@@ -86,7 +87,7 @@ MOSES_VAE = {"valid": 0.977, "unique@10k": 0.998, "FCD/Test": 0.099, "SNN/Test":
 MOSES_CHARRNN = {"valid": 0.975, "unique@10k": 0.999, "FCD/Test": 0.073, "SNN/Test": 0.601, "Frag/Test": 1.000,
                  "Scaf/Test": 0.924, "IntDiv": 0.856, "Filters": 0.994, "Novelty": 0.842}
 #: Each sampler's samples file in a vaekit contender's run folder.
-GENERATED = {"prior": "generated.smi", "gmm": "generated_gmm.smi"}
+GENERATED = {"prior": "generated.smi", "gmm": "generated_gmm.smi", "diffusion": "generated_diffusion.smi"}
 #: The targets at the 2-hour, 2-core budget (30,000 samples, full references).
 GOALS = {"valid": 0.99, "unique@10k": 0.998, "Novelty": 0.90, "FCD/Test": 1.0, "Filters": 0.95,
          "exact_beam": 0.60}

@@ -200,16 +200,19 @@ def test_a_large_set_is_fitted_on_a_seeded_subset_and_only_that_subset_is_encode
         latent.GMMSampler(3, max_samples=4).fit(train_codes)
 
     encoded = []
-    real_encode = latent.gmm.encode_means
+    real_encode = latent.inputs.encode_means
 
     def counting(model, x, cond):
         encoded.append(len(x))
         return real_encode(model, x, cond)
 
-    monkeypatch.setattr(latent.gmm, "encode_means", counting)
+    monkeypatch.setattr(latent.inputs, "encode_means", counting)
     fitted = latent.fit_gmm_sampler(run, n_components=3, data=data, max_samples=100)
     assert encoded == [100]
     assert latent.GMMSampler.load(run.path / latent.GMM_FILE).max_samples == fitted.max_samples == 100
+    flow = latent.fit_diffusion_sampler(run, data=data, max_samples=100, hidden=16, blocks=1, train_steps=5)
+    assert encoded == [100, 100] and flow.latent_dim == train_codes.shape[1]  # the same rule, the same subset
+    assert (run.path / latent.DIFFUSION_FILE).is_file()
 
 
 def test_a_sampler_fitted_for_other_weights_is_refitted(run, data):

@@ -17,6 +17,7 @@ pytest.importorskip("rdkit")
 pytest.importorskip("selfies")
 
 import vaekit
+from vaekit import latent
 from vaekit.chem.generation import MoleculeModel
 from vaekit.cli import main
 from vaekit.data.bundle import DataInfo, Dataset
@@ -451,6 +452,16 @@ def test_cli_trains_samples_and_writes_a_file_of_valid_molecules(tmp_path, capsy
     gmm = tmp_path / "gmm.smi"  # the mixture fitted to the training codes after training
     assert main(["molecules", "sample", str(run), "-n", "20", "-o", str(gmm), "--sampler", "gmm", "--quiet"]) == 0
     assert "20 of 20 valid" in capsys.readouterr().out
+    flow = latent.fit_diffusion_sampler(vaekit.open_run(run), hidden=16, blocks=1, train_steps=20)  # quick
+    drawn = tmp_path / "flow.smi"  # the flow-matching model of the codes, saved in the run and used from there
+    assert main(["molecules", "sample", str(run), "-n", "20", "-o", str(drawn), "--sampler", "diffusion",
+                 "--quiet"]) == 0
+    assert " of 20 valid" in capsys.readouterr().out and len(drawn.read_text().splitlines()) == 20
+    assert latent.DiffusionSampler.load(run / latent.DIFFUSION_FILE).settings() == flow.settings()  # not refitted
+    assert drawn.read_text() != gmm.read_text()
+    assert main(["molecules", "sample", str(run), "-n", "5", "-o", str(tmp_path / "x.smi"), "--sampler",
+                 "flow"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --sampler: expected prior, gmm, diffusion, got 'flow'"
     again = tmp_path / "again.smi"
     assert main(["molecules", "sample", str(run), "-n", "40", "-o", str(again), "--seed", "1", "--quiet"]) == 0
     assert again.read_text() == gen.read_text()  # same seed, same molecules

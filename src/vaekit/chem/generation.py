@@ -24,7 +24,7 @@ from vaekit.atomic import atomic_write_text
 from vaekit.data.molecules.sequences import encode_rows
 from vaekit.data.molecules.tokens import SPECIAL_TOKENS, Vocabulary, get_tokenizer
 from vaekit.errors import VaekitError
-from vaekit.latent.gmm import gmm_sampler
+from vaekit.latent.sampling import check_sampler, run_sampler
 from vaekit.models.base import Model
 from vaekit.training.runs import load, open_run
 
@@ -136,10 +136,11 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
     """Decode ``n`` latent draws of a run into ``output`` (one SMILES per line: canonical when
     valid, the raw string otherwise, so validity can be scored from the file).
 
-    ``sampler``: ``prior`` (z ~ N(0, I)) or ``gmm`` (the mixture fitted to the training
-    set's posterior means after training, ``vaekit.latent.gmm``: draws from where the
-    encoder actually puts molecules, which a VAE whose aggregate posterior does not fill
-    the prior decodes better)."""
+    ``sampler``: ``prior`` (z ~ N(0, I)), ``gmm`` (a mixture fitted to the training set's
+    posterior means, ``vaekit.latent.gmm``) or ``diffusion`` (a flow-matching model of them,
+    ``vaekit.latent.diffusion``): the last two draw from where the encoder actually puts
+    molecules, which a VAE whose aggregate posterior does not fill the prior decodes better.
+    Each is fitted and saved in the run on first use."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vaekit.data.molecules.rdkit import canonical
@@ -149,18 +150,15 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
         raise VaekitError(f"-n: expected at least 1 molecule, got {n}")
     if batch_size < 1:
         raise VaekitError(f"--batch-size: expected at least 1, got {batch_size}")
-    if sampler not in ("prior", "gmm"):
-        raise VaekitError(f"--sampler: expected prior or gmm, got '{sampler}'")
+    check_sampler(sampler)
     if output.is_dir():
         raise VaekitError(f"{output}: is a folder; expected a file name such as gen.smi")
-    molecules = MoleculeModel.load(run_dir)
-    generator = torch.Generator(device=molecules.device).manual_seed(seed)
-    codes = None
-    if sampler == "gmm":
-
-        codes = gmm_sampler(open_run(run_dir)).sample(n, seed=seed).to(molecules.device)
     if not output.parent.is_dir():
         raise VaekitError(f"{output}: the folder {output.parent} does not exist")
+    molecules = MoleculeModel.load(run_dir)
+    generator = torch.Generator(device=molecules.device).manual_seed(seed)
+    chosen = run_sampler(open_run(run_dir), sampler)
+    codes = None if isinstance(chosen, str) else chosen.sample(n, seed=seed).to(molecules.device)
     lines: list[str] = []
     distinct: set[str] = set()
     valid = 0

@@ -107,8 +107,9 @@ def sample(
     method: Annotated[str, typer.Option(help="sample (ancestral, at --temperature), greedy or beam.")] = "sample",
     temperature: Annotated[float, typer.Option(help="method sample: softmax temperature of the decoder.")] = 1.0,
     seed: Annotated[int, options.seed("Random seed (same seed, same molecules).")] = 0,
-    sampler: Annotated[str, typer.Option(help="prior (z ~ N(0, I)) or gmm (a mixture fitted to the training "
-                                              "molecules' codes, saved in the run).")] = "prior",
+    sampler: Annotated[str, typer.Option(help="prior (z ~ N(0, I)), gmm (a mixture fitted to the training "
+                                              "molecules' codes) or diffusion (a flow-matching model of them); "
+                                              "each fitted on first use (minutes) and saved in the run.")] = "prior",
     batch_size: Annotated[int, typer.Option(help="Latents decoded at once.")] = 500,
     quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
     overwrite: options.Overwrite = False,

@@ -27,7 +27,7 @@ from vaekit.latent.encoding import decode_means, encode_means
 from vaekit.latent.gmm import GMM_FILE, GMMSampler, fit_gmm_sampler, gmm_sampler
 from vaekit.latent.maps import latent_map, manifold_grid, project_2d
 from vaekit.latent.paths import decode_path, interpolate, label_path, latent_path, lerp, slerp
-from vaekit.latent.sampling import sample
+from vaekit.latent.sampling import SAMPLERS, run_sampler, sample
 from vaekit.latent.vectors import (
     VECTORS_FILE,
     analogy,
@@ -44,6 +44,7 @@ __all__ = [
     "COLLAPSED_KL",
     "DIFFUSION_FILE",
     "GMM_FILE",
+    "SAMPLERS",
     "VECTORS_FILE",
     "DiffusionSampler",
     "GMMSampler",
@@ -70,6 +71,7 @@ __all__ = [
     "project_2d",
     "restyle",
     "restyle_examples",
+    "run_sampler",
     "sample",
     "save_vector",
     "saved_vector_names",

@@ -17,21 +17,17 @@ import torch
 from vaekit.errors import VaekitError
 from vaekit.latent import inputs
 from vaekit.latent.conditional import require_conditional, restyle
-from vaekit.latent.diffusion import DiffusionSampler, diffusion_sampler
 from vaekit.latent.dimensions import traversal
 from vaekit.latent.encoding import encode_means, mean_kl_per_dim
-from vaekit.latent.gmm import GMMSampler, gmm_sampler
 from vaekit.latent.maps import manifold_grid, project_2d
 from vaekit.latent.paths import decode_path, interpolate, label_path
-from vaekit.latent.sampling import sample
+from vaekit.latent.sampling import check_sampler, run_sampler, sample
 from vaekit.latent.vectors import analogy, apply_vector, attribute_vector, class_vector, load_vector, save_vector
 from vaekit.plotting.pictures import is_image_run, save_gif, save_grid, save_labeled_grid, save_scatter, save_strip
 from vaekit.training.diagnosis import COLLAPSED_KL
 from vaekit.training.runs import Run
 
 MANIFOLD_FILE = "manifold.png"
-#: What ``vaekit sample --sampler`` accepts.
-SAMPLERS = ("prior", "gmm", "diffusion")
 #: Examples the KL order of a traversal is measured on.
 KL_REFERENCE = 2000
 
@@ -52,28 +48,17 @@ def write_samples(run: Run, *, n: int = 64, output: Path | None = None, temperat
     class per column."""
     from vaekit.latent.writers import write_table
 
-    if sampler not in SAMPLERS:
-        raise VaekitError(f"--sampler: expected {', '.join(SAMPLERS)}, got '{sampler}'")
+    check_sampler(sampler, components=components, steps=steps)
     if run.model.sequences:
         raise VaekitError(f"{run.path} models sequences (molecules): use vaekit molecules sample {run.path} "
                           f"-n {n} -o gen.smi")
-    if components is not None and sampler != "gmm":
-        raise VaekitError("--components applies to --sampler gmm only")
-    if steps is not None and sampler != "diffusion":
-        raise VaekitError("--steps applies to --sampler diffusion only")
     config = run.model.config
     if label is not None:
         require_conditional(run.model, "--label")
         cond: int | None = config.class_index(label)
     else:
         cond = None
-    chosen: str | GMMSampler | DiffusionSampler = "prior"
-    if sampler == "gmm":
-        chosen = gmm_sampler(run, n_components=components)
-    elif sampler == "diffusion":
-        chosen = diffusion_sampler(run)
-        if steps is not None:
-            chosen.steps = steps
+    chosen = run_sampler(run, sampler, components=components, steps=steps)
     images = sample(run.model, n, sampler=chosen, temperature=temperature, seed=seed, binarize=binarize, cond=cond)
     is_image = is_image_run(run.data_info.shape)
     path = _output(run, output, "samples.png" if is_image else "samples.csv")

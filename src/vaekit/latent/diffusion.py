@@ -24,9 +24,8 @@ from torch import nn
 
 from vaekit.atomic import atomic_path
 from vaekit.errors import VaekitError
-from vaekit.latent.encoding import encode_means
 from vaekit.latent.gmm import weights_sha256
-from vaekit.latent.inputs import split_examples
+from vaekit.latent.inputs import MAX_CODES, training_codes
 
 if TYPE_CHECKING:
     from vaekit.data.bundle import Dataset
@@ -208,15 +207,13 @@ class DiffusionSampler:
         return f"DiffusionSampler(hidden={self.hidden}, blocks={self.blocks}, steps={self.steps}{fitted})"
 
 
-def fit_diffusion_sampler(run: Run, *, data: Dataset | torch.Tensor | None = None, **settings: Any
-                          ) -> DiffusionSampler:
-    """Fit a sampler on the posterior means of the run's training set, save it as
-    ``run.path / DIFFUSION_FILE`` and return it (``settings``: ``DiffusionSampler``'s)."""
-
-    if data is None:
-        data = run.load_data()
-    x, labels = (data, None) if isinstance(data, torch.Tensor) else split_examples(data, "train")
-    sampler = DiffusionSampler(**settings).fit(encode_means(run.model, x, labels))
+def fit_diffusion_sampler(run: Run, *, data: Dataset | torch.Tensor | None = None, max_samples: int | None = MAX_CODES,
+                          **settings: Any) -> DiffusionSampler:
+    """Fit a sampler on the posterior means of the run's training set (``training_codes``: a
+    seeded subset of at most ``max_samples``), save it as ``run.path / DIFFUSION_FILE`` and
+    return it (``settings``: ``DiffusionSampler``'s)."""
+    sampler = DiffusionSampler(**settings)
+    sampler.fit(training_codes(run, data, max_samples=max_samples, seed=sampler.seed))
     sampler.model_sha256_ = weights_sha256(run)
     if not run.read_only:  # a pretrained model's sampler lives in memory only
         sampler.save(run.path / DIFFUSION_FILE)

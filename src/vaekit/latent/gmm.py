@@ -20,8 +20,7 @@ import torch
 
 from vaekit.atomic import atomic_path
 from vaekit.errors import VaekitError
-from vaekit.latent.encoding import encode_means
-from vaekit.latent.inputs import split_examples, subset
+from vaekit.latent.inputs import MAX_CODES, sample_rows, training_codes
 from vaekit.serialization import WEIGHTS_FILE
 
 if TYPE_CHECKING:
@@ -32,7 +31,6 @@ GMM_FILE = "gmm_sampler.safetensors"
 FORMAT = "vaekit-gmm-1"
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 DEFAULT_COMPONENTS = 10
-DEFAULT_MAX_SAMPLES = 100_000
 
 
 class GMMSampler:
@@ -47,7 +45,7 @@ class GMMSampler:
     """
 
     def __init__(self, n_components: int = DEFAULT_COMPONENTS, covariance_type: str = "full", seed: int = 0,
-                 max_samples: int | None = DEFAULT_MAX_SAMPLES) -> None:
+                 max_samples: int | None = MAX_CODES) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.seed = seed
@@ -57,11 +55,7 @@ class GMMSampler:
     def fit_rows(self, n: int) -> torch.Tensor | None:
         """The rows of ``n`` latents a fit reads: a seeded subset of ``max_samples`` indices,
         or None (all) when there are no more than that."""
-        if self.max_samples is not None and (not isinstance(self.max_samples, int) or self.max_samples < 1):
-            raise VaekitError(f"max_samples: expected a positive integer or None, got {self.max_samples!r}")
-        if self.max_samples is None or n <= self.max_samples:
-            return None
-        return subset(n, self.max_samples, self.seed)
+        return sample_rows(n, self.max_samples, self.seed)
 
     def _too_few_allowed(self) -> bool:
         """Whether ``max_samples`` itself leaves fewer latents than the components need (so the
@@ -201,29 +195,12 @@ def weights_sha256(run: Run) -> str | None:
 
 
 def fit_gmm_sampler(run: Run, *, n_components: int = DEFAULT_COMPONENTS, data: Dataset | torch.Tensor | None = None,
-                    seed: int = 0, max_samples: int | None = DEFAULT_MAX_SAMPLES) -> GMMSampler:
-    """Fit a sampler on the posterior means of the run's training set, save it as
-    ``run.path / GMM_FILE`` and return it.
-
-    ``data``: the run's ``Dataset`` if already loaded (or a training tensor), to avoid
-    loading it again; ``max_samples``: as ``GMMSampler``'s (only the examples the fit reads
-    are encoded). Dynamically binarized data is encoded as one fixed binary draw, as the
-    model saw it in training.
-    """
-    if data is None:
-        data = run.load_data()
-
-    if isinstance(data, torch.Tensor):
-        x, labels = data, None
-    else:
-        x, labels = split_examples(data, "train")
+                    seed: int = 0, max_samples: int | None = MAX_CODES) -> GMMSampler:
+    """Fit a sampler on the posterior means of the run's training set (``training_codes``: only
+    the ``max_samples`` the fit reads are encoded), save it as ``run.path / GMM_FILE`` and
+    return it. ``data``: the run's ``Dataset`` if already loaded (or a training tensor)."""
     sampler = GMMSampler(n_components, seed=seed, max_samples=max_samples)
-    rows = sampler.fit_rows(len(x))
-    if rows is not None:
-        x, labels = x[rows], None if labels is None else labels[rows]
-    # A conditional model's codes are fitted as encoded with their labels; samples are then
-    # decoded with whichever labels the caller asks for.
-    sampler.fit(encode_means(run.model, x, labels))
+    sampler.fit(training_codes(run, data, max_samples=max_samples, seed=seed))
     sampler.model_sha256_ = weights_sha256(run)
     if not run.read_only:  # a pretrained model's sampler lives in memory only
         sampler.save(run.path / GMM_FILE)

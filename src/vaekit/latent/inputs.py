@@ -19,6 +19,7 @@ from vaekit.data.bundle import Dataset
 from vaekit.data.images import IMAGE_EXTENSIONS
 from vaekit.data.labels import class_index
 from vaekit.errors import VaekitError
+from vaekit.latent.encoding import encode_means
 from vaekit.plotting.pictures import is_image_run
 from vaekit.training.runs import Run
 
@@ -164,6 +165,37 @@ def parse_indices(value: str, count: int, n: int, split: str, flag: str) -> list
     if len(items) != count:
         raise VaekitError(f"{flag}: expected {count} comma-separated indices like 3,17,42, got '{value}'")
     return [parse_index(v, n, split, flag) for v in items]
+
+
+#: The most training codes a fitted sampler reads: a density over a few dozen latent dimensions
+#: stops improving long before a large training set is used up, while encoding costs every row.
+MAX_CODES = 100_000
+
+
+def sample_rows(n: int, max_samples: int | None, seed: int = 0) -> torch.Tensor | None:
+    """The rows of ``n`` a fit on at most ``max_samples`` of them reads: a seeded subset, or
+    None (all) when there are no more than that (or ``max_samples`` is None)."""
+    if max_samples is not None and (not isinstance(max_samples, int) or isinstance(max_samples, bool)
+                                    or max_samples < 1):
+        raise VaekitError(f"max_samples: expected a positive integer or None, got {max_samples!r}")
+    if max_samples is None or n <= max_samples:
+        return None
+    return subset(n, max_samples, seed)
+
+
+def training_codes(run: Run, data: Dataset | torch.Tensor | None = None, *, max_samples: int | None = MAX_CODES,
+                   seed: int = 0) -> torch.Tensor:
+    """Posterior means of the run's training examples, or of ``sample_rows`` of them (only those
+    are encoded): what the latent samplers are fitted to. ``data``: the run's ``Dataset`` if
+    already loaded, or a training tensor. A conditional model's codes are encoded with their
+    labels; dynamically binarized data as one fixed binary draw, as the model saw it."""
+    if data is None:
+        data = run.load_data()
+    x, labels = (data, None) if isinstance(data, torch.Tensor) else split_examples(data, "train")
+    rows = sample_rows(len(x), max_samples, seed)
+    if rows is not None:
+        x, labels = x[rows], None if labels is None else labels[rows]
+    return encode_means(run.model, x, labels)
 
 
 def subset(n_total: int, n: int, seed: int = 0) -> torch.Tensor:

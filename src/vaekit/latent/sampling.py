@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from vaekit.distributions import Bernoulli
 from vaekit.errors import VaekitError
-from vaekit.latent.diffusion import DiffusionSampler
-from vaekit.latent.gmm import GMMSampler
+from vaekit.latent.diffusion import DiffusionSampler, diffusion_sampler
+from vaekit.latent.gmm import GMMSampler, gmm_sampler
 from vaekit.models.base import Model
+
+if TYPE_CHECKING:
+    from vaekit.training.runs import Run
+
+#: What ``--sampler`` accepts, for images, tables and molecules alike.
+SAMPLERS = ("prior", "gmm", "diffusion")
+
+
+def check_sampler(name: str, *, components: int | None = None, steps: int | None = None) -> None:
+    """A one-line ``VaekitError`` for a ``--sampler`` that is not one of ``SAMPLERS`` or a flag
+    of another sampler's, before anything is loaded or fitted."""
+    if name not in SAMPLERS:
+        raise VaekitError(f"--sampler: expected {', '.join(SAMPLERS)}, got '{name}'")
+    if components is not None and name != "gmm":
+        raise VaekitError("--components applies to --sampler gmm only")
+    if steps is not None and name != "diffusion":
+        raise VaekitError("--steps applies to --sampler diffusion only")
+
+
+def run_sampler(run: Run, name: str, *, components: int | None = None, steps: int | None = None
+                ) -> str | GMMSampler | DiffusionSampler:
+    """What ``--sampler NAME`` draws a run's latents from: ``"prior"``, or the run's GMM or
+    diffusion sampler, each fitted to its training codes and saved on first use
+    (``components``: the mixture's; ``steps``: the diffusion sampler's integration steps)."""
+    check_sampler(name, components=components, steps=steps)
+    if name == "gmm":
+        return gmm_sampler(run, n_components=components)
+    if name == "diffusion":
+        chosen = diffusion_sampler(run)
+        if steps is not None:
+            chosen.steps = steps
+        return chosen
+    return "prior"
 
 
 @torch.no_grad()
