@@ -1,4 +1,5 @@
-"""What the latent commands read: examples by index or image file, classes, and flag values.
+"""What the latent commands read: examples by index or image file, classes, flag values, and
+the training codes the fitted samplers learn from.
 
 Kept apart from the tools so that ``vaekit.latent``'s functions take tensors only and
 the CLI stays a few lines per command; every mistake here is a one-line ``VaekitError``
