@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from vaekit.atomic import atomic_write_text
 from vaekit.data.molecules.sequences import encode_rows
 from vaekit.data.molecules.tokens import SPECIAL_TOKENS, Vocabulary, get_tokenizer
 from vaekit.errors import VaekitError
-from vaekit.latent.sampling import check_sampler, run_sampler
+from vaekit.latent.sampling import check_sampler, preparing, run_sampler
 from vaekit.models.base import Model
 from vaekit.training.runs import load, open_run
 
@@ -141,6 +142,7 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
     ``vaekit.latent.diffusion``): the last two draw from where the encoder actually puts
     molecules, which a VAE whose aggregate posterior does not fill the prior decodes better.
     Each is fitted and saved in the run on first use."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vaekit.data.molecules.rdkit import canonical
@@ -157,7 +159,8 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
         raise VaekitError(f"{output}: the folder {output.parent} does not exist")
     molecules = MoleculeModel.load(run_dir)
     generator = torch.Generator(device=molecules.device).manual_seed(seed)
-    chosen = run_sampler(open_run(run_dir), sampler)
+    with Console(stderr=True).status(preparing(sampler)) if progress and sampler != "prior" else nullcontext():
+        chosen = run_sampler(open_run(run_dir), sampler)
     codes = None if isinstance(chosen, str) else chosen.sample(n, seed=seed).to(molecules.device)
     lines: list[str] = []
     distinct: set[str] = set()

@@ -3,13 +3,14 @@ restyle, traverse and latent-map; thin commands over ``vaekit.latent``."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from vaekit.cli import options
-from vaekit.cli.options import out_console
+from vaekit.cli.options import err_console, out_console
 from vaekit.latent.commands import (
     MANIFOLD_FILE,
     write_arithmetic,
@@ -19,6 +20,7 @@ from vaekit.latent.commands import (
     write_samples,
     write_traversal,
 )
+from vaekit.latent.sampling import preparing
 from vaekit.latent.writers import write_reconstructions
 from vaekit.plotting.pictures import is_image_run
 from vaekit.training import runs
@@ -74,8 +76,9 @@ def sample(
 ) -> None:
     """Decode random draws from the prior or from a mixture fitted to the training codes."""
     options.writing(threads, out, overwrite)
-    path = write_samples(runs.open_run(run_dir), n=n, output=out, temperature=temperature, seed=seed,
-                         sampler=sampler, components=components, binarize=binarize, label=label, steps=steps)
+    with err_console.status(preparing(sampler)) if sampler != "prior" else nullcontext():
+        path = write_samples(runs.open_run(run_dir), n=n, output=out, temperature=temperature, seed=seed,
+                             sampler=sampler, components=components, binarize=binarize, label=label, steps=steps)
     out_console.print(f"wrote {path}")
 
 

@@ -30,6 +30,11 @@ def check_sampler(name: str, *, components: int | None = None, steps: int | None
         raise VaekitError("--steps applies to --sampler diffusion only")
 
 
+def preparing(name: str) -> str:
+    """What a command shows while ``run_sampler`` loads a fitted sampler, or fits it first."""
+    return f"{name} sampler: loading it, or fitting it to the training codes on first use (minutes)"
+
+
 def run_sampler(run: Run, name: str, *, components: int | None = None, steps: int | None = None
                 ) -> str | GMMSampler | DiffusionSampler:
     """What ``--sampler NAME`` draws a run's latents from: ``"prior"``, or the run's GMM or
