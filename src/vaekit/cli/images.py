@@ -74,7 +74,7 @@ def sample(
     overwrite: options.Overwrite = False,
     threads: options.Threads = "auto",
 ) -> None:
-    """Decode random draws from the prior or from a mixture fitted to the training codes."""
+    """Decode random draws from the prior, or from a mixture or a flow model fitted to the training codes."""
     options.writing(threads, out, overwrite)
     with err_console.status(preparing(sampler)) if sampler != "prior" else nullcontext():
         path = write_samples(runs.open_run(run_dir), n=n, output=out, temperature=temperature, seed=seed,
