@@ -157,10 +157,11 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
         raise VaekitError(f"{output}: is a folder; expected a file name such as gen.smi")
     if not output.parent.is_dir():
         raise VaekitError(f"{output}: the folder {output.parent} does not exist")
-    molecules = MoleculeModel.load(run_dir)
+    run = open_run(run_dir)  # the model and, for a fitted sampler, its training codes: loaded once
+    molecules = MoleculeModel(run.model)
     generator = torch.Generator(device=molecules.device).manual_seed(seed)
     with Console(stderr=True).status(preparing(sampler)) if progress and sampler != "prior" else nullcontext():
-        chosen = run_sampler(open_run(run_dir), sampler)
+        chosen = run_sampler(run, sampler)
     codes = None if isinstance(chosen, str) else chosen.sample(n, seed=seed).to(molecules.device)
     lines: list[str] = []
     distinct: set[str] = set()
