@@ -33,13 +33,13 @@ from torch import nn
 
 from vaekit.distributions import DiagonalGaussian, Likelihood
 from vaekit.errors import VaekitError
-from vaekit.models.base import Inference, Model, ModelConfig
-from vaekit.models.observation import Observation, check_likelihood
+from vaekit.models.base import Inference, Model
+from vaekit.models.observation import LikelihoodConfig
 from vaekit.nn import ACTIVATIONS, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, ResidualCell, check_arch
 
 
 @dataclass
-class HVAEConfig(ModelConfig):
+class HVAEConfig(LikelihoodConfig):
     """A hierarchical VAE's architecture.
 
     ``groups``: latent dimensions per group, top group first (two or more groups make a
@@ -47,7 +47,7 @@ class HVAEConfig(ModelConfig):
     (leave it 0; a different value is refused). ``hidden``: the bottom-up MLP's layer
     sizes (the decoder mirrors them), or with ``arch="conv"`` the dense layers after the
     ``channels`` convolutions; its last size is the width of every cell.
-    ``cell_blocks``: residual blocks per cell. The likelihood fields are ``VAEConfig``'s.
+    ``cell_blocks``: residual blocks per cell. The likelihood fields are ``LikelihoodConfig``'s.
     """
 
     model: ClassVar[str] = "hvae"
@@ -58,13 +58,6 @@ class HVAEConfig(ModelConfig):
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     cell_blocks: int = 1
     activation: str = "elu"
-    likelihood: str = "bernoulli"
-    obs_std: float = 1.0
-    learn_obs_std: bool = False
-    heteroscedastic: bool = False
-    min_obs_std: float = 0.05
-    obs_df: float = 3.0
-    learn_obs_df: bool = False
 
     def __post_init__(self) -> None:
         if not self.groups or any(d < 1 for d in self.groups):
@@ -80,8 +73,7 @@ class HVAEConfig(ModelConfig):
         if self.activation not in ACTIVATIONS:
             raise VaekitError(f"activation: '{self.activation}' is not one of {', '.join(ACTIVATIONS)}")
         check_arch(self.arch, self.input_shape)
-        check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std, self.obs_df,
-                         self.learn_obs_df)
+        self.check_likelihood()
 
 
 @dataclass
@@ -118,8 +110,7 @@ class HVAE(Model):
         # decoder learn to ignore z first (15 epochs on 10k MNIST: -ELBO 122.7 against 116.2).
         # The decoder mirrors the bottom-up MLP without its last layer, whose place the z_in
         # layers take; one layer more cost ~4 nats at equal epochs (a stronger decoder uses z less).
-        observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std,
-                                  config.heteroscedastic, config.min_obs_std, config.obs_df, config.learn_obs_df)
+        observation = config.observation(shape)
         if config.arch == "conv":
             self.decoder = ConvDecoder(width, self.trunk, shape[0], config.hidden[:-1], act,
                                        out_channels=observation.params_per_element)

@@ -10,6 +10,7 @@ this module, so it saves and loads with the model whichever family uses it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,7 @@ from torch import nn
 
 from vaekit.distributions import Bernoulli, Gaussian, Likelihood, StudentT
 from vaekit.errors import VaekitError
+from vaekit.models.config import ModelConfig
 
 LIKELIHOODS = ("bernoulli", "gaussian", "student-t")
 #: The families for real values, which have a scale (``obs_std``) and can learn it.
@@ -45,6 +47,37 @@ def check_likelihood(likelihood: str, obs_std: float, heteroscedastic: bool = Fa
                           f"std), got {likelihood}")
     if heteroscedastic and not 0 < min_obs_std < obs_std:
         raise VaekitError(f"min_obs_std: must be positive and below obs_std ({obs_std:g}), got {min_obs_std}")
+
+
+@dataclass
+class LikelihoodConfig(ModelConfig):
+    """The likelihood fields of a family whose decoder ends in an ``Observation`` (a mixin,
+    as ``ConditionalConfig`` is), declared here once for all of them.
+
+    ``likelihood``: ``bernoulli`` for data in [0, 1], ``gaussian`` or ``student-t`` for real
+    values, with a fixed ``obs_std`` or, if ``learn_obs_std``, a learned per-feature standard
+    deviation; ``heteroscedastic`` adds a std per example, output by the decoder and at least
+    ``min_obs_std``; ``obs_df`` is the Student-t's degrees of freedom, per feature and learned
+    with ``learn_obs_df``.
+    """
+
+    likelihood: str = "bernoulli"
+    obs_std: float = 1.0
+    learn_obs_std: bool = False
+    heteroscedastic: bool = False
+    min_obs_std: float = 0.05
+    obs_df: float = 3.0
+    learn_obs_df: bool = False
+
+    def check_likelihood(self) -> None:
+        """One-line errors for these fields (called from the family's ``__post_init__``)."""
+        check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std, self.obs_df,
+                         self.learn_obs_df)
+
+    def observation(self, shape: tuple[int, ...]) -> Observation:
+        """The ``Observation`` these fields describe, for data of ``shape``."""
+        return Observation(self.likelihood, shape, self.obs_std, self.learn_obs_std, self.heteroscedastic,
+                           self.min_obs_std, self.obs_df, self.learn_obs_df)
 
 
 class Observation(nn.Module):

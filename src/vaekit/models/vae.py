@@ -15,22 +15,20 @@ from torch import nn
 
 from vaekit.distributions import DiagonalGaussian, Likelihood
 from vaekit.errors import VaekitError
-from vaekit.models.base import Model, ModelConfig
-from vaekit.models.observation import Observation, check_likelihood
+from vaekit.models.base import Model
+from vaekit.models.observation import LikelihoodConfig
 from vaekit.nn import ACTIVATIONS, ConvDecoder, ConvEncoder, LabelEncoder, MLPDecoder, MLPEncoder, check_arch
 
 
 @dataclass
-class VAEConfig(ModelConfig):
+class VAEConfig(LikelihoodConfig):
     """A VAE's architecture.
 
     ``hidden``: MLP layer sizes (encoder order; the decoder mirrors them), or for
     ``arch="conv"`` the dense layers after the conv stack. ``activation`` defaults to
     ELU: on dynamically binarized MNIST (10 epochs, 3 seeds) it beat ReLU by ~3.5 nats. ``channels``: conv channels,
-    one stride-2 stage each. ``likelihood``: ``bernoulli`` for data in [0, 1],
-    ``gaussian`` for real values, with a fixed ``obs_std`` or, if ``learn_obs_std``, a
-    learned per-feature standard deviation; ``heteroscedastic`` adds a std per example,
-    output by the decoder and at least ``min_obs_std`` (``vaekit.models.observation``).
+    one stride-2 stage each. The likelihood fields are ``LikelihoodConfig``'s
+    (``vaekit.models.observation``).
     """
 
     model: ClassVar[str] = "vae"
@@ -38,17 +36,9 @@ class VAEConfig(ModelConfig):
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     channels: list[int] = field(default_factory=lambda: [32, 64])
     activation: str = "elu"
-    likelihood: str = "bernoulli"
-    obs_std: float = 1.0
-    learn_obs_std: bool = False
-    heteroscedastic: bool = False
-    min_obs_std: float = 0.05
-    obs_df: float = 3.0
-    learn_obs_df: bool = False
 
     def __post_init__(self) -> None:
-        check_likelihood(self.likelihood, self.obs_std, self.heteroscedastic, self.min_obs_std, self.obs_df,
-                         self.learn_obs_df)
+        self.check_likelihood()
         if self.activation not in ACTIVATIONS:
             raise VaekitError(f"activation: '{self.activation}' is not one of {', '.join(ACTIVATIONS)}")
         if self.latent_dim < 1:
@@ -81,8 +71,7 @@ class VAE(Model):
         c = self.label_encoder.out_features if self.label_encoder is not None else 0
         decoder_every = config.conditional and config.label_layers in ("decoder", "all")
         encoder_every = config.conditional and config.label_layers == "all"
-        observation = Observation(config.likelihood, shape, config.obs_std, config.learn_obs_std,
-                                  config.heteroscedastic, config.min_obs_std, config.obs_df, config.learn_obs_df)
+        observation = config.observation(shape)
         k = observation.params_per_element
         if config.arch == "conv":
             self.encoder = ConvEncoder(shape, config.channels, config.hidden, config.activation, cond_features=c,
