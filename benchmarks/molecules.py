@@ -13,7 +13,7 @@
 
 Contenders, trained one after the other in this process on the same machine:
 
-* ``vaekit``: ``--model seqvae`` with its defaults (SELFIES tokens unless ``--tokens smiles``;
+* ``vaekit``: ``--model seqvae`` with its defaults (its default tokens unless ``--tokens``;
   ``--set KEY=VALUE,...`` changes train / model settings, e.g. ``decoder_layers=2``, for the
   calibration too, so the budget is sized with the model it buys; ``--also KEY=VALUE,...``
   adds a variant on top of those, trained on the same molecules, e.g. ``beta=0.05`` for
@@ -78,6 +78,7 @@ import numpy as np
 import torch
 
 from charrnn import charrnn_contender
+from vaekit.data.molecules.tokens import DEFAULT_TOKENS, TOKENIZERS
 
 from common import environment  # benchmarks/ is on sys.path when a script here runs
 
@@ -194,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="MOSES training molecules for vaekit (default: "
                                                                  "what --minutes allows, by calibration)")
     parser.add_argument("--calibrate", type=int, default=2000, help="molecules of the calibration epoch")
-    parser.add_argument("--tokens", choices=["selfies", "smiles"], default="selfies")
+    parser.add_argument("--tokens", choices=TOKENIZERS, default=DEFAULT_TOKENS,
+                        help="the token kind of both contenders (default: %(default)s, the sequence VAE's)")
     parser.add_argument("--precision", choices=["float32", "bfloat16"], default=None,
                         help="vaekit's training precision, its calibration included, so that the budget buys "
                              "what that precision trains (default: the sequence VAE's, auto)")

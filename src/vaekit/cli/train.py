@@ -20,6 +20,7 @@ from vaekit import pipeline
 from vaekit.cli import options
 from vaekit.cli.options import out_console
 from vaekit.data.config import DataConfig
+from vaekit.data.molecules.tokens import DEFAULT_TOKENS
 from vaekit.errors import VaekitError
 from vaekit.models import MODELS
 from vaekit.objectives.regularizers import DEFAULT_TC_WEIGHT
@@ -200,7 +201,7 @@ def train(
     limit: Annotated[Optional[int], field("limit", "Use only the first N training examples (molecules: a seeded "
                                                    "random N of the source and of its test set).")] = None,
     tokens: Annotated[Optional[str], field("tokens", "Molecules: selfies (every decoded string is a molecule) "
-                                                     "or smiles (characters).")] = None,
+                                                     f"or smiles (characters); default {DEFAULT_TOKENS}.")] = None,
     properties: Annotated[Optional[str], field("properties", "Molecules: numeric columns a property head learns "
                                                              "from z, e.g. logP,qed.")] = None,
     augment: Annotated[Optional[int], field("augment", "Molecules: randomised SMILES added per training "

@@ -40,7 +40,7 @@ class DataConfig:
     Molecules (``vaekit.data.molecules.sequences``; a named set ``moses`` / ``zinc250k``, a ``.smi``
     file, or any SMILES file once ``tokens`` is set):
 
-    - ``tokens``: ``selfies`` or ``smiles`` (None: selfies for molecule sources; a sequence
+    - ``tokens``: ``selfies`` or ``smiles`` (None: ``DEFAULT_TOKENS`` for molecule sources; a sequence
       model sets it, so a ``.csv`` with a SMILES column is read as molecules, not as a table).
     - ``properties``: numeric columns (``logP``, ``qed``...) a property head learns from z.
     - ``augment``: randomised SMILES added per training molecule (seeded).

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
+from vaekit.data.molecules.tokens import DEFAULT_TOKENS
 from vaekit.distributions import Categorical, DiagonalGaussian, Likelihood
 from vaekit.errors import VaekitError
 from vaekit.models import autoregressive
@@ -56,12 +57,12 @@ class SeqVAEConfig(ModelConfig):
     #: (its gradients clipped at 5) learns faster from twice Adam's usual peak rate.
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 128, "kl_anneal": "linear:3", "free_bits": 0.1,
                                                "grad_clip": 5.0, "precision": "auto", "lr": 2e-3}
-    data_defaults: ClassVar[dict[str, Any]] = {"tokens": "selfies"}
+    data_defaults: ClassVar[dict[str, Any]] = {"tokens": DEFAULT_TOKENS}
 
     input_shape: tuple[int, ...] = (64,)
     latent_dim: int = 64
     vocabulary: list[str] = field(default_factory=list)
-    tokenizer: str = "selfies"
+    tokenizer: str = DEFAULT_TOKENS
     embedding_dim: int = 64
     encoder_hidden: int = 256
     decoder_hidden: int = 512
@@ -105,7 +106,7 @@ class SeqVAEConfig(ModelConfig):
     def data_options(cls, info: DataInfo) -> dict[str, Any]:
         if info.kind != "sequence" or not info.vocabulary:
             return {}
-        return {"vocabulary": list(info.vocabulary), "tokenizer": info.tokenizer or "selfies",
+        return {"vocabulary": list(info.vocabulary), "tokenizer": info.tokenizer or DEFAULT_TOKENS,
                 "property_names": list(info.targets or []), "property_mean": list(info.target_mean or []),
                 "property_std": list(info.target_std or [])}
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,7 @@ from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.molecules.cache import cache_key, load_cached, save_cached
 from vaekit.data.molecules.smiles_files import SmilesFile, read_smiles, validate
 from vaekit.data.molecules.smiles_sets import NAMED_SETS, canonical_set_name
-from vaekit.data.molecules.tokens import Vocabulary, get_tokenizer
+from vaekit.data.molecules.tokens import DEFAULT_TOKENS, Vocabulary, get_tokenizer
 from vaekit.data.splits import split_indices
 from vaekit.errors import VaekitError
 
@@ -77,7 +78,8 @@ def load_molecules(config: DataConfig) -> Dataset:
     if config.label_column is not None:
         raise VaekitError("label_column applies to tables only, not to molecules (use properties=... for "
                           "numeric columns the property head predicts)")
-    tokenizer = get_tokenizer(config.tokens or "selfies")
+    tokenizer = get_tokenizer(config.tokens or DEFAULT_TOKENS)
+    config = replace(config, tokens=tokenizer.name)  # the cache key names the tokens actually used
     properties = list(config.properties or [])
     named = named_set(config.source)
     key = cache_key(config, named) if named or Path(config.source).expanduser().is_file() else None

@@ -28,6 +28,9 @@ from vaekit.extras import require_chem
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIAL_TOKENS = (PAD, BOS, EOS)
 TOKENIZERS = ("selfies", "smiles")
+#: The tokens a molecule source is read as unless ``tokens`` is set: SELFIES, whose every
+#: decoded string is a molecule.
+DEFAULT_TOKENS = "selfies"
 
 # Schwaller et al. 2019 ("Molecular Transformer"), the usual SMILES tokenizer pattern.
 SMILES_PATTERN = re.compile(
