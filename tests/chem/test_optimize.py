@@ -387,7 +387,7 @@ def trained_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("seqvae")
     table = folder / "library.csv"
     table.write_text("smiles,logP\n" + "".join(f"{s},{logp(to_mol(s)):.4f}\n" for s in LIBRARY))
-    pipeline.train({"source": str(table), "properties": ["logP"]},
+    pipeline.train({"source": str(table), "properties": ["logP"], "tokens": "selfies"},
                {"model": "seqvae", "latent_dim": 8, "embedding_dim": 16, "encoder_hidden": 32, "decoder_hidden": 32},
                {"epochs": 3, "batch_size": 16, "seed": 0}, folder / "run", progress=False)
     return folder / "run"

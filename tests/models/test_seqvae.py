@@ -22,6 +22,7 @@ from vaekit.chem.generation import MoleculeModel
 from vaekit.cli import main
 from vaekit.data.bundle import DataInfo, Dataset
 from vaekit.data.molecules.rdkit import canonical, to_mol
+from vaekit.data.molecules.tokens import DEFAULT_TOKENS, SmilesTokenizer, Vocabulary
 from vaekit.errors import VaekitError
 from vaekit.models import SeqVAE, SeqVAEConfig
 from vaekit.models.autoregressive import beam_search, decode
@@ -43,10 +44,12 @@ def _write_smiles(path, molecules=MOLECULES):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny SELFIES run trained with the seqvae's default schedule (KL annealing, free bits)."""
+    """A tiny SELFIES run (every decode a molecule, however little it trained) with the seqvae's
+    default schedule (KL annealing, free bits)."""
     root = tmp_path_factory.mktemp("seqvae")
     smi = _write_smiles(root / "mols.smi")
-    return vaekit.train(str(smi), SMALL, {"epochs": 4, "batch_size": 32}, root / "run", progress=False)
+    return vaekit.train({"source": str(smi), "tokens": "selfies"}, SMALL, {"epochs": 4, "batch_size": 32},
+                        root / "run", progress=False)
 
 
 def _toy_model(seed=0, **options):
@@ -270,7 +273,8 @@ def test_molecule_files_become_padded_token_rows_and_invalid_lines_are_reported(
     with pytest.warns(UserWarning, match=r"2 of 122 SMILES in .*mols.smi are invalid \(lines 61, 122\)"):
         data = vaekit.data.load(str(path))
     info = data.info
-    assert info.kind == "sequence" and info.tokenizer == "selfies" and info.likelihood == "categorical"
+    assert info.kind == "sequence" and info.tokenizer == DEFAULT_TOKENS == "smiles"
+    assert info.likelihood == "categorical"
     assert info.vocabulary[:3] == ["<pad>", "<bos>", "<eos>"]
     assert len(data.train) + len(data.val) + len(data.test) == 120
     assert (len(data.test), len(data.val)) == (12, 11)  # 10% of all, then 10% of the rest
@@ -279,10 +283,8 @@ def test_molecule_files_become_padded_token_rows_and_invalid_lines_are_reported(
     eos = (rows == 2).int().argmax(dim=1)
     assert torch.equal(data.train_lengths, eos + 1)
     assert bool((rows[torch.arange(rows.shape[1]) > eos.unsqueeze(1)] == 0).all())  # pad after eos
-    from vaekit.data.molecules.tokens import SelfiesTokenizer, Vocabulary
-
-    vocabulary = Vocabulary(info.vocabulary, "selfies")
-    decoded = SelfiesTokenizer().detokenize(vocabulary.decode(rows[0].tolist()))
+    vocabulary = Vocabulary(info.vocabulary, "smiles")
+    decoded = SmilesTokenizer().detokenize(vocabulary.decode(rows[0].tolist()))
     assert canonical(decoded) == data.extras["train_smiles"][0]
 
 
@@ -442,7 +444,7 @@ def test_cli_trains_samples_and_writes_a_file_of_valid_molecules(tmp_path, capsy
     settings.write_text("model:\n  embedding_dim: 16\n  encoder_hidden: 32\n  decoder_hidden: 64\n")
     run, gen = tmp_path / "run", tmp_path / "gen.smi"
     assert main(["train", str(smi), "--model", "seqvae", "--latent-dim", "8", "--epochs", "1", "--config",
-                 str(settings), "--out", str(run), "--quiet"]) == 0
+                 str(settings), "--tokens", "selfies", "--out", str(run), "--quiet"]) == 0
     assert "run saved to" in capsys.readouterr().out
     assert main(["molecules", "sample", str(run), "-n", "40", "-o", str(gen), "--seed", "1", "--quiet"]) == 0
     out = capsys.readouterr().out

@@ -28,9 +28,12 @@ from vaekit.extras import require_chem
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIAL_TOKENS = (PAD, BOS, EOS)
 TOKENIZERS = ("selfies", "smiles")
-#: The tokens a molecule source is read as unless ``tokens`` is set: SELFIES, whose every
-#: decoded string is a molecule.
-DEFAULT_TOKENS = "selfies"
+#: The tokens a molecule source is read as unless ``tokens`` is set: SMILES, because a model's
+#: samples should resemble its training molecules, and SMILES samples do so far better than
+#: SELFIES samples trained alike (Skinnider, Nature Machine Intelligence 2024); an invalid
+#: SMILES is simply dropped, where SELFIES spells every draw as some molecule, however
+#: unlike the data (docs/benchmarks/molecules.md).
+DEFAULT_TOKENS = "smiles"
 
 # Schwaller et al. 2019 ("Molecular Transformer"), the usual SMILES tokenizer pattern.
 SMILES_PATTERN = re.compile(
