@@ -146,25 +146,22 @@ def train_charrnn(train: torch.Tensor, val: torch.Tensor | None, *, vocab: int, 
 
 @torch.no_grad()
 def sample_charrnn(model: CharRNN, n: int, *, tokenizer, vocabulary, temperature: float = 1.0, seed: int = 0,
-                   batch_size: int = 500) -> tuple[list[str], float]:
+                   batch_size: int = 500, grammar: bool = True) -> tuple[list[str], float]:
     """``n`` sampled molecules (canonical SMILES, or the raw string / ``<empty>`` when invalid,
     as ``vaekit molecules sample`` writes them) and molecules per second."""
     from vaekit.chem.generation import EMPTY_MOLECULE
+    from vaekit.data.molecules.grammar import grammar_for
     from vaekit.data.molecules.rdkit import canonical
-    from vaekit.data.molecules.tokens import SPECIAL_TOKENS
     from vaekit.models.autoregressive import decode
 
-    first = None
-    if tokenizer.name == "selfies":  # as vaekit's MoleculeModel: a SELFIES string starts with an atom
-        first = torch.tensor([i for i, t in enumerate(vocabulary.tokens)
-                              if i >= len(SPECIAL_TOKENS) and tokenizer.detokenize([t])], dtype=torch.long)
+    rules = grammar_for(tokenizer.name, vocabulary.tokens, model.max_length) if grammar else None  # as vaekit's
     generator = torch.Generator().manual_seed(seed)
     lines: list[str] = []
     started = time.perf_counter()
     while len(lines) < n:
         m = min(batch_size, n - len(lines))
         ids = decode(model, torch.zeros(m, 0), method="sample", temperature=temperature, generator=generator,
-                     first_tokens=first)
+                     grammar=rules)
         for row in ids.tolist():
             raw = tokenizer.detokenize(vocabulary.decode(row))
             smiles = canonical(raw)
@@ -173,12 +170,14 @@ def sample_charrnn(model: CharRNN, n: int, *, tokenizer, vocabulary, temperature
 
 
 def charrnn_contender(data: dict, seconds: float, generated: str, *, samples: int, temperature: float = 1.0,
-                      seed: int = 0, threads: int | None = None, core: int | None = None) -> dict:
+                      seed: int = 0, threads: int | None = None, core: int | None = None, grammar: bool = True
+                      ) -> dict:
     """The CharRNN's part of the benchmark, runnable in a process of its own: load the training
     split that ``vaekit.train`` makes of the data settings ``data`` (the split depends only on
     them), train for ``seconds``, write ``samples`` molecules to ``generated``; returns the
     row's figures and the vocabulary, so that the caller can check it is the vaekit run's.
-    ``core``: pin this process to that CPU first (``--parallel``)."""
+    ``core``: pin this process to that CPU first (``--parallel``); ``grammar``: sample held to the
+    tokens' grammar, as vaekit's samples are (``vaekit molecules sample --grammar``)."""
     import os
 
     if core is not None:
@@ -196,7 +195,7 @@ def charrnn_contender(data: dict, seconds: float, generated: str, *, samples: in
     model, figures = train_charrnn(bundle.train, bundle.val, vocab=len(vocabulary), max_length=info.shape[0],
                                    seconds=seconds, config=config, seed=seed)
     lines, per_second = sample_charrnn(model, samples, tokenizer=get_tokenizer(info.tokenizer),
-                                       vocabulary=vocabulary, temperature=temperature, seed=seed)
+                                       vocabulary=vocabulary, temperature=temperature, seed=seed, grammar=grammar)
     atomic_write_text(generated, "\n".join(lines) + "\n")
     return {"train_minutes": round(figures["train_seconds"] / 60, 2), "train_molecules": len(bundle.train),
             **figures, "sampling_molecules_per_second": round(per_second, 1),

@@ -175,7 +175,7 @@ def sampling_split(run: Path, *, samples: int, temperature: float, seed: int, ba
         m = min(batch_size, samples - done)
         began = time.perf_counter()
         ids = model.generate(model.prior_sample(m, generator=generator), method="sample", temperature=temperature,
-                             generator=generator, first_tokens=molecules.first_tokens).tolist()
+                             generator=generator, grammar=molecules.grammar).tolist()
         decoded = time.perf_counter()
         raw = [molecules.tokenizer.detokenize(molecules.vocabulary.decode(row)) for row in ids]
         spelled = time.perf_counter()
@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samplers", nargs="+", choices=list(GENERATED), default=list(GENERATED),
                         help="where each vaekit contender's latent draws come from; a row each (see the docstring)")
     parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=True,
+                        help="both contenders sample held to the tokens' grammar (vaekit molecules sample --grammar)")
     parser.add_argument("--recon", type=int, default=1000, help="held-out molecules to reconstruct (0: none)")
     parser.add_argument("--beam-width", type=int, default=5)
     parser.add_argument("--ref-limit", type=int, default=None, help="reference molecules (default: the full sets)")
@@ -302,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         parallel_charrnn = pool.submit(charrnn_contender, data_settings, budget, charrnn_generated,
                                        samples=args.samples, temperature=args.temperature, seed=args.seed,
-                                       threads=args.threads, core=cores[1])
+                                       threads=args.threads, core=cores[1], grammar=args.grammar)
         parallel_charrnn.add_done_callback(log_charrnn)
         pool.shutdown(wait=False)  # the result is collected after vaekit's contenders
     rows = []
@@ -317,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu = time.process_time() - cpu  # the whole call: data, epochs, validation, test ELBO, GMM fit
         seconds = run.summary["seconds_total"]
         sampled = {sampler: sample_file(out, out / GENERATED[sampler], n=args.samples, temperature=args.temperature,
-                                        seed=args.seed, sampler=sampler, progress=False)
+                                        seed=args.seed, sampler=sampler, grammar=args.grammar, progress=False)
                    for sampler in args.samplers}
         row = {**common, "contender": name}
         if args.recon:
@@ -339,13 +341,13 @@ def main(argv: list[str] | None = None) -> int:
             row.update({"moses_vae": MOSES_VAE, "goals": GOALS, **environment()})
         log_trained(row)
         for sampler, result in sampled.items():  # one row per sampler: the same model, its own samples
-            rows.append({**row, "sampler": sampler, "sampling_molecules_per_second": round(result.per_second, 1),
-                         "generated": str(result.path)})
+            rows.append({**row, "sampler": sampler, "grammar": args.grammar,
+                         "sampling_molecules_per_second": round(result.per_second, 1), "generated": str(result.path)})
 
     if not args.no_charrnn:
         row = parallel_charrnn.result() if parallel_charrnn else charrnn_contender(
             data_settings, first_seconds, charrnn_generated, samples=args.samples, temperature=args.temperature,
-            seed=args.seed, threads=args.threads)
+            seed=args.seed, threads=args.threads, grammar=args.grammar)
         if not parallel:
             log_trained({"contender": "charrnn", **row})
         if row.pop("vocabulary") != list(first_run.data_info.vocabulary):

@@ -21,6 +21,7 @@ from vaekit import latent
 from vaekit.chem.generation import MoleculeModel
 from vaekit.cli import main
 from vaekit.data.bundle import DataInfo, Dataset
+from vaekit.data.molecules.grammar import FirstAtom
 from vaekit.data.molecules.rdkit import canonical, to_mol
 from vaekit.data.molecules.tokens import DEFAULT_TOKENS, SmilesTokenizer, Vocabulary
 from vaekit.errors import VaekitError
@@ -28,6 +29,7 @@ from vaekit.models import SeqVAE, SeqVAEConfig
 from vaekit.models.autoregressive import beam_search, decode
 from vaekit.serialization import load_checkpoint
 from vaekit.training.devices import native_bfloat16
+from vaekit.training.runs import load as load_run
 
 from interrupts import train_interrupted
 from moses_head import MOSES_TEST_HEAD
@@ -200,7 +202,7 @@ def test_sampling_ends_every_sequence_and_honours_the_allowed_first_tokens():
     assert bool(((ids == 2).sum(dim=1) == 1).all())  # exactly one eos, the last slot forced if need be
     firsts = ids[:, 1]
     assert 0.5 < float((firsts == 3).float().mean()) < 0.7  # ~0.6
-    only_b = decode(toy, z, method="sample", first_tokens=torch.tensor([4]), generator=torch.Generator())
+    only_b = decode(toy, z, method="sample", grammar=FirstAtom([4], 5), generator=torch.Generator())
     assert bool((only_b[:, 1] == 4).all())
     cold = decode(toy, z[:5], method="sample", temperature=1e-4, generator=torch.Generator().manual_seed(1))
     assert torch.equal(cold, decode(toy, z[:5], method="greedy"))
@@ -250,7 +252,8 @@ def test_decoding_gives_the_tokens_of_the_plain_loop_for_the_same_seed(layers):
         for method, temperature, first in (("sample", 1.0, None), ("sample", 0.6, torch.tensor([3, 5])),
                                            ("greedy", 1.0, None)):
             ours, theirs = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-            new = model.generate(z, method=method, temperature=temperature, generator=ours, first_tokens=first)
+            grammar = None if first is None else FirstAtom(first.tolist(), model.to_logits.out_features)
+            new = model.generate(z, method=method, temperature=temperature, generator=ours, grammar=grammar)
             old = _reference_decode(model, z, method=method, temperature=temperature, generator=theirs,
                                     first_tokens=first)
             assert torch.equal(new, old), method
@@ -436,6 +439,23 @@ def test_a_smiles_token_run_decodes_with_none_for_invalid_strings(tmp_path):
     decoded = molecules.sample(20, generator=torch.Generator().manual_seed(0))
     assert len(decoded) == 20
     assert all(s is None or canonical(s) == s for s in decoded)
+
+
+def test_a_kekule_token_run_spells_every_bond_and_decodes_under_the_grammar(tmp_path):
+    """Kekulé tokens: no aromatic atoms in the vocabulary, so the grammar alone decides validity;
+    an untrained-enough decoder held to it makes more molecules than without it."""
+    smi = _write_smiles(tmp_path / "mols.smi", MOLECULES[:60])
+    run = vaekit.train({"source": str(smi), "tokens": "kekule"}, SMALL, {"epochs": 1}, tmp_path / "run",
+                       progress=False)
+    vocabulary = run.data_info.vocabulary
+    assert run.data_info.tokenizer == "kekule" and "=" in vocabulary and not {"c", "n", "o"} & set(vocabulary)
+    valid = {}
+    for grammar in (False, True):
+        molecules = MoleculeModel(load_run(run.path), grammar=grammar)
+        decoded = molecules.sample(100, generator=torch.Generator().manual_seed(0))
+        assert all(s is None or canonical(s) == s for s in decoded)
+        valid[grammar] = sum(s is not None for s in decoded)
+    assert valid[True] > valid[False], valid
 
 
 def test_cli_trains_samples_and_writes_a_file_of_valid_molecules(tmp_path, capsys):

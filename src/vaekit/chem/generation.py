@@ -3,9 +3,11 @@
 ``MoleculeModel`` is what the molecule tools (sampling, interpolation, optimisation) use:
 it owns the run's tokenizer and vocabulary, so callers deal in SMILES strings and latent
 tensors only. Decoding goes through the model's ``generate`` (greedy, sampled with a
-temperature, or beam search: ``vaekit.models.autoregressive``) and RDKit, and every
+temperature, or beam search: ``vaekit.models.autoregressive``), held to the grammar of
+its tokens (``vaekit.data.molecules.grammar``: with SMILES, no ring bond left open and no
+atom over its valence; with SELFIES, never the empty molecule), and RDKit, and every
 decoded molecule is returned as canonical SMILES, or ``None`` where the tokens do not
-spell a valid molecule (with SELFIES tokens that happens only for an empty one).
+spell a valid molecule (with SMILES, mostly an aromatic ring RDKit cannot kekulise).
 
 ``sample_file`` is ``vaekit molecules sample``: prior draws decoded in batches, the valid
 fraction shown as it goes, the file written atomically at the end.
@@ -22,8 +24,9 @@ from pathlib import Path
 import torch
 
 from vaekit.atomic import atomic_write_text
+from vaekit.data.molecules.grammar import grammar_for
 from vaekit.data.molecules.sequences import encode_rows
-from vaekit.data.molecules.tokens import SPECIAL_TOKENS, Vocabulary, get_tokenizer
+from vaekit.data.molecules.tokens import Vocabulary, get_tokenizer
 from vaekit.errors import VaekitError
 from vaekit.latent.sampling import check_sampler, preparing, run_sampler
 from vaekit.models.base import Model
@@ -43,7 +46,9 @@ class MoleculeModel:
     latent_dim: int
     property_names: list[str]
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, *, grammar: bool = True) -> None:
+        """``grammar``: hold decoding to the token grammar (False: the decoder's raw
+        distribution, what the model alone has learned)."""
         if not model.sequences:
             raise VaekitError(f"model '{model.config.model}' is not a sequence VAE; molecule tools need a run of "
                               "vaekit train ... --model seqvae")
@@ -53,16 +58,7 @@ class MoleculeModel:
         self.property_names = list(config.property_names)
         self.vocabulary = Vocabulary(list(config.vocabulary), config.tokenizer)
         self.tokenizer = get_tokenizer(config.tokenizer)
-        self.first_tokens = self._first_tokens()
-
-    def _first_tokens(self) -> torch.Tensor | None:
-        """SELFIES: the symbols that are a molecule on their own (atoms), so a decoded sequence
-        always starts with one and is never the empty molecule. SMILES: no restriction."""
-        if self.tokenizer.name != "selfies":
-            return None
-        ids = [i for i, t in enumerate(self.vocabulary.tokens)
-               if i >= len(SPECIAL_TOKENS) and self.tokenizer.detokenize([t])]
-        return torch.tensor(ids, dtype=torch.long) if ids else None
+        self.grammar = grammar_for(config.tokenizer, self.vocabulary.tokens, model.max_length) if grammar else None
 
     @classmethod
     def load(cls, run_dir: str | Path) -> MoleculeModel:
@@ -95,7 +91,7 @@ class MoleculeModel:
         out = []
         for i in range(0, len(z), CHUNK):
             ids = self.model.generate(z[i:i + CHUNK], method=method, temperature=temperature, beam_width=beam_width,
-                                      generator=generator, first_tokens=self.first_tokens)
+                                      generator=generator, grammar=self.grammar)
             out += [self.tokenizer.detokenize(self.vocabulary.decode(row)) for row in ids.tolist()]
         return out
 
@@ -133,7 +129,8 @@ class SampleResult:
 
 
 def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str = "sample", temperature: float = 1.0,
-                seed: int = 0, batch_size: int = 500, sampler: str = "prior", progress: bool = True) -> SampleResult:
+                seed: int = 0, batch_size: int = 500, sampler: str = "prior", grammar: bool = True,
+                progress: bool = True) -> SampleResult:
     """Decode ``n`` latent draws of a run into ``output`` (one SMILES per line: canonical when
     valid, the raw string otherwise, so validity can be scored from the file).
 
@@ -141,7 +138,7 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
     posterior means, ``vaekit.latent.gmm``) or ``diffusion`` (a flow-matching model of them,
     ``vaekit.latent.diffusion``): the last two draw from where the encoder actually puts
     molecules, which a VAE whose aggregate posterior does not fill the prior decodes better.
-    Each is fitted and saved in the run on first use."""
+    Each is fitted and saved in the run on first use. ``grammar``: ``MoleculeModel``'s."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -158,7 +155,7 @@ def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str 
     if not output.parent.is_dir():
         raise VaekitError(f"{output}: the folder {output.parent} does not exist")
     run = open_run(run_dir)  # the model and, for a fitted sampler, its training codes: loaded once
-    molecules = MoleculeModel(run.model)
+    molecules = MoleculeModel(run.model, grammar=grammar)
     generator = torch.Generator(device=molecules.device).manual_seed(seed)
     with Console(stderr=True).status(preparing(sampler)) if progress and sampler != "prior" else nullcontext():
         chosen = run_sampler(run, sampler)

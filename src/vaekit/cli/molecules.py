@@ -111,6 +111,9 @@ def sample(
                                               "molecules' codes) or diffusion (a flow-matching model of them); "
                                               "each fitted on first use (minutes) and saved in the run.")] = "prior",
     batch_size: Annotated[int, typer.Option(help="Latents decoded at once.")] = 500,
+    grammar: Annotated[bool, typer.Option(help="Hold decoding to the tokens' grammar (SMILES: every ring bond and "
+                                               "branch closed, no atom over its valence); --no-grammar: the "
+                                               "decoder's own distribution.")] = True,
     quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
     overwrite: options.Overwrite = False,
     threads: options.Threads = "auto",
@@ -122,7 +125,7 @@ def sample(
     if out is None:
         out = _default_output(run, "samples.smi")
     done = sample_file(run, out, n=n, method=method, temperature=temperature, seed=seed, batch_size=batch_size,
-                       sampler=sampler, progress=not quiet)
+                       sampler=sampler, grammar=grammar, progress=not quiet)
     console.print(f"{done.valid} of {done.n} valid ({done.valid / done.n:.1%}), {done.unique} unique; "
                   f"{done.per_second:.0f} molecules/s; wrote {done.path}")
 

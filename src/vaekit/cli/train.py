@@ -200,8 +200,10 @@ def train(
     color: Annotated[Optional[str], field("color", "Image folders: auto, gray or rgb.")] = None,
     limit: Annotated[Optional[int], field("limit", "Use only the first N training examples (molecules: a seeded "
                                                    "random N of the source and of its test set).")] = None,
-    tokens: Annotated[Optional[str], field("tokens", "Molecules: selfies (every decoded string is a molecule) "
-                                                     f"or smiles (characters); default {DEFAULT_TOKENS}.")] = None,
+    tokens: Annotated[Optional[str], field("tokens", "Molecules: smiles (characters), kekule (SMILES of the "
+                                                     "Kekulé form: every bond spelled out) or selfies (every "
+                                                     f"decoded string is a molecule); default {DEFAULT_TOKENS}.")
+                      ] = None,
     properties: Annotated[Optional[str], field("properties", "Molecules: numeric columns a property head learns "
                                                              "from z, e.g. logP,qed.")] = None,
     augment: Annotated[Optional[int], field("augment", "Molecules: randomised SMILES added per training "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from vaekit.data.molecules.tokens import TOKENIZERS
 from vaekit.errors import VaekitError
 from vaekit.schema import check_fields
 
@@ -106,8 +107,8 @@ class DataConfig:
             raise VaekitError(f"channels must be 1 (grayscale), 3 (RGB) or None (auto), got {self.channels!r}")
         if self.label_column is not None and not isinstance(self.label_column, str):
             raise VaekitError(f"label_column must be a column name or None, got {self.label_column!r}")
-        if self.tokens not in (None, "selfies", "smiles"):
-            raise VaekitError(f"tokens must be selfies or smiles, got {self.tokens!r}")
+        if self.tokens is not None and self.tokens not in TOKENIZERS:
+            raise VaekitError(f"tokens must be one of {', '.join(TOKENIZERS)}, got {self.tokens!r}")
         if self.properties is not None and (not isinstance(self.properties, list) or
                                             not all(isinstance(p, str) and p for p in self.properties)):
             raise VaekitError(f"properties must be a list of column names, got {self.properties!r}")

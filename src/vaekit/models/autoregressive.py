@@ -7,13 +7,15 @@ sequence family and stay pure torch (molecule strings are made in ``vaekit.chem`
 Every result is a ``(B, max_length)`` int64 tensor laid out like the training rows:
 ``bos`` first, then the tokens, ``eos``, and ``pad`` after it. Generation never emits
 ``pad`` or ``bos``, never ends before ``min_tokens`` tokens (an empty sequence is no
-molecule), starts with one of ``first_tokens`` when given (SELFIES: a symbol that is a
-molecule on its own, so no draw decodes to the empty molecule), and writes ``eos`` at the
-last position if the model has not ended by then.
+molecule), takes only the tokens a ``grammar`` allows when one is given (SMILES: no ring
+bond left open, no atom over its valence; SELFIES: a first symbol that is a molecule on its
+own: ``vaekit.data.molecules.grammar``), and writes ``eos`` at the last position if the
+model has not ended by then.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import torch
@@ -42,35 +44,49 @@ class StepDecoder(Protocol):
         ...
 
 
+class Grammar(Protocol):
+    """Which tokens may come next, given each sequence's tokens so far. A state is immutable
+    (a beam's copies share it); the decoder's probabilities are renormalised over the
+    allowed tokens."""
+
+    def start(self, n: int) -> list[Any]:
+        """The states of ``n`` sequences before their first token."""
+        ...
+
+    def allowed(self, states: Sequence[Any]) -> torch.Tensor:
+        """``(len(states), V)`` booleans: the tokens each may take next (at least one each)."""
+        ...
+
+    def advance(self, states: Sequence[Any], tokens: Sequence[int]) -> list[Any]:
+        """The states after each took its token (``eos`` or ``pad``: ended)."""
+        ...
+
+
 class _Rules:
     """What may come at each position, as additive masks (0 or -inf) built once per decoding
     rather than once per step: adding 0 leaves a logit exactly as it was, so the result is
-    the same as clearing the forbidden entries one by one."""
+    the same as clearing the forbidden entries one by one; then the grammar's, per row."""
 
-    def __init__(self, decoder: StepDecoder, vocab: int, min_tokens: int, first_tokens: torch.Tensor | None,
+    def __init__(self, decoder: StepDecoder, vocab: int, min_tokens: int, grammar: Grammar | None,
                  device: torch.device) -> None:
-        self.decoder, self.min_tokens = decoder, min_tokens
+        self.decoder, self.min_tokens, self.grammar = decoder, min_tokens, grammar
         base = torch.zeros(vocab, device=device)
         base[[decoder.pad_id, decoder.bos_id]] = -torch.inf
         no_end = base.clone()
         no_end[decoder.eos_id] = -torch.inf
-        first = base.clone()
-        if first_tokens is not None:
-            keep = torch.zeros(vocab, dtype=torch.bool, device=device)
-            keep[first_tokens.to(device)] = True
-            first[~keep] = -torch.inf
-        if min_tokens >= 1:
-            first[decoder.eos_id] = -torch.inf
-        self.base, self.no_end, self.first = base, no_end, first
+        self.base, self.no_end = base, no_end
 
     def mask(self, position: int) -> torch.Tensor:
-        if position == 1:
-            return self.first
         return self.no_end if position <= self.min_tokens else self.base
 
 
-def _log_probs(logits: torch.Tensor, rules: _Rules, position: int) -> torch.Tensor:
-    logp = torch.log_softmax(logits.float() + rules.mask(position), dim=-1)
+def _log_probs(logits: torch.Tensor, rules: _Rules, position: int, states: Sequence[Any] | None) -> torch.Tensor:
+    logits = logits.float() + rules.mask(position)
+    if states is not None:
+        ruled = logits.masked_fill(~rules.grammar.allowed(states).to(logits.device), -torch.inf)
+        # where the grammar leaves nothing the position allows, the position's rules alone decide
+        logits = torch.where(ruled.isinf().all(dim=1, keepdim=True), logits, ruled)
+    logp = torch.log_softmax(logits, dim=-1)
     decoder = rules.decoder
     if position == decoder.max_length - 1:  # the last slot: the sequence must end here, at its true cost
         end = logp[:, decoder.eos_id].nan_to_num(neginf=0.0)
@@ -88,7 +104,7 @@ MIN_ROWS = 32
 @torch.no_grad()
 def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", temperature: float = 1.0,
            beam_width: int = 5, generator: torch.Generator | None = None, min_tokens: int = 1,
-           first_tokens: torch.Tensor | None = None) -> torch.Tensor:
+           grammar: Grammar | None = None) -> torch.Tensor:
     """Token ids ``(B, max_length)`` for latents ``z`` ``(B, D)`` (see the module docstring).
 
     Sequences that have ended drop out of the batch (``decoder.select``), so a step costs
@@ -97,7 +113,7 @@ def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", tem
     for one draw: argmax of p / q, q ~ Exp(1)), so a seed gives the same tokens however
     early the others end."""
     if method == "beam":
-        return beam_search(decoder, z, width=beam_width, min_tokens=min_tokens, first_tokens=first_tokens)
+        return beam_search(decoder, z, width=beam_width, min_tokens=min_tokens, grammar=grammar)
     if method not in METHODS:
 
         raise VaekitError(f"method: '{method}' is not one of {', '.join(METHODS)}")
@@ -112,11 +128,12 @@ def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", tem
     tokens = out[:, 0]
     rules = None
     state = decoder.start(z)
+    states = None if grammar is None else grammar.start(b)
     for t in range(1, decoder.max_length):
         logits, state = decoder.step(tokens, state)
         if rules is None:
-            rules = _Rules(decoder, logits.shape[1], min_tokens, first_tokens, logits.device)
-        logp = _log_probs(logits, rules, t)
+            rules = _Rules(decoder, logits.shape[1], min_tokens, grammar, logits.device)
+        logp = _log_probs(logits, rules, t, states)
         if method == "greedy":
             tokens = logp.argmax(dim=-1)
         else:
@@ -128,6 +145,8 @@ def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", tem
             tokens = (probs / noise).argmax(dim=-1)
         out[rows, t] = torch.where(running, tokens, decoder.pad_id)
         running &= tokens != decoder.eos_id
+        if states is not None:
+            states = grammar.advance(states, torch.where(running, tokens, decoder.eos_id).tolist())
         left = int(running.sum())
         if left == 0:
             break
@@ -138,12 +157,14 @@ def decode(decoder: StepDecoder, z: torch.Tensor, *, method: str = "greedy", tem
                 keep = torch.cat([keep, ended]).sort().values
             rows, running, tokens = rows[keep], running[keep], tokens[keep]
             state = decoder.select(state, keep)
+            if states is not None:
+                states = [states[i] for i in keep.tolist()]
     return out
 
 
 @torch.no_grad()
 def beam_search(decoder: StepDecoder, z: torch.Tensor, *, width: int = 5, min_tokens: int = 1,
-                first_tokens: torch.Tensor | None = None) -> torch.Tensor:
+                grammar: Grammar | None = None) -> torch.Tensor:
     """The highest-scoring sequence (sum of token log-probabilities, no length bonus) that a
     beam of ``width`` finds for each latent; ``width = 1`` is greedy decoding."""
     if width < 1:
@@ -158,11 +179,12 @@ def beam_search(decoder: StepDecoder, z: torch.Tensor, *, width: int = 5, min_to
     scores[:, 0] = 0.0  # one live beam at first, so the start is not counted `width` times
     done = torch.zeros(b * width, dtype=torch.bool, device=z.device)
     rules = None
+    states = None if grammar is None else grammar.start(b * width)
     for t in range(1, length):
         logits, state = decoder.step(seqs[:, t - 1], state)
         if rules is None:
-            rules = _Rules(decoder, logits.shape[1], min_tokens, first_tokens, logits.device)
-        logp = _log_probs(logits, rules, t)
+            rules = _Rules(decoder, logits.shape[1], min_tokens, grammar, logits.device)
+        logp = _log_probs(logits, rules, t, states)
         ended = torch.full_like(logp, -torch.inf)
         ended[:, decoder.pad_id] = 0.0  # a finished beam only pads, at no cost
         logp = torch.where(done.unsqueeze(1), ended, logp)
@@ -174,6 +196,8 @@ def beam_search(decoder: StepDecoder, z: torch.Tensor, *, width: int = 5, min_to
         seqs, done = seqs[parent], done[parent]
         state = decoder.select(state, parent)
         seqs[:, t] = token
+        if states is not None:
+            states = grammar.advance([states[p] for p in parent.tolist()], token.tolist())
         done = done | (token == decoder.eos_id)
         if bool(done.all()):
             break

@@ -242,13 +242,14 @@ class SeqVAE(Model):
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, *, method: str = "greedy", temperature: float = 1.0, beam_width: int = 5,
-                 generator: torch.Generator | None = None, first_tokens: torch.Tensor | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, grammar: autoregressive.Grammar | None = None
+                 ) -> torch.Tensor:
         """Token ids ``(B, max_length)`` decoded from latents ``z`` ``(B, D)``: ``greedy``,
         ``sample`` (softmax at ``temperature``) or ``beam`` (width ``beam_width``);
-        ``first_tokens``: the ids allowed first (``vaekit.models.autoregressive``)."""
+        ``grammar``: the tokens allowed at each step (``vaekit.models.autoregressive``)."""
         z = z.to(self.embedding.weight.device).float()
         return autoregressive.decode(self, z, method=method, temperature=temperature, beam_width=beam_width,
-                                     generator=generator, first_tokens=first_tokens)
+                                     generator=generator, grammar=grammar)
 
     def predict_properties(self, z: torch.Tensor) -> torch.Tensor | None:
         """The property head's prediction in the data's units (differentiable in z), or None."""

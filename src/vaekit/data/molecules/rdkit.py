@@ -1,6 +1,6 @@
-"""RDKit wrappers in one place: parse, canonicalise and randomise SMILES.
+"""RDKit wrappers in one place: parse, canonicalise, kekulise and randomise SMILES.
 
-Every molecule tool goes through these three functions so that "valid" means the same
+Every molecule tool goes through these functions so that "valid" means the same
 thing everywhere (RDKit parses and sanitises it, and it has at least one atom) and RDKit's
 parse warnings, which would flood the terminal when scoring thousands of generated
 strings, are silenced only around the parse.
@@ -31,6 +31,16 @@ def canonical(smiles: str) -> str | None:
     """RDKit's canonical (isomeric) SMILES, or ``None`` when ``smiles`` is invalid."""
     mol = to_mol(smiles)
     return None if mol is None else Chem.MolToSmiles(mol)
+
+
+def kekule(smiles: str) -> str | None:
+    """``smiles`` in its Kekulé form (explicit single and double bonds, in the input's atom order),
+    or ``None`` when it is invalid."""
+    mol = to_mol(smiles)
+    if mol is None:
+        return None
+    Chem.Kekulize(mol, clearAromaticFlags=True)
+    return Chem.MolToSmiles(mol, kekuleSmiles=True, canonical=False)
 
 
 def randomized(smiles: str, rng: np.random.Generator) -> str:

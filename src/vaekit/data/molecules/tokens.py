@@ -2,12 +2,18 @@
 
 Two tokenisations, chosen by name (``get_tokenizer``):
 
-- ``selfies`` (the default): SELFIES symbols (Krenn et al. 2020) through the ``selfies``
+- ``selfies``: SELFIES symbols (Krenn et al. 2020) through the ``selfies``
   package. Every sequence of SELFIES symbols decodes to a valid molecule, so a model that
   emits them never generates an invalid structure.
-- ``smiles``: SMILES split by the regular expression of Schwaller et al. 2019, which keeps
-  bracket atoms (``[nH]``, ``[C@@H]``, ``[N+]``), two-letter elements (``Cl``, ``Br``) and
-  two-digit ring bonds (``%10``) as one token each, so the model never has to spell them.
+- ``smiles`` (the default, ``DEFAULT_TOKENS``): SMILES split by the regular expression of
+  Schwaller et al. 2019, which keeps bracket atoms (``[nH]``, ``[C@@H]``, ``[N+]``),
+  two-letter elements (``Cl``, ``Br``) and two-digit ring bonds (``%10``) as one token each,
+  so the model never has to spell them.
+- ``kekule``: the same SMILES tokens, of the molecule written in its Kekulé form (``C1=CC=CC=C1``
+  for benzene, no aromatic lower-case atoms). Every bond is then spelled out, so whether a
+  string is a molecule is decided by its syntax and each atom's valence alone, which the
+  decoding grammar holds (``vaekit.data.molecules.grammar``); aromatic SMILES also need the
+  ring's electrons to pair up, which no rule on a prefix can see. The strings are longer.
 
 A ``Vocabulary`` maps tokens to ids with three special tokens in front (pad 0, bos 1,
 eos 2). It is built from the training set, stored as a plain list in the run's JSON
@@ -27,7 +33,7 @@ from vaekit.extras import require_chem
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIAL_TOKENS = (PAD, BOS, EOS)
-TOKENIZERS = ("selfies", "smiles")
+TOKENIZERS = ("selfies", "smiles", "kekule")
 #: The tokens a molecule source is read as unless ``tokens`` is set: SMILES, because a model's
 #: samples should resemble its training molecules, and SMILES samples do so far better than
 #: SELFIES samples trained alike (Skinnider, Nature Machine Intelligence 2024); an invalid
@@ -68,6 +74,21 @@ class SmilesTokenizer:
         return "".join(tokens)
 
 
+class KekuleTokenizer(SmilesTokenizer):
+    """SMILES tokens of the molecule's Kekulé form (the input's atom order kept, so a randomised
+    SMILES stays randomised); an invalid SMILES is a one-line error."""
+
+    name = "kekule"
+
+    def tokenize(self, smiles: str) -> list[str]:
+        from vaekit.data.molecules.rdkit import kekule
+
+        written = kekule(smiles)
+        if written is None:
+            raise VaekitError(f"SMILES '{smiles}': RDKit cannot write it in Kekulé form")
+        return super().tokenize(written)
+
+
 class SelfiesTokenizer:
     """SELFIES symbols: any sequence of them decodes to a valid molecule (possibly empty)."""
 
@@ -88,11 +109,13 @@ class SelfiesTokenizer:
 
 
 def get_tokenizer(name: str) -> Tokenizer:
-    """The tokenizer called ``name`` (``selfies`` or ``smiles``)."""
+    """The tokenizer called ``name`` (one of ``TOKENIZERS``)."""
     if name == "selfies":
         return SelfiesTokenizer()
     if name == "smiles":
         return SmilesTokenizer()
+    if name == "kekule":
+        return KekuleTokenizer()
     raise VaekitError(f"tokens: '{name}' is not one of {', '.join(TOKENIZERS)}")
 
 
