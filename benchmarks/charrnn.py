@@ -146,7 +146,7 @@ def train_charrnn(train: torch.Tensor, val: torch.Tensor | None, *, vocab: int, 
 
 @torch.no_grad()
 def sample_charrnn(model: CharRNN, n: int, *, tokenizer, vocabulary, temperature: float = 1.0, seed: int = 0,
-                   batch_size: int = 500, grammar: bool = True) -> tuple[list[str], float]:
+                   batch_size: int = 500, grammar: bool | None = None) -> tuple[list[str], float]:
     """``n`` sampled molecules (canonical SMILES, or the raw string / ``<empty>`` when invalid,
     as ``vaekit molecules sample`` writes them) and molecules per second."""
     from vaekit.chem.generation import EMPTY_MOLECULE
@@ -154,7 +154,7 @@ def sample_charrnn(model: CharRNN, n: int, *, tokenizer, vocabulary, temperature
     from vaekit.data.molecules.rdkit import canonical
     from vaekit.models.autoregressive import decode
 
-    rules = grammar_for(tokenizer.name, vocabulary.tokens, model.max_length) if grammar else None  # as vaekit's
+    rules = grammar_for(tokenizer.name, vocabulary.tokens, model.max_length, use=grammar)  # as vaekit's
     generator = torch.Generator().manual_seed(seed)
     lines: list[str] = []
     started = time.perf_counter()
@@ -170,14 +170,14 @@ def sample_charrnn(model: CharRNN, n: int, *, tokenizer, vocabulary, temperature
 
 
 def charrnn_contender(data: dict, seconds: float, generated: str, *, samples: int, temperature: float = 1.0,
-                      seed: int = 0, threads: int | None = None, core: int | None = None, grammar: bool = True
+                      seed: int = 0, threads: int | None = None, core: int | None = None, grammar: bool | None = None
                       ) -> dict:
     """The CharRNN's part of the benchmark, runnable in a process of its own: load the training
     split that ``vaekit.train`` makes of the data settings ``data`` (the split depends only on
     them), train for ``seconds``, write ``samples`` molecules to ``generated``; returns the
     row's figures and the vocabulary, so that the caller can check it is the vaekit run's.
     ``core``: pin this process to that CPU first (``--parallel``); ``grammar``: sample held to the
-    tokens' grammar, as vaekit's samples are (``vaekit molecules sample --grammar``)."""
+    tokens' grammar or not, as vaekit's samples (None: its default for the tokens)."""
     import os
 
     if core is not None:

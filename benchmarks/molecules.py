@@ -212,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samplers", nargs="+", choices=list(GENERATED), default=list(GENERATED),
                         help="where each vaekit contender's latent draws come from; a row each (see the docstring)")
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=True,
-                        help="both contenders sample held to the tokens' grammar (vaekit molecules sample --grammar)")
+    parser.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=None,
+                        help="both contenders sample held to the tokens' grammar, or not (default: as vaekit "
+                             "molecules sample, held for selfies tokens only)")
     parser.add_argument("--recon", type=int, default=1000, help="held-out molecules to reconstruct (0: none)")
     parser.add_argument("--beam-width", type=int, default=5)
     parser.add_argument("--ref-limit", type=int, default=None, help="reference molecules (default: the full sets)")
@@ -341,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             row.update({"moses_vae": MOSES_VAE, "goals": GOALS, **environment()})
         log_trained(row)
         for sampler, result in sampled.items():  # one row per sampler: the same model, its own samples
-            rows.append({**row, "sampler": sampler, "grammar": args.grammar,
+            rows.append({**row, "sampler": sampler, "grammar": "default" if args.grammar is None else args.grammar,
                          "sampling_molecules_per_second": round(result.per_second, 1), "generated": str(result.path)})
 
     if not args.no_charrnn:

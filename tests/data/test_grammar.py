@@ -6,7 +6,7 @@ import torch
 
 pytest.importorskip("rdkit")
 
-from vaekit.data.molecules.grammar import FirstAtom, SmilesGrammar, smiles_grammar
+from vaekit.data.molecules.grammar import FirstAtom, SmilesGrammar, grammar_for, smiles_grammar
 from vaekit.data.molecules.rdkit import canonical, to_mol
 from vaekit.data.molecules.tokens import SPECIAL_TOKENS, get_tokenizer
 from vaekit.models.autoregressive import decode
@@ -128,3 +128,11 @@ def test_the_selfies_rule_starts_with_a_symbol_that_is_a_molecule():
     states = rule.start(2)
     assert rule.allowed(states)[0].nonzero().squeeze(1).tolist() == [3, 5]
     assert bool(rule.allowed(rule.advance(states, [3, 5])).all())
+
+
+def test_smiles_decoding_is_held_to_the_grammar_only_when_asked():
+    vocabulary = [*SPECIAL_TOKENS, "C", "1", "(", ")", "="]
+    assert grammar_for("smiles", vocabulary, 50) is None and grammar_for("kekule", vocabulary, 50) is None
+    assert isinstance(grammar_for("kekule", vocabulary, 50, use=True), SmilesGrammar)
+    assert isinstance(grammar_for("selfies", [*SPECIAL_TOKENS, "[C]", "[Branch1]"], 50), FirstAtom)
+    assert grammar_for("selfies", [*SPECIAL_TOKENS, "[C]"], 50, use=False) is None

@@ -4,10 +4,10 @@
 it owns the run's tokenizer and vocabulary, so callers deal in SMILES strings and latent
 tensors only. Decoding goes through the model's ``generate`` (greedy, sampled with a
 temperature, or beam search: ``vaekit.models.autoregressive``), held to the grammar of
-its tokens (``vaekit.data.molecules.grammar``: with SMILES, no ring bond left open and no
-atom over its valence; with SELFIES, never the empty molecule), and RDKit, and every
-decoded molecule is returned as canonical SMILES, or ``None`` where the tokens do not
-spell a valid molecule (with SMILES, mostly an aromatic ring RDKit cannot kekulise).
+its tokens where that is asked for or the default (``vaekit.data.molecules.grammar``:
+SMILES, no ring bond left open and no atom over its valence; SELFIES, never the empty
+molecule), and RDKit, and every decoded molecule is returned as canonical SMILES, or
+``None`` where the tokens do not spell a valid molecule.
 
 ``sample_file`` is ``vaekit molecules sample``: prior draws decoded in batches, the valid
 fraction shown as it goes, the file written atomically at the end.
@@ -46,9 +46,10 @@ class MoleculeModel:
     latent_dim: int
     property_names: list[str]
 
-    def __init__(self, model: Model, *, grammar: bool = True) -> None:
-        """``grammar``: hold decoding to the token grammar (False: the decoder's raw
-        distribution, what the model alone has learned)."""
+    def __init__(self, model: Model, *, grammar: bool | None = None) -> None:
+        """``grammar``: hold decoding to the tokens' grammar (True), decode from the model alone
+        (False), or None: held for SELFIES only
+        (``vaekit.data.molecules.grammar.HELD_BY_DEFAULT``)."""
         if not model.sequences:
             raise VaekitError(f"model '{model.config.model}' is not a sequence VAE; molecule tools need a run of "
                               "vaekit train ... --model seqvae")
@@ -58,7 +59,7 @@ class MoleculeModel:
         self.property_names = list(config.property_names)
         self.vocabulary = Vocabulary(list(config.vocabulary), config.tokenizer)
         self.tokenizer = get_tokenizer(config.tokenizer)
-        self.grammar = grammar_for(config.tokenizer, self.vocabulary.tokens, model.max_length) if grammar else None
+        self.grammar = grammar_for(config.tokenizer, self.vocabulary.tokens, model.max_length, use=grammar)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> MoleculeModel:
@@ -129,7 +130,7 @@ class SampleResult:
 
 
 def sample_file(run_dir: str | Path, output: str | Path, *, n: int, method: str = "sample", temperature: float = 1.0,
-                seed: int = 0, batch_size: int = 500, sampler: str = "prior", grammar: bool = True,
+                seed: int = 0, batch_size: int = 500, sampler: str = "prior", grammar: bool | None = None,
                 progress: bool = True) -> SampleResult:
     """Decode ``n`` latent draws of a run into ``output`` (one SMILES per line: canonical when
     valid, the raw string otherwise, so validity can be scored from the file).

@@ -111,9 +111,11 @@ def sample(
                                               "molecules' codes) or diffusion (a flow-matching model of them); "
                                               "each fitted on first use (minutes) and saved in the run.")] = "prior",
     batch_size: Annotated[int, typer.Option(help="Latents decoded at once.")] = 500,
-    grammar: Annotated[bool, typer.Option(help="Hold decoding to the tokens' grammar (SMILES: every ring bond and "
-                                               "branch closed, no atom over its valence); --no-grammar: the "
-                                               "decoder's own distribution.")] = True,
+    grammar: Annotated[Optional[bool], typer.Option(help="Hold decoding to the tokens' grammar (every ring bond "
+                                                         "and branch closed, no atom over its valence) or not; "
+                                                         "default: held for selfies tokens only (with smiles, it "
+                                                         "turns failing strings into unusual molecules).")
+                   ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
     overwrite: options.Overwrite = False,
     threads: options.Threads = "auto",

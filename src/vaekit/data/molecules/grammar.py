@@ -236,8 +236,21 @@ def smiles_grammar(tokens: Sequence[str], max_length: int) -> SmilesGrammar | No
         return None
 
 
-def grammar_for(tokenizer: str, tokens: Sequence[str], max_length: int) -> SmilesGrammar | FirstAtom | None:
-    """The rules decoding is held to for a vocabulary of ``tokenizer``'s tokens (None: none)."""
+#: The tokens whose decoding is held to their grammar unless a caller says otherwise: SELFIES,
+#: whose first-symbol rule only keeps the empty molecule out. SMILES of either form are decoded
+#: as the model draws them: the strings the grammar rescues from failing are the model's least
+#: likely, and become unusual molecules, so the valid samples match the data less well (and
+#: sampling takes longer); a caller who needs every decode to be a molecule asks for it
+#: (docs/benchmarks/molecules.md).
+HELD_BY_DEFAULT = ("selfies",)
+
+
+def grammar_for(tokenizer: str, tokens: Sequence[str], max_length: int, *, use: bool | None = None
+                ) -> SmilesGrammar | FirstAtom | None:
+    """The rules decoding is held to for a vocabulary of ``tokenizer``'s tokens (None: none).
+    ``use``: True / False; None: as ``HELD_BY_DEFAULT`` says."""
+    if not (tokenizer in HELD_BY_DEFAULT if use is None else use):
+        return None
     if tokenizer != "selfies":
         return smiles_grammar(tokens, max_length)
     selfies = get_tokenizer("selfies")
