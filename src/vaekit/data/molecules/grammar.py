@@ -3,13 +3,15 @@
 A language model over SMILES characters spends much of its error on strings no chemistry
 could mend: a ring bond opened and never closed, a ``)`` with no ``(``, a fifth bond on a
 carbon, an end before the branches are closed. ``SmilesGrammar`` follows each sequence as
-it is decoded (atoms, their remaining valence, the open branches and ring bonds) and allows
-at each step only the tokens after which some valid SMILES can still follow, so those errors
-cannot occur; the decoder's probabilities are renormalised over what is allowed, as in the
-grammar and syntax-directed VAEs (Kusner et al. 2017, Dai et al. 2018). It is permissive
-where a rule would need the whole molecule: an aromatic atom counts its aromatic bonds as
-single ones and is never refused for its ring's electron count, so kekulisation can still
-fail; a valid SMILES of the training vocabulary is never refused.
+it is decoded (atoms, their remaining valence, the open branches and ring bonds, the length
+left) and allows at each step only the tokens after which some valid SMILES can still
+follow; the decoder's probabilities are renormalised over what is allowed, as in the
+grammar and syntax-directed VAEs (Kusner et al. 2017, Dai et al. 2018). Its look-ahead is a
+lower bound, so a sequence can still reach a state where nothing is allowed (a dead end:
+the rules then give up on it). It is permissive where a rule would need the whole molecule:
+an aromatic atom counts its aromatic bonds as single ones and is never refused for its
+ring's electron count, so kekulisation can still fail; a valid SMILES of the training
+vocabulary is never refused. Decoding is held to it only when asked (``HELD_BY_DEFAULT``).
 
 An atom's valence is RDKit's own: the most single bonds the token takes and still parses
 (``C`` 4, ``N`` 3, ``[N+]`` 4, ``[O-]`` 1, ``[nH]`` 2, an aromatic atom as its aliphatic
