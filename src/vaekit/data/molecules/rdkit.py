@@ -34,8 +34,8 @@ def canonical(smiles: str) -> str | None:
 
 
 def kekule(smiles: str) -> str | None:
-    """``smiles`` in its Kekulé form (explicit single and double bonds, in the input's atom order),
-    or ``None`` when it is invalid."""
+    """``smiles`` in its Kekulé form (explicit single and double bonds, written from the input's
+    atom numbering rather than RDKit's canonical one), or ``None`` when it is invalid."""
     mol = to_mol(smiles)
     if mol is None:
         return None

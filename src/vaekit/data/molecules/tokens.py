@@ -1,6 +1,6 @@
 """Tokenizers for molecules and the vocabulary a sequence VAE is trained with.
 
-Two tokenisations, chosen by name (``get_tokenizer``):
+Three tokenisations, chosen by name (``get_tokenizer``):
 
 - ``selfies``: SELFIES symbols (Krenn et al. 2020) through the ``selfies``
   package. Every sequence of SELFIES symbols decodes to a valid molecule, so a model that
@@ -12,7 +12,7 @@ Two tokenisations, chosen by name (``get_tokenizer``):
 - ``kekule``: the same SMILES tokens, of the molecule written in its Kekulé form (``C1=CC=CC=C1``
   for benzene, no aromatic lower-case atoms). Every bond is then spelled out, so whether a
   string is a molecule is decided by its syntax and each atom's valence alone, which the
-  decoding grammar holds (``vaekit.data.molecules.grammar``); aromatic SMILES also need the
+  decoding grammar can hold (``vaekit.data.molecules.grammar``); aromatic SMILES also need the
   ring's electrons to pair up, which no rule on a prefix can see. The strings are longer.
 
 A ``Vocabulary`` maps tokens to ids with three special tokens in front (pad 0, bos 1,
