@@ -65,8 +65,8 @@ class SmilesGrammar:
     def __init__(self, tokens: Sequence[str], max_length: int) -> None:
         self.tokens = list(tokens)
         self.max_length = max_length
-        self.size = len(tokens)
-        self.eos = list(tokens).index(EOS)
+        self.size = len(self.tokens)
+        self.eos = self.tokens.index(EOS)
         self.kind: dict[int, str] = {}
         self.capacity: dict[int, int] = {}
         self.order: dict[int, int] = {}
@@ -88,8 +88,7 @@ class SmilesGrammar:
         self.bonds = [i for i, k in self.kind.items() if k == "bond"]
         self.opens, self.closes, self.dots = ([i for i, k in self.kind.items() if k == c] for c in "().")
         self._index: dict[tuple, int] = {}  # a key's row in the table of masks
-        self._rows: list[torch.Tensor] = []
-        self._table = torch.zeros(0, self.size, dtype=torch.bool)
+        self._table = torch.zeros(64, self.size, dtype=torch.bool)  # grown by doubling, rows written once
 
     def start(self, n: int) -> list[State]:
         return [State(START, 0, 0, -1, (), (), (), frozenset())] * n
@@ -98,8 +97,6 @@ class SmilesGrammar:
         """``(len(states), V)`` booleans: the tokens each sequence may take next (all of them
         where the rules leave none, or after its end)."""
         rows = [self._row(self._key(s)) for s in states]
-        if len(self._table) < len(self._rows):
-            self._table = torch.stack(self._rows)
         return self._table[torch.tensor(rows, dtype=torch.long)]
 
     def advance(self, states: Sequence[State], tokens: Sequence[int]) -> list[State]:
@@ -123,8 +120,10 @@ class SmilesGrammar:
     def _row(self, key: tuple) -> int:
         row = self._index.get(key)
         if row is None:
-            row = self._index[key] = len(self._rows)
-            self._rows.append(self._build(key))
+            row = self._index[key] = len(self._index)
+            if row == len(self._table):
+                self._table = torch.cat([self._table, torch.zeros_like(self._table)])
+            self._table[row] = self._build(key)
         return row
 
     def _build(self, key: tuple) -> torch.Tensor:
