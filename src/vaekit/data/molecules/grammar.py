@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from vaekit.data.molecules.tokens import EOS, SPECIAL_TOKENS, get_tokenizer
@@ -87,6 +88,10 @@ class SmilesGrammar:
         self.ring_ids = [i for i, k in self.kind.items() if k == "ring"]
         self.bonds = [i for i, k in self.kind.items() if k == "bond"]
         self.opens, self.closes, self.dots = ([i for i, k in self.kind.items() if k == c] for c in "().")
+        # the same as arrays, for building masks
+        self._atoms, self._bonds = np.array(self.atoms, dtype=np.int64), np.array(self.bonds, dtype=np.int64)
+        self._atom_capacity = np.array([self.capacity[a] for a in self.atoms], dtype=np.int64)
+        self._bond_order = np.array([self.order[b] for b in self.bonds], dtype=np.int64)
         self._index: dict[tuple, int] = {}  # a key's row in the table of masks
         self._table = torch.zeros(64, self.size, dtype=torch.bool)  # grown by doubling, rows written once
 
@@ -127,9 +132,10 @@ class SmilesGrammar:
         return row
 
     def _build(self, key: tuple) -> torch.Tensor:
-        allowed = torch.zeros(self.size, dtype=torch.bool)
+        """The mask of a key, built in numpy (a few list-indexed writes) and handed to the table once."""
+        allowed = np.zeros(self.size, dtype=bool)
         if key[0] == END:
-            return ~allowed
+            return torch.ones(self.size, dtype=torch.bool)
         last, pending, free, nested, rings, room, branch_free = key
         after_atom = last in (ATOM, RING_BOND, CLOSE)
         # with a ring bond open and no branch to return to, the current atom must keep a bond
@@ -138,9 +144,9 @@ class SmilesGrammar:
         bond_before = last in (BOND, ATOM_BOND)
         need = pending if bond_before else (0 if last == START else 1)
         if last == START or bond_before or free >= 1:
-            allowed[[a for a in self.atoms if self.capacity[a] - need >= spare]] = True
+            allowed[self._atoms] = self._atom_capacity - need >= spare
         if after_atom or last == OPEN:
-            allowed[[b for b in self.bonds if self.order[b] <= free]] = True
+            allowed[self._bonds] = self._bond_order <= free
         if after_atom and free >= 1 + spare:
             allowed[self.opens] = True
         if after_atom and nested and not (rings and nested == 1 and branch_free == 0):
@@ -159,21 +165,20 @@ class SmilesGrammar:
             allowed[[self.eos, *self.dots]] = True
         if room is not None:
             allowed &= self._finishing(nested, rings, pending, last) <= room
-        return allowed if allowed.any() else ~allowed  # a dead end: the rules give up
+        return torch.from_numpy(allowed if allowed.any() else ~allowed)  # a dead end: the rules give up
 
-    def _finishing(self, branches: int, rings: tuple, pending: int, last: int) -> torch.Tensor:
+    def _finishing(self, branches: int, rings: tuple, pending: int, last: int) -> np.ndarray:
         """The fewest tokens each next token leaves to write before the end: one per open
         branch and ring bond, and the end; an atom after a bond, a branch or a new ring bond;
         and one more atom where the atom the token leaves current cannot close every open ring
         (one was opened on it or its neighbour, or it has fewer free bonds than rings open)."""
         base = branches + len(rings) + 1
-        after = torch.full((self.size,), base)
+        after = np.full(self.size, base)
         if rings:
             bond = 0 if last == START else (pending or 1)
             held = any(here for *_, here, _ in rings)  # the next atom is bonded to the current one only
-            for atom in self.atoms:
-                after[atom] += held or len(rings) > self.capacity[atom] - bond
-        after[self.bonds] += 1
+            after[self._atoms] += held | (len(rings) > self._atom_capacity - bond)
+        after[self._bonds] += 1
         after[self.opens] += 2
         after[self.closes] = base - 1
         after[self.dots] += 1
@@ -191,42 +196,44 @@ class SmilesGrammar:
         if token == self.eos or kind is None:
             return s._replace(last=END)
         try:
-            return self._taken(s._replace(length=s.length + 1), token, kind)
+            return self._taken(s, token, kind)
         except IndexError:  # a token only a dead end let through: nothing is held any more
             return s._replace(last=END)
 
     def _taken(self, s: State, token: int, kind: str) -> State:
+        """The state after ``token``; each branch builds the new state whole (``State(...)`` rather than
+        ``_replace``, which decoding would call for every sequence at every step)."""
+        last, n, pending, current, free, branches, rings, pairs = s
+        n += 1
         if kind == "atom":
-            free = [*s.free, self.capacity[token]]
-            new = len(free) - 1
-            pairs = s.pairs
-            if s.last != START:
-                bond = s.pending or 1
-                free[s.current] -= bond
-                free[new] -= bond
-                pairs = pairs | {(s.current, new)}
-            return s._replace(last=ATOM, pending=0, current=new, free=tuple(free), pairs=pairs)
+            new = len(free)
+            if last == START:
+                return State(ATOM, n, 0, new, (*free, self.capacity[token]), branches, rings, pairs)
+            bond = pending or 1
+            grown = [*free, self.capacity[token] - bond]
+            grown[current] -= bond
+            return State(ATOM, n, 0, new, tuple(grown), branches, rings, pairs | {(current, new)})
         if kind == "bond":
-            return s._replace(last=ATOM_BOND if s.last in (ATOM, RING_BOND) else BOND, pending=self.order[token])
+            return State(ATOM_BOND if last in (ATOM, RING_BOND) else BOND, n, self.order[token], current, free,
+                         branches, rings, pairs)
         if kind == "(":
-            return s._replace(last=OPEN, branches=(*s.branches, s.current))
+            return State(OPEN, n, pending, current, free, (*branches, current), rings, pairs)
         if kind == ")":
-            return s._replace(last=CLOSE, current=s.branches[-1], branches=s.branches[:-1])
+            return State(CLOSE, n, pending, branches[-1], free, branches[:-1], rings, pairs)
         if kind == ".":
-            return s._replace(last=START, current=-1)
-        free = list(s.free)
-        opened = next((r for r in s.rings if r[0] == token), None)
+            return State(START, n, pending, -1, free, branches, rings, pairs)
+        changed = list(free)
+        opened = next((r for r in rings if r[0] == token), None)
         if opened is None:
-            bond = s.pending or 1
-            free[s.current] -= bond
-            return s._replace(last=RING_BOND, pending=0, free=tuple(free), rings=(*s.rings, (token, s.current, bond)))
+            bond = pending or 1
+            changed[current] -= bond
+            return State(RING_BOND, n, 0, current, tuple(changed), branches, (*rings, (token, current, bond)), pairs)
         _, atom, order = opened
-        bond = s.pending or order
-        free[s.current] -= bond
-        free[atom] -= bond - order
-        rings = tuple(r for r in s.rings if r is not opened)
-        return s._replace(last=RING_BOND, pending=0, free=tuple(free), rings=rings,
-                          pairs=s.pairs | {(min(atom, s.current), max(atom, s.current))})
+        bond = pending or order
+        changed[current] -= bond
+        changed[atom] -= bond - order
+        return State(RING_BOND, n, 0, current, tuple(changed), branches, tuple(r for r in rings if r is not opened),
+                     pairs | {(min(atom, current), max(atom, current))})
 
 
 def smiles_grammar(tokens: Sequence[str], max_length: int) -> SmilesGrammar | None:
