@@ -110,17 +110,18 @@ class SmilesGrammar:
     # -- one sequence -------------------------------------------------------------------
     def _key(self, s: State) -> tuple:
         """What the mask depends on: states with the same key allow the same tokens."""
-        if s.last == END:
+        last, length, pending, current, free, branches, rings, pairs = s
+        if last == END:
             return (END,)
-        free = min(s.free[s.current], MOST) if s.current >= 0 else 0
-        rings = tuple((token, order, min(s.free[atom], MOST), atom == s.current,
-                       (min(atom, s.current), max(atom, s.current)) in s.pairs)
-                      for token, atom, order in s.rings)
+        ring_keys = tuple((token, order, min(free[atom], MOST), atom == current,
+                           (min(atom, current), max(atom, current)) in pairs)
+                          for token, atom, order in rings) if rings else ()
         # the positions left after the next token (the last slot is the end's), where they are few
-        room = self.max_length - 2 - s.length
-        tight = room if room <= len(s.branches) + len(s.rings) + 4 else None
-        branch_free = min(s.free[s.branches[-1]], MOST) if s.branches else 0
-        return s.last, s.pending, free, len(s.branches), rings, tight, branch_free
+        room = self.max_length - 2 - length
+        tight = room if room <= len(branches) + len(rings) + 4 else None
+        branch_free = min(free[branches[-1]], MOST) if branches else 0
+        return (last, pending, min(free[current], MOST) if current >= 0 else 0, len(branches), ring_keys, tight,
+                branch_free)
 
     def _row(self, key: tuple) -> int:
         row = self._index.get(key)
