@@ -84,14 +84,13 @@ class SmilesGrammar:
                 self.kind[i] = token
             else:
                 raise ValueError(token)
-        self.atoms = [i for i, k in self.kind.items() if k == "atom"]
-        self.ring_ids = [i for i, k in self.kind.items() if k == "ring"]
-        self.bonds = [i for i, k in self.kind.items() if k == "bond"]
-        self.opens, self.closes, self.dots = ([i for i, k in self.kind.items() if k == c] for c in "().")
-        # the same as arrays, for building masks
-        self._atoms, self._bonds = np.array(self.atoms, dtype=np.int64), np.array(self.bonds, dtype=np.int64)
+        # the ids of each kind (atoms and bonds as arrays, beside their valences and orders, for the masks)
+        self.atoms = np.array([i for i, k in self.kind.items() if k == "atom"], dtype=np.int64)
+        self.bonds = np.array([i for i, k in self.kind.items() if k == "bond"], dtype=np.int64)
         self._atom_capacity = np.array([self.capacity[a] for a in self.atoms], dtype=np.int64)
         self._bond_order = np.array([self.order[b] for b in self.bonds], dtype=np.int64)
+        self.ring_ids = [i for i, k in self.kind.items() if k == "ring"]
+        self.opens, self.closes, self.dots = ([i for i, k in self.kind.items() if k == c] for c in "().")
         self._index: dict[tuple, int] = {}  # a key's row in the table of masks
         self._table = torch.zeros(64, self.size, dtype=torch.bool)  # grown by doubling, rows written once
 
@@ -145,9 +144,9 @@ class SmilesGrammar:
         bond_before = last in (BOND, ATOM_BOND)
         need = pending if bond_before else (0 if last == START else 1)
         if last == START or bond_before or free >= 1:
-            allowed[self._atoms] = self._atom_capacity - need >= spare
+            allowed[self.atoms] = self._atom_capacity - need >= spare
         if after_atom or last == OPEN:
-            allowed[self._bonds] = self._bond_order <= free
+            allowed[self.bonds] = self._bond_order <= free
         if after_atom and free >= 1 + spare:
             allowed[self.opens] = True
         if after_atom and nested and not (rings and nested == 1 and branch_free == 0):
@@ -178,8 +177,8 @@ class SmilesGrammar:
         if rings:
             bond = 0 if last == START else (pending or 1)
             held = any(here for *_, here, _ in rings)  # the next atom is bonded to the current one only
-            after[self._atoms] += held | (len(rings) > self._atom_capacity - bond)
-        after[self._bonds] += 1
+            after[self.atoms] += held | (len(rings) > self._atom_capacity - bond)
+        after[self.bonds] += 1
         after[self.opens] += 2
         after[self.closes] = base - 1
         after[self.dots] += 1
@@ -279,7 +278,8 @@ class FirstAtom:
         return [True] * n
 
     def allowed(self, states: Sequence[bool]) -> torch.Tensor:
-        return torch.stack([self.first if at_start else torch.ones_like(self.first) for at_start in states])
+        """One row per sequence, in one operation (this runs at every step of every decode)."""
+        return self.first | ~torch.tensor(states, dtype=torch.bool).unsqueeze(1)
 
     def advance(self, states: Sequence[bool], tokens: Sequence[int]) -> list[bool]:
         return [False] * len(states)
