@@ -36,14 +36,17 @@ browser:
 	else echo "note: chromium is missing and apt-get as root is not available: the browser tests (-m browser) will be skipped"; fi
 
 # the layer contract and the documentation site first (seconds): an upward import, a cycle or
-# a broken link in the docs fails the tests; the docs' code examples run among the tests
+# a broken link in the docs fails the tests; the docs' code examples run among the tests; one
+# pytest worker per core, each test file on one worker (tests run with one torch thread each)
+PYTEST = $(BIN)/python -m pytest -q -n auto --dist loadfile
+
 test: install browser
 	$(BIN)/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 test-all: install browser
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
