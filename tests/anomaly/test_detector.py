@@ -258,7 +258,9 @@ def test_knn_is_the_mean_distance_to_the_nearest_training_codes_leaving_each_tra
 
 def test_resid_is_the_residuals_mahalanobis_distance_under_the_training_residuals_shrunk_covariance(rows, tmp_path):
     from safetensors.torch import load_file, save_file
-    from sklearn.covariance import LedoitWolf
+    from sklearn.covariance import ShrunkCovariance
+
+    from vaekit.anomaly.scores import held_out_shrinkage
 
     normal, anomalies = rows
     det = tiny(anomaly_score="resid", trim=0).fit(normal)
@@ -268,7 +270,8 @@ def test_resid_is_the_residuals_mahalanobis_distance_under_the_training_residual
         with torch.no_grad():
             return (xm - det.model_.reconstruct(xm)).double().numpy()
 
-    expected = LedoitWolf().fit(residual(normal)).mahalanobis(residual(anomalies))
+    train = residual(normal)
+    expected = ShrunkCovariance(shrinkage=held_out_shrinkage(train)).fit(train).mahalanobis(residual(anomalies))
     np.testing.assert_allclose(det.decision_function(anomalies), expected, rtol=1e-6)
     assert det.decision_function(anomalies).mean() > det.decision_scores_.mean()
     # the d x d statistics are kept only where the score reads them: asking another fit is one line
@@ -326,6 +329,27 @@ def test_tail_probabilities_are_monotone_and_blind_to_a_parts_units():
     raised = combine({"elbo": new["elbo"] + 0.5, "knn": new["knn"]}, refs)
     assert np.all(raised >= base) and np.any(raised > base)
     assert np.array_equal(combine({"elbo": new["elbo"]}, refs), new["elbo"])  # one part: as it is
+
+
+def test_the_residual_shrinkage_is_the_one_held_out_residuals_find_likeliest():
+    from sklearn.covariance import ShrunkCovariance, ledoit_wolf_shrinkage
+    from sklearn.model_selection import KFold
+
+    from vaekit.anomaly.scores import SHRINKAGES, held_out_shrinkage
+
+    rng = np.random.default_rng(0)
+    for n, d in ((300, 4), (40, 20), (20, 40)):
+        r = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
+        held_out = [sum(len(h) * ShrunkCovariance(shrinkage=s).fit(r[t]).score(r[h])
+                        for t, h in KFold(5, shuffle=True, random_state=0).split(r)) for s in SHRINKAGES]
+        assert held_out_shrinkage(r) == SHRINKAGES[int(np.argmax(held_out))]
+    # an exact relation between two columns (b = 2a) keeps its near-zero variance: far less shrinkage
+    # than Ledoit-Wolf's, whose lift of that variance blurs the rows that break the relation
+    a = rng.normal(size=500)
+    r = np.c_[a, 2 * a + 0.05 * rng.normal(size=500), rng.normal(size=(500, 2))]
+    assert held_out_shrinkage(r) < ledoit_wolf_shrinkage(r) / 10
+    # too few rows to hold any out: Ledoit-Wolf's
+    assert held_out_shrinkage(r[:3]) == pytest.approx(ledoit_wolf_shrinkage(r[:3]))
 
 
 def test_a_detector_saved_before_format_5_keeps_its_sums_of_z_scores(rows, tmp_path):

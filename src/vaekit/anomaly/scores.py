@@ -21,8 +21,9 @@ Every score is "higher = more anomalous", in float64, one value per example:
   the training data: a plain "1" that a decoder trained on "7"s redraws well still lands
   away from every training "7".
 - ``resid``: the Mahalanobis distance of the reconstruction residual x - x̂ under the mean
-  and covariance of the training examples' residuals (Ledoit-Wolf shrinkage, so it is
-  defined for any number of features). The decoder's likelihood treats features as
+  and covariance of the training examples' residuals (shrunk toward a multiple of the
+  identity, so it is defined for any number of features, by as much as held-out residuals
+  say: ``ResidualModel``). The decoder's likelihood treats features as
   independent given z, so a relation between features that the latent does not carry
   (two columns that move together) is invisible to ``recon`` and ``elbo``; the residuals'
   covariance sees it, and where the VAE did learn the relation the residuals are what is
@@ -156,6 +157,13 @@ def residuals(model: Model, x: torch.Tensor, *, device: torch.device | str = "cp
     return torch.cat(rows).numpy() if rows else np.zeros((0, max(1, math.prod(x.shape[1:]))))
 
 
+#: The shrinkages ``ResidualModel.fit`` chooses from: log-spaced, eight per decade, from 1e-5 to 1 (the
+#: target alone). Zero is left out: with more features than rows the sample covariance is singular.
+SHRINKAGES = np.logspace(-5, 0, 41)
+#: The folds that score each shrinkage: every training residual is held out once.
+SHRINKAGE_FOLDS = 5
+
+
 @dataclass
 class ResidualModel:
     """The mean and precision (inverse shrunk covariance) of a fit's training residuals: what ``resid``
@@ -166,11 +174,17 @@ class ResidualModel:
 
     @classmethod
     def fit(cls, r: np.ndarray) -> ResidualModel:
-        """Ledoit-Wolf's estimate from the residuals ``r`` (rows): shrinkage chosen from the data, no setting."""
-        from sklearn.covariance import LedoitWolf
+        """The sample covariance of the residuals ``r`` (rows) shrunk toward a multiple of the identity
+        (``sklearn.covariance.ShrunkCovariance``) by the shrinkage of ``SHRINKAGES`` under which held-out
+        residuals are likeliest (``held_out_shrinkage``). Why held out: the Mahalanobis distance is the
+        Gaussian log-likelihood of a residual, so the covariance that predicts unseen residuals best is
+        the one that scores them; an exact relation between features (a direction of near-zero
+        variance) keeps its small variance when new rows follow it, and is shrunk away when they do not."""
+        from sklearn.covariance import ShrunkCovariance
 
-        lw = LedoitWolf().fit(r)
-        return cls(np.asarray(lw.location_, np.float64), np.asarray(lw.precision_, np.float64))
+        r = np.asarray(r, dtype=np.float64)
+        shrunk = ShrunkCovariance(shrinkage=held_out_shrinkage(r)).fit(r)
+        return cls(np.asarray(shrunk.location_, np.float64), np.asarray(shrunk.precision_, np.float64))
 
     def distances(self, r: np.ndarray) -> np.ndarray:
         """The squared Mahalanobis distance of each residual row."""
@@ -217,3 +231,28 @@ def _negative_elbo(model: Model, x: torch.Tensor, k: int, generator: torch.Gener
         recon -= draws.log_px_z.double().sum(dim=0)
         kl += n * draws.kl_by_dim.sum(dim=1).double()
     return recon / k + kl / k
+
+
+def held_out_shrinkage(r: np.ndarray) -> float:
+    """The shrinkage of ``SHRINKAGES`` whose shrunk covariance gives the residuals ``r`` the highest
+    ``SHRINKAGE_FOLDS``-fold held-out Gaussian log-likelihood: what ``ShrunkCovariance(shrinkage=s)
+    .fit(train).score(held_out)`` summed over the folds (times each fold's rows) would pick, computed
+    from one eigendecomposition per fold, since every shrinkage shares the sample covariance's
+    eigenvectors. With too few rows to hold any out (fewer than two per fold), Ledoit-Wolf's."""
+    from sklearn.covariance import ledoit_wolf_shrinkage
+    from sklearn.model_selection import KFold
+
+    n, d = r.shape
+    folds = min(SHRINKAGE_FOLDS, n // 2)
+    if folds < 2:
+        return float(ledoit_wolf_shrinkage(r))
+    total = np.zeros(len(SHRINKAGES))
+    for train, held in KFold(folds, shuffle=True, random_state=0).split(r):
+        mean = r[train].mean(axis=0)
+        variances, vectors = np.linalg.eigh(np.cov(r[train], rowvar=False, bias=True).reshape(d, d))
+        variances = np.clip(variances, 0.0, None)
+        spread = (((r[held] - mean) @ vectors) ** 2).sum(axis=0)  # held-out squared deviations per eigenvector
+        for i, shrinkage in enumerate(SHRINKAGES):
+            shrunk = np.maximum((1 - shrinkage) * variances + shrinkage * variances.mean(), np.finfo(float).tiny)
+            total[i] -= len(held) * np.log(shrunk).sum() + (spread / shrunk).sum()
+    return float(SHRINKAGES[int(np.argmax(total))])
