@@ -1,6 +1,5 @@
 """Synthetic cases with a known answer (``vaekit.anomaly.synthetic``): the plain method that solves
-each, and the default detector against it (within 0.02 is the goal; where it is not met yet the
-test is a strict xfail carrying the measured figures, so it flips when a change fixes it)."""
+each, and the default detector against it (within 0.02 of the best plain method, seed 0)."""
 
 import warnings
 
@@ -13,9 +12,6 @@ from vaekit.anomaly.synthetic import CASES, plain_scores
 #: The plain method each case is built for, and the AUROC it reaches at least (measured, minus a margin).
 PLAIN = {"correlation": ("mahalanobis", 0.95), "manifold": ("pca", 0.98), "local": ("knn", 0.98),
          "heavy-tails": ("mcd", 0.98)}
-#: Where the default detector (the tables preset) is not yet within 0.02 of the best plain method: its
-#: AUROC and the best plain method's, seed 0, as measured.
-NOT_YET: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -38,8 +34,4 @@ def test_the_plain_method_solves_its_case(case):
 def test_the_default_detector_is_within_002_of_the_best_plain_method(case):
     name, plain, vaekit = case
     best = max(plain.values())
-    if name in NOT_YET:
-        if vaekit >= best - 0.02:
-            pytest.fail(f"{name}: now within 0.02 ({vaekit:.3f} against {best:.3f}): remove it from NOT_YET")
-        pytest.xfail(f"{name}: {NOT_YET[name]}")
     assert vaekit >= best - 0.02, (name, vaekit, plain)

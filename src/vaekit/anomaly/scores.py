@@ -192,6 +192,31 @@ class ResidualModel:
         return np.einsum("ij,jk,ik->i", centered, self.precision, centered)
 
 
+def held_out_shrinkage(r: np.ndarray) -> float:
+    """The shrinkage of ``SHRINKAGES`` whose shrunk covariance gives the residuals ``r`` the highest
+    ``SHRINKAGE_FOLDS``-fold held-out Gaussian log-likelihood: what ``ShrunkCovariance(shrinkage=s)
+    .fit(train).score(held_out)`` summed over the folds (times each fold's rows) would pick, computed
+    from one eigendecomposition per fold, since every shrinkage shares the sample covariance's
+    eigenvectors. With too few rows to hold any out (fewer than two per fold), Ledoit-Wolf's."""
+    from sklearn.covariance import ledoit_wolf_shrinkage
+    from sklearn.model_selection import KFold
+
+    n, d = r.shape
+    folds = min(SHRINKAGE_FOLDS, n // 2)
+    if folds < 2:
+        return float(ledoit_wolf_shrinkage(r))
+    total = np.zeros(len(SHRINKAGES))
+    for train, held in KFold(folds, shuffle=True, random_state=0).split(r):
+        mean = r[train].mean(axis=0)
+        variances, vectors = np.linalg.eigh(np.cov(r[train], rowvar=False, bias=True).reshape(d, d))
+        variances = np.clip(variances, 0.0, None)
+        spread = (((r[held] - mean) @ vectors) ** 2).sum(axis=0)  # held-out squared deviations per eigenvector
+        for i, shrinkage in enumerate(SHRINKAGES):
+            shrunk = np.maximum((1 - shrinkage) * variances + shrinkage * variances.mean(), np.finfo(float).tiny)
+            total[i] -= len(held) * np.log(shrunk).sum() + (spread / shrunk).sum()
+    return float(SHRINKAGES[int(np.argmax(total))])
+
+
 @torch.no_grad()
 def anomaly_scores(model: Model, x: torch.Tensor, *, score: str = "recon", k: int = 100, seed: int = 0,
                    device: torch.device | str = "cpu") -> np.ndarray:
@@ -232,27 +257,3 @@ def _negative_elbo(model: Model, x: torch.Tensor, k: int, generator: torch.Gener
         kl += n * draws.kl_by_dim.sum(dim=1).double()
     return recon / k + kl / k
 
-
-def held_out_shrinkage(r: np.ndarray) -> float:
-    """The shrinkage of ``SHRINKAGES`` whose shrunk covariance gives the residuals ``r`` the highest
-    ``SHRINKAGE_FOLDS``-fold held-out Gaussian log-likelihood: what ``ShrunkCovariance(shrinkage=s)
-    .fit(train).score(held_out)`` summed over the folds (times each fold's rows) would pick, computed
-    from one eigendecomposition per fold, since every shrinkage shares the sample covariance's
-    eigenvectors. With too few rows to hold any out (fewer than two per fold), Ledoit-Wolf's."""
-    from sklearn.covariance import ledoit_wolf_shrinkage
-    from sklearn.model_selection import KFold
-
-    n, d = r.shape
-    folds = min(SHRINKAGE_FOLDS, n // 2)
-    if folds < 2:
-        return float(ledoit_wolf_shrinkage(r))
-    total = np.zeros(len(SHRINKAGES))
-    for train, held in KFold(folds, shuffle=True, random_state=0).split(r):
-        mean = r[train].mean(axis=0)
-        variances, vectors = np.linalg.eigh(np.cov(r[train], rowvar=False, bias=True).reshape(d, d))
-        variances = np.clip(variances, 0.0, None)
-        spread = (((r[held] - mean) @ vectors) ** 2).sum(axis=0)  # held-out squared deviations per eigenvector
-        for i, shrinkage in enumerate(SHRINKAGES):
-            shrunk = np.maximum((1 - shrinkage) * variances + shrinkage * variances.mean(), np.finfo(float).tiny)
-            total[i] -= len(held) * np.log(shrunk).sum() + (spread / shrunk).sum()
-    return float(SHRINKAGES[int(np.argmax(total))])
