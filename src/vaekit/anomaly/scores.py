@@ -211,9 +211,10 @@ def held_out_shrinkage(r: np.ndarray) -> float:
         variances, vectors = np.linalg.eigh(np.cov(r[train], rowvar=False, bias=True).reshape(d, d))
         variances = np.clip(variances, 0.0, None)
         spread = (((r[held] - mean) @ vectors) ** 2).sum(axis=0)  # held-out squared deviations per eigenvector
-        for i, shrinkage in enumerate(SHRINKAGES):
-            shrunk = np.maximum((1 - shrinkage) * variances + shrinkage * variances.mean(), np.finfo(float).tiny)
-            total[i] -= len(held) * np.log(shrunk).sum() + (spread / shrunk).sum()
+        # each shrinkage's eigenvalues, one row per shrinkage
+        shrunk = np.outer(1 - SHRINKAGES, variances) + (SHRINKAGES * variances.mean())[:, None]
+        shrunk = np.maximum(shrunk, np.finfo(float).tiny)
+        total -= len(held) * np.log(shrunk).sum(axis=1) + (spread / shrunk).sum(axis=1)
     return float(SHRINKAGES[int(np.argmax(total))])
 
 
@@ -256,4 +257,3 @@ def _negative_elbo(model: Model, x: torch.Tensor, k: int, generator: torch.Gener
         recon -= draws.log_px_z.double().sum(dim=0)
         kl += n * draws.kl_by_dim.sum(dim=1).double()
     return recon / k + kl / k
-
